@@ -1,0 +1,14 @@
+# Criterion unit tests: one executable per module, one ctest entry each.
+pkg_check_modules(CRITERION REQUIRED IMPORTED_TARGET criterion)
+
+# amsi_unit_test(NAME SOURCE LIBS... [LABELS l...])
+function(amsi_unit_test name src)
+  cmake_parse_arguments(T "" "" "LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CRITERION)
+  target_compile_definitions(${name} PRIVATE
+    AMSI_SOURCE_DIR="${CMAKE_SOURCE_DIR}" AMSI_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  # Criterion forks a child per test; --jobs keeps the 2-core machine responsive.
+  add_test(NAME ${name} COMMAND ${name} --jobs=2 --timeout=60)
+  set_tests_properties(${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 300)
+endfunction()

@@ -1,0 +1,47 @@
+/* The detection path for one event: prefilter, then (only for candidates) JSON parse,
+ * normalization, the rule, and the alert document.
+ * A detector belongs to one thread at a time (each worker has its own); it holds no locks. */
+#ifndef AMSI_PIPELINE_DETECT_H
+#define AMSI_PIPELINE_DETECT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/normalize.h"
+#include "pipeline/rule.h"
+
+#define DETECT_DEFAULT_MAX_EVENT (16u * 1024u * 1024u)
+
+struct detect_stats {
+    uint64_t events;     /* events offered */
+    uint64_t candidates; /* events the prefilter passed (all of them with the prefilter off) */
+    uint64_t parsed;     /* events parsed in full */
+    uint64_t alerts;     /* alerts raised */
+    uint64_t malformed;  /* parsed events that were not a JSON object, or over the size limit */
+};
+
+struct detector {
+    enum profile profile;
+    bool prefilter;   /* false: parse every event (the baseline, and scan's validation mode) */
+    size_t max_event; /* larger events are refused with -EMSGSIZE before parsing */
+    struct detect_stats stats;
+    char error[200]; /* why the last event was malformed */
+};
+
+/* Prepares D. Allocates nothing. */
+void detector_init(struct detector *d, enum profile profile, bool prefilter, size_t max_event);
+
+/* Runs the rule over one event (LEN bytes of JSON at EV). Returns 1 and sets *ALERT (the caller
+ * owns it) when the event raises an alert; 0 when it does not; -EBADMSG when it is malformed
+ * (D->error says why), -EMSGSIZE when it is over D->max_event, -ENOMEM. SOURCE (may be NULL) is
+ * copied into the alert. NOW_MS is the detection time. */
+int detector_run(struct detector *d, const char *ev, size_t len, const json_t *source,
+                 int64_t now_ms, json_t **alert);
+
+/* The clause EVENT (a parsed document) fires under PROFILE, without the prefilter. Returns
+ * CLAUSE_NONE when it does not fire, or a negative error. For tests and tools. */
+int detect_clause(const json_t *event, enum profile profile);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages amsiwatch needs to build, test and benchmark.
+# Does nothing when they are all present. Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libuv1-dev zlib1g-dev libdeflate-dev libjansson-dev liblz4-dev lz4
+  libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev
+  python3 bsdutils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# Node.js (for the Lumberjack client in the integration tests) may come from
+# another repository that bundles npm; install Debian's only when there is none.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

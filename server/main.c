@@ -1,0 +1,52 @@
+/* amsiwatch: the entry point. Wiring only: picks the subcommand and hands over. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/scan.h"
+
+#ifndef AMSIWATCH_VERSION
+#define AMSIWATCH_VERSION "0.1.0"
+#endif
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: amsiwatch COMMAND [OPTION]...\n"
+               "Detects AMSI being switched off (AmsiEnable set to 0) in Windows events.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n\"amsiwatch COMMAND --help\" lists the options of COMMAND.\n"
+               "  --version  print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("amsiwatch %s\n", AMSIWATCH_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "amsiwatch: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
