@@ -7,13 +7,33 @@
 
 /* What an investigator reads first, when present (rule.md: investigation fields, plus context). */
 static const char *const investigation_fields[] = {
-    "@timestamp",           "host.name",           "host.hostname",         "host.id",
-    "user.name",            "user.domain",         "user.id",               "process.executable",
-    "process.name",         "process.pid",         "process.command_line",  "process.entity_id",
-    "process.parent.executable", "registry.path",  "registry.hive",         "registry.key",
-    "registry.value",       "registry.data.strings", "registry.data.type",  "event.action",
-    "event.code",           "winlog.channel",      "winlog.event_id",       "winlog.record_id",
-    "winlog.computer_name", "agent.type",          "agent.version",
+    "@timestamp",
+    "host.name",
+    "host.hostname",
+    "host.id",
+    "user.name",
+    "user.domain",
+    "user.id",
+    "process.executable",
+    "process.name",
+    "process.pid",
+    "process.command_line",
+    "process.entity_id",
+    "process.parent.executable",
+    "registry.path",
+    "registry.hive",
+    "registry.key",
+    "registry.value",
+    "registry.data.strings",
+    "registry.data.type",
+    "event.action",
+    "event.code",
+    "winlog.channel",
+    "winlog.event_id",
+    "winlog.record_id",
+    "winlog.computer_name",
+    "agent.type",
+    "agent.version",
 };
 
 void alert_id(const char *raw, size_t len, char *out)
@@ -67,12 +87,12 @@ json_t *alert_build(const char *raw, size_t len, const struct norm *n, enum prof
     json_t *meta = rule_meta_json();
     if (!matched || !fields || !inferred || !original || !src || !meta)
         goto fail;
-    json_t *doc = json_pack("{s:s, s:s, s:o, s:s, s:s, s:{s:s, s:b, s:o}, s:o, s:o, s:o, s:o}",
-                            "alert_id", id, "@timestamp", when, "rule", meta, "profile",
-                            profile_name(profile), "clause", clause_name(clause), "normalization",
-                            "shape", shape_name(n->shape), "evtx", n->evtx, "inferred", inferred,
-                            "matched", matched, "fields", fields, "source", src, "original",
-                            original);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o, s:s, s:s, s:{s:s, s:b, s:o}, s:o, s:o, s:o, s:o}", "alert_id",
+                  id, "@timestamp", when, "rule", meta, "profile", profile_name(profile), "clause",
+                  clause_name(clause), "normalization", "shape", shape_name(n->shape), "evtx",
+                  n->evtx, "inferred", inferred, "matched", matched, "fields", fields, "source",
+                  src, "original", original);
     return doc; /* json_pack with "o" steals the references, even on failure */
 fail:
     json_decref(matched);

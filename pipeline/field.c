@@ -167,9 +167,8 @@ bool field_like(const char *s, size_t len, const char *pattern)
         if (pi < plen && pattern[pi] == '*') {
             star_p = pi++;
             star_s = si;
-        } else if (pi < plen &&
-                   (pattern[pi] == '?' ||
-                    lower((unsigned char)pattern[pi]) == lower((unsigned char)s[si]))) {
+        } else if (pi < plen && (pattern[pi] == '?' || lower((unsigned char)pattern[pi]) ==
+                                                           lower((unsigned char)s[si]))) {
             pi++;
             si++;
         } else if (star_p != (size_t)-1) {

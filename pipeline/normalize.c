@@ -50,15 +50,40 @@ const char *shape_name(enum shape s)
 /* ECS fields carried over from documents that already have them: what the rule reads and what an
  * investigator looks at first. */
 static const char *const copied_fields[] = {
-    "@timestamp",          "event.category",         "event.type",         "event.action",
-    "event.code",          "event.module",           "event.dataset",      "host.os.type",
-    "host.name",           "host.hostname",          "host.id",            "user.name",
-    "user.id",             "user.domain",            "process.executable", "process.name",
-    "process.pid",         "process.command_line",   "process.entity_id",  "process.parent.executable",
-    "registry.path",       "registry.hive",          "registry.key",       "registry.value",
-    "registry.data.strings", "registry.data.type",   "winlog.channel",     "winlog.event_id",
-    "winlog.record_id",    "winlog.computer_name",   "winlog.provider_name", "agent.type",
-    "agent.version",       "tags",
+    "@timestamp",
+    "event.category",
+    "event.type",
+    "event.action",
+    "event.code",
+    "event.module",
+    "event.dataset",
+    "host.os.type",
+    "host.name",
+    "host.hostname",
+    "host.id",
+    "user.name",
+    "user.id",
+    "user.domain",
+    "process.executable",
+    "process.name",
+    "process.pid",
+    "process.command_line",
+    "process.entity_id",
+    "process.parent.executable",
+    "registry.path",
+    "registry.hive",
+    "registry.key",
+    "registry.value",
+    "registry.data.strings",
+    "registry.data.type",
+    "winlog.channel",
+    "winlog.event_id",
+    "winlog.record_id",
+    "winlog.computer_name",
+    "winlog.provider_name",
+    "agent.type",
+    "agent.version",
+    "tags",
 };
 
 /* Sets KEY to V, taking the reference. NULL V removes the key. */
@@ -156,11 +181,20 @@ static bool utc_time_to_iso(const char *s, char *out, size_t outlen)
 static const struct {
     const char *long_name, *short_name;
 } hives[] = {
-    {"HKEY_CLASSES_ROOT", "HKCR"},    {"HKCR", "HKCR"}, {"HKEY_CURRENT_CONFIG", "HKCC"},
-    {"HKCC", "HKCC"},                 {"HKEY_CURRENT_USER", "HKCU"}, {"HKCU", "HKCU"},
-    {"HKEY_DYN_DATA", "HKDD"},        {"HKDD", "HKDD"}, {"HKEY_LOCAL_MACHINE", "HKLM"},
-    {"HKLM", "HKLM"},                 {"HKEY_PERFORMANCE_DATA", "HKPD"}, {"HKPD", "HKPD"},
-    {"HKEY_USERS", "HKU"},            {"HKU", "HKU"},
+    {"HKEY_CLASSES_ROOT", "HKCR"},
+    {"HKCR", "HKCR"},
+    {"HKEY_CURRENT_CONFIG", "HKCC"},
+    {"HKCC", "HKCC"},
+    {"HKEY_CURRENT_USER", "HKCU"},
+    {"HKCU", "HKCU"},
+    {"HKEY_DYN_DATA", "HKDD"},
+    {"HKDD", "HKDD"},
+    {"HKEY_LOCAL_MACHINE", "HKLM"},
+    {"HKLM", "HKLM"},
+    {"HKEY_PERFORMANCE_DATA", "HKPD"},
+    {"HKPD", "HKPD"},
+    {"HKEY_USERS", "HKU"},
+    {"HKU", "HKU"},
 };
 
 /* registry.path, .hive, .key and .value from a Sysmon TargetObject, as Elastic's script does. */
@@ -254,9 +288,9 @@ static int put_category_type(json_t *view, const char *category2, const char *ca
 static int map_sysmon_registry(const json_t *doc, const json_t *ed, json_t *view)
 {
     char tmp[64];
-    static const char *const reg_fields[] = {"registry.path", "registry.hive", "registry.key",
-                                             "registry.value", "registry.data.strings",
-                                             "registry.data.type"};
+    static const char *const reg_fields[] = {"registry.path",         "registry.hive",
+                                             "registry.key",          "registry.value",
+                                             "registry.data.strings", "registry.data.type"};
     for (size_t i = 0; i < sizeof(reg_fields) / sizeof(reg_fields[0]); i++)
         json_object_del(view, reg_fields[i]);
     if (put_category_type(view, "configuration", "registry", "change") < 0)
@@ -397,8 +431,8 @@ static int map_m365(const json_t *row, enum profile profile, struct norm *out)
     out->shape = SHAPE_M365;
     const char *action = field_str(row, "ActionType");
     const char *type = NULL;
-    if (action && (strcmp(action, "RegistryValueSet") == 0 ||
-                   strcmp(action, "RegistryKeyRenamed") == 0))
+    if (action &&
+        (strcmp(action, "RegistryValueSet") == 0 || strcmp(action, "RegistryKeyRenamed") == 0))
         type = "change";
     else if (action && strcmp(action, "RegistryKeyCreated") == 0)
         type = "creation";
@@ -446,7 +480,8 @@ static int map_m365(const json_t *row, enum profile profile, struct norm *out)
         return -ENOMEM;
     const char *platform = field_str(row, "OSPlatform");
     if (platform) {
-        if (strncasecmp(platform, "windows", 7) == 0 && put_str(view, "host.os.type", "windows") < 0)
+        if (strncasecmp(platform, "windows", 7) == 0 &&
+            put_str(view, "host.os.type", "windows") < 0)
             return -ENOMEM;
     } else if (profile == PROFILE_EXTENDED) {
         /* DeviceRegistryEvents exist only for Windows devices. */
@@ -627,8 +662,8 @@ static json_t *unwrap_string_record(const json_t *doc)
     const json_t *msg = json_object_get(doc, "message");
     if (!json_is_string(msg))
         return NULL;
-    json_t *inner = json_loadb(json_string_value(msg), json_string_length(msg),
-                               JSON_ALLOW_NUL, NULL);
+    json_t *inner =
+        json_loadb(json_string_value(msg), json_string_length(msg), JSON_ALLOW_NUL, NULL);
     if (inner && !json_is_object(inner)) {
         json_decref(inner);
         return NULL;

@@ -23,12 +23,12 @@ int profile_parse(const char *name, enum profile *out);
 
 /* The kind of record the event was recognised as. */
 enum shape {
-    SHAPE_ECS = 0,        /* already ECS (Winlogbeat 7, Defend, Endgame, pipelines already run) */
-    SHAPE_SYSMON_REG,     /* raw Sysmon 12/13/14, Elastic's sysmon pipeline applied */
-    SHAPE_SECURITY_4657,  /* raw Windows Security 4657 */
-    SHAPE_WINLOG_OTHER,   /* another raw Windows event log record */
-    SHAPE_M365,           /* Microsoft 365 Defender DeviceRegistryEvents row */
-    SHAPE_SENTINELONE,    /* SentinelOne Cloud Funnel record */
+    SHAPE_ECS = 0,       /* already ECS (Winlogbeat 7, Defend, Endgame, pipelines already run) */
+    SHAPE_SYSMON_REG,    /* raw Sysmon 12/13/14, Elastic's sysmon pipeline applied */
+    SHAPE_SECURITY_4657, /* raw Windows Security 4657 */
+    SHAPE_WINLOG_OTHER,  /* another raw Windows event log record */
+    SHAPE_M365,          /* Microsoft 365 Defender DeviceRegistryEvents row */
+    SHAPE_SENTINELONE,   /* SentinelOne Cloud Funnel record */
 };
 
 /* "ecs", "sysmon-registry", "security-4657", "winlog", "m365-defender", "sentinelone". */

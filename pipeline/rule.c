@@ -22,7 +22,7 @@ static const struct rule_meta seed = {
                 "and review script activity (PowerShell, WSH) on the host around the alert time.",
 };
 
-const char *const rule_fields[] = {"event.category", "host.os.type", "event.type",
+const char *const rule_fields[] = {"event.category", "host.os.type",          "event.type",
                                    "registry.value", "registry.data.strings", NULL};
 
 const struct rule_meta *rule_meta(void)
@@ -34,8 +34,8 @@ json_t *rule_meta_json(void)
 {
     json_t *threat = json_pack(
         "[{s:s, s:{s:s, s:s, s:s}, s:[o, o]}]", "framework", "MITRE ATT&CK", "tactic", "id",
-        "TA0005", "name", "Defense Evasion", "reference", "https://attack.mitre.org/tactics/TA0005/",
-        "technique",
+        "TA0005", "name", "Defense Evasion", "reference",
+        "https://attack.mitre.org/tactics/TA0005/", "technique",
         json_pack("{s:s, s:s, s:s}", "id", "T1112", "name", "Modify Registry", "reference",
                   "https://attack.mitre.org/techniques/T1112/"),
         json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "id", "T1562", "name", "Impair Defenses",

@@ -33,12 +33,12 @@ json_t *rule_meta_json(void);
 /* Which clause fired. */
 enum clause {
     CLAUSE_NONE = 0,
-    CLAUSE_SEED,            /* the rule as Elastic runs it (both profiles) */
-    CLAUSE_VALUE_CREATION,  /* extended: event.type "creation" (rule versions 313 and later) */
-    CLAUSE_SECURITY_4657,   /* extended: Windows Security 4657, value name and new value */
+    CLAUSE_SEED,             /* the rule as Elastic runs it (both profiles) */
+    CLAUSE_VALUE_CREATION,   /* extended: event.type "creation" (rule versions 313 and later) */
+    CLAUSE_SECURITY_4657,    /* extended: Windows Security 4657, value name and new value */
     CLAUSE_M365_NO_PLATFORM, /* extended: Defender registry row without OSPlatform */
-    CLAUSE_RAW_DETAILS,     /* extended: raw Details text "DWORD (0x00000000)" never converted */
-    CLAUSE_OS_INFERRED,     /* extended: Windows event log record without host.os.type */
+    CLAUSE_RAW_DETAILS,      /* extended: raw Details text "DWORD (0x00000000)" never converted */
+    CLAUSE_OS_INFERRED,      /* extended: Windows event log record without host.os.type */
 };
 
 /* "seed", "value-creation", "security-4657", "m365-no-osplatform", "raw-details",

@@ -27,21 +27,22 @@ struct scan_ctx {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: amsiwatch scan [OPTION]... [FILE]...\n"
-            "Runs the AmsiEnable rule over NDJSON events (one JSON document per line), plain or\n"
-            "LZ4 frame compressed, from each FILE or from standard input (no FILE, or \"-\").\n"
-            "Prints one alert document per line on standard output and a summary on standard\n"
-            "error. Exit status: 0 alerts found, 1 none, 2 error.\n"
-            "\n"
-            "  -p, --profile NAME     elastic (default: exactly Elastic's verdicts) or extended\n"
-            "                         (also the documented true positives Elastic misses)\n"
-            "      --no-validate      parse only the lines the prefilter passes (faster; malformed\n"
-            "                         lines it rules out go unreported)\n"
-            "      --max-event BYTES  longest event line accepted (default %u)\n"
-            "  -q, --quiet            print no alerts, only the summary and the exit status\n"
-            "  -h, --help             show this help\n",
-            DETECT_DEFAULT_MAX_EVENT);
+    fprintf(
+        f,
+        "usage: amsiwatch scan [OPTION]... [FILE]...\n"
+        "Runs the AmsiEnable rule over NDJSON events (one JSON document per line), plain or\n"
+        "LZ4 frame compressed, from each FILE or from standard input (no FILE, or \"-\").\n"
+        "Prints one alert document per line on standard output and a summary on standard\n"
+        "error. Exit status: 0 alerts found, 1 none, 2 error.\n"
+        "\n"
+        "  -p, --profile NAME     elastic (default: exactly Elastic's verdicts) or extended\n"
+        "                         (also the documented true positives Elastic misses)\n"
+        "      --no-validate      parse only the lines the prefilter passes (faster; malformed\n"
+        "                         lines it rules out go unreported)\n"
+        "      --max-event BYTES  longest event line accepted (default %u)\n"
+        "  -q, --quiet            print no alerts, only the summary and the exit status\n"
+        "  -h, --help             show this help\n",
+        DETECT_DEFAULT_MAX_EVENT);
 }
 
 static void report_malformed(struct scan_ctx *c, uint64_t lineno, const char *why)
@@ -67,8 +68,8 @@ static int on_line(void *ctx, uint64_t lineno, const char *line, size_t len,
         start++;
     if (start == len)
         return 0; /* blank lines are not events */
-    json_t *source = json_pack("{s:s, s:s, s:I}", "type", "file", "path", c->path, "line",
-                               (json_int_t)lineno);
+    json_t *source =
+        json_pack("{s:s, s:s, s:I}", "type", "file", "path", c->path, "line", (json_int_t)lineno);
     json_t *alert = NULL;
     int rc = detector_run(&c->det, line, len, source, clock_now_ms(), &alert);
     json_decref(source);
@@ -119,9 +120,12 @@ static void scan_one(struct scan_ctx *c, const char *path)
 int scan_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"profile", required_argument, NULL, 'p'}, {"no-validate", no_argument, NULL, 'V'},
-        {"max-event", required_argument, NULL, 'm'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"profile", required_argument, NULL, 'p'},
+        {"no-validate", no_argument, NULL, 'V'},
+        {"max-event", required_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     enum profile profile = PROFILE_ELASTIC;
     int validate = 1;

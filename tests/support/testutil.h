@@ -1,0 +1,73 @@
+/* Helpers shared by the unit tests: reading fixture files and finding the shared corpus. */
+#ifndef AMSI_TESTS_SUPPORT_TESTUTIL_H
+#define AMSI_TESTS_SUPPORT_TESTUTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Reads a whole file; returns a NUL-terminated malloc'd buffer (length in *LEN) or NULL. */
+static inline char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *p = malloc(cap);
+    size_t r;
+    while (p && (r = fread(p + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            char *q = realloc(p, cap * 2);
+            if (!q) {
+                free(p);
+                p = NULL;
+                break;
+            }
+            p = q;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (p) {
+        p[n] = '\0';
+        if (len)
+            *len = n;
+    }
+    return p;
+}
+
+/* The reference corpus beside the checkout ("../shared/corpus"), or NULL when absent (a user's
+ * clone has none; tests over it are then skipped). */
+static inline const char *tu_shared_corpus(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof(path), "%s/../shared/corpus", AMSI_SOURCE_DIR);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return NULL;
+    return path;
+}
+
+/* Calls FN(ctx, line, len, lineno) for each non-blank line of BUF. */
+static inline void tu_each_line(const char *buf, void (*fn)(void *, const char *, size_t, int),
+                                void *ctx)
+{
+    int lineno = 0;
+    const char *p = buf;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        lineno++;
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (len)
+            fn(ctx, p, len, lineno);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
+#endif
