@@ -104,7 +104,9 @@ enum clause rule_eval(const struct norm *n, enum profile profile)
     bool windows = field_any_equals(json_object_get(v, "host.os.type"), lit_windows, 1);
     bool change = field_any_equals(type, lit_change, 1);
     bool data_seed = field_any_like(data, pat_data, N(pat_data));
-    if (windows && !n->os_inferred && change && data_seed)
+    /* A 4657 record reaches the rule's fields only through the extended mapping: Elastic's
+     * pipeline maps its path alone, so the seed rule never fires on it there. */
+    if (windows && !n->os_inferred && change && data_seed && n->shape != SHAPE_SECURITY_4657)
         return CLAUSE_SEED;
     if (profile != PROFILE_EXTENDED)
         return CLAUSE_NONE;
