@@ -12,3 +12,13 @@ function(amsi_unit_test name src)
   add_test(NAME ${name} COMMAND ${name} --jobs=2 --timeout=60)
   set_tests_properties(${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 300)
 endfunction()
+
+# Plain test programs (tests/support/check.h) for the threaded tests, which CI also runs under
+# ThreadSanitizer, where Criterion cannot start.
+function(amsi_plain_test name src)
+  cmake_parse_arguments(T "" "" "LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE ${T_LIBS})
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 300)
+endfunction()

@@ -15,6 +15,29 @@ void detector_init(struct detector *d, enum profile profile, bool prefilter, siz
     d->error[0] = '\0';
 }
 
+/* What the sending Beat says of itself: @metadata (beat, type, version) and agent.*. */
+static void add_sender_identity(json_t *alert, const json_t *doc)
+{
+    json_t *src = json_object_get(alert, "source");
+    if (!json_is_object(src))
+        return;
+    const json_t *meta = json_object_get(doc, "@metadata");
+    if (json_is_object(meta)) {
+        json_t *m = json_object();
+        static const char *const keys[] = {"beat", "type", "version"};
+        for (size_t i = 0; m && i < 3; i++) {
+            json_t *v = json_object_get(meta, keys[i]);
+            if (json_is_string(v))
+                json_object_set(m, keys[i], v);
+        }
+        if (m)
+            json_object_set_new(src, "metadata", m);
+    }
+    const json_t *agent = json_object_get(doc, "agent");
+    if (json_is_object(agent))
+        json_object_set_new(src, "agent", json_deep_copy(agent));
+}
+
 int detect_clause(const json_t *event, enum profile profile)
 {
     struct norm n;
@@ -65,8 +88,10 @@ int detector_run(struct detector *d, const char *ev, size_t len, const json_t *s
     if (c != CLAUSE_NONE) {
         *alert = alert_build(ev, len, &n, d->profile, c, source, now_ms);
         rc = *alert ? 1 : -ENOMEM;
-        if (rc == 1)
+        if (rc == 1) {
+            add_sender_identity(*alert, doc);
             d->stats.alerts++;
+        }
     }
     norm_free(&n);
     json_decref(doc);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/serve.h"
+#include "tools/journal_cmd.h"
 #include "tools/scan.h"
 
 #ifndef AMSIWATCH_VERSION
@@ -13,7 +15,9 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"serve", serve_main, "receive Beats traffic, detect, journal and forward every alert"},
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
+    {"journal", journal_main, "list, show, tail, verify, export the alert journal; its stats"},
 };
 
 static void usage(FILE *f)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "base/lines.h"
 #include "base/log.h"
 #include "pipeline/detect.h"
+#include "store/journal.h"
 #include "tools/input.h"
 
 #define MAX_REPORTED_MALFORMED 100
@@ -23,7 +25,17 @@ struct scan_ctx {
     uint64_t files, malformed_reported;
     int quiet;
     int failed; /* an error that makes the exit status 2 */
+    struct journal *journal;
+    atomic_uint_fast64_t journal_errors;
 };
+
+static void journaled(void *arg, int status, uint64_t seq)
+{
+    struct scan_ctx *c = arg;
+    (void)seq;
+    if (status < 0)
+        atomic_fetch_add(&c->journal_errors, 1);
+}
 
 static void usage(FILE *f)
 {
@@ -33,13 +45,15 @@ static void usage(FILE *f)
         "Runs the AmsiEnable rule over NDJSON events (one JSON document per line), plain or\n"
         "LZ4 frame compressed, from each FILE or from standard input (no FILE, or \"-\").\n"
         "Prints one alert document per line on standard output and a summary on standard\n"
-        "error. Exit status: 0 alerts found, 1 none, 2 error.\n"
+        "error. Exit status: 0 alerts found, 1 none, 2 error, 3 journal failure.\n"
         "\n"
         "  -p, --profile NAME     elastic (default: exactly Elastic's verdicts) or extended\n"
         "                         (also the documented true positives Elastic misses)\n"
         "      --no-validate      parse only the lines the prefilter passes (faster; malformed\n"
         "                         lines it rules out go unreported)\n"
         "      --max-event BYTES  longest event line accepted (default %u)\n"
+        "  -j, --journal DIR      also append every alert to the journal of data directory\n"
+        "                         DIR (the layout `serve --data-dir` uses)\n"
         "  -q, --quiet            print no alerts, only the summary and the exit status\n"
         "  -h, --help             show this help\n",
         DETECT_DEFAULT_MAX_EVENT);
@@ -80,17 +94,20 @@ static int on_line(void *ctx, uint64_t lineno, const char *line, size_t len,
     if (rc < 0)
         return rc;
     if (rc == 1) {
+        char *text = json_dumps(alert, JSON_COMPACT);
+        json_decref(alert);
+        if (!text)
+            return -ENOMEM;
         if (!c->quiet) {
-            char *text = json_dumps(alert, JSON_COMPACT);
-            if (!text) {
-                json_decref(alert);
-                return -ENOMEM;
-            }
             fputs(text, stdout);
             fputc('\n', stdout);
-            free(text);
         }
-        json_decref(alert);
+        if (c->journal) {
+            int jrc = journal_append(c->journal, text, strlen(text), journaled, c);
+            if (jrc < 0)
+                atomic_fetch_add(&c->journal_errors, 1);
+        }
+        free(text);
     }
     return 0;
 }
@@ -124,17 +141,19 @@ int scan_main(int argc, char **argv)
         {"no-validate", no_argument, NULL, 'V'},
         {"max-event", required_argument, NULL, 'm'},
         {"quiet", no_argument, NULL, 'q'},
+        {"journal", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     enum profile profile = PROFILE_ELASTIC;
     int validate = 1;
     size_t max_event = DETECT_DEFAULT_MAX_EVENT;
+    const char *journal_dir = NULL;
     struct scan_ctx c;
     memset(&c, 0, sizeof(c));
     optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, "p:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:j:qh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             if (profile_parse(optarg, &profile) < 0) {
@@ -160,6 +179,9 @@ int scan_main(int argc, char **argv)
         case 'q':
             c.quiet = 1;
             break;
+        case 'j':
+            journal_dir = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -169,6 +191,16 @@ int scan_main(int argc, char **argv)
         }
     }
     detector_init(&c.det, profile, !validate, max_event);
+    if (journal_dir) {
+        struct journal_opts jo;
+        journal_opts_default(&jo);
+        int jrc = journal_open(&c.journal, journal_dir, &jo, NULL);
+        if (jrc < 0) {
+            fprintf(stderr, "amsiwatch scan: cannot open the journal of %s: %s\n", journal_dir,
+                    strerror(-jrc));
+            return 3;
+        }
+    }
     if (optind == argc) {
         scan_one(&c, "-");
     } else {
@@ -176,6 +208,16 @@ int scan_main(int argc, char **argv)
             scan_one(&c, argv[i]);
     }
     fflush(stdout);
+    if (c.journal) {
+        if (journal_flush(c.journal) < 0)
+            atomic_fetch_add(&c.journal_errors, 1);
+        journal_close(c.journal);
+        if (atomic_load(&c.journal_errors)) {
+            log_error("scan", "%" PRIu64 " alerts could not be written to the journal of %s",
+                      (uint64_t)atomic_load(&c.journal_errors), journal_dir);
+            return 3;
+        }
+    }
     const struct detect_stats *s = &c.det.stats;
     if (c.malformed_reported > MAX_REPORTED_MALFORMED)
         log_warn("scan", "%" PRIu64 " more malformed lines not listed",

@@ -1,0 +1,67 @@
+/* A batch: the unit of work the receivers hand to the workers (one Beats window, or one read's
+ * worth of syslog messages). A worker runs the detection over every event of it, hands each alert
+ * to the alert sink, and the batch completes once all its events were matched and all its alerts
+ * are durable: that is what a Beats ACK promises.
+ *
+ * Threads: the owner (the libuv loop) creates and submits a batch and receives it back through
+ * COMPLETE, which runs on a worker or journal thread and must only hand it over (server/ queues it
+ * to the loop). */
+#ifndef AMSI_PIPELINE_BATCH_H
+#define AMSI_PIPELINE_BATCH_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/alert_sink.h"
+#include "pipeline/workers.h"
+#include "protocol/lumberjack.h"
+
+enum batch_kind {
+    BATCH_BEATS_COMPRESSED = 1, /* DATA is the payload of one C frame */
+    BATCH_BEATS_FRAMES = 2,     /* DATA is a run of bare J or D frames */
+    BATCH_LINES = 3,            /* DATA is events as JSON, one per line (tests, tools) */
+};
+
+struct batch {
+    struct work work; /* first: the workers run it */
+    enum batch_kind kind;
+    uint8_t *data; /* owned */
+    size_t len;
+    const struct lj_limits *limits; /* borrowed, outlives the batch */
+    const struct alert_sink *sink;  /* borrowed */
+    json_t *source;                 /* owned: copied into each alert's "source" */
+
+    /* Set by the owner, untouched by the pipeline. */
+    void *owner;
+    uint64_t tag;
+    void (*complete)(struct batch *b);
+    struct batch *link; /* free for the owner's queues */
+
+    /* Results, valid in COMPLETE. */
+    uint32_t frames;   /* data frames (events) seen */
+    uint32_t last_seq; /* the highest sequence number among them */
+    uint32_t alerts;
+    int status;      /* 0, or the first error: -EBADMSG malformed, -EMSGSIZE over a limit, ... */
+    char error[160]; /* why, when STATUS is not 0 */
+
+    atomic_int pending; /* internal: 1 while running + alerts not yet durable */
+};
+
+/* Creates a batch of KIND taking ownership of DATA (LEN bytes, malloc'd). SOURCE (may be NULL) is
+ * taken too. Returns NULL when out of memory (DATA and SOURCE are then freed). */
+struct batch *batch_new(enum batch_kind kind, uint8_t *data, size_t len, json_t *source,
+                        const struct lj_limits *limits, const struct alert_sink *sink);
+
+/* Frees a batch (after COMPLETE, by the owner). batch_free(NULL) is a no-op. */
+void batch_free(struct batch *b);
+
+/* Called by the sink once per emitted alert when it is durable (STATUS 0) or failed. */
+void batch_alert_durable(struct batch *b, int status);
+
+/* Runs the batch synchronously on the calling thread with CTX (what a worker does). */
+void batch_run(struct batch *b, struct worker_ctx *ctx);
+
+#endif

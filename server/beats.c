@@ -1,0 +1,649 @@
+/* The Beats listener: Lumberjack v1/v2 connections on the libuv loop. The loop only cuts outer
+ * frames and writes ACKs; whole windows (still compressed) go to the workers as batches. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "server/server.h"
+
+#define READ_CHUNK           (64u * 1024u)
+#define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
+
+struct window {
+    struct window *next;
+    uint8_t version;
+    uint32_t size;     /* from the W frame */
+    uint32_t bare;     /* bare data frames the loop has cut for it */
+    uint32_t received; /* data frames the workers have seen */
+    uint32_t last_seq;
+    uint32_t outstanding; /* batches not yet complete */
+    bool closed;          /* no more frames will come for it */
+    int status;
+    char error[160];
+    uint64_t started_ms;
+};
+
+struct beats_conn {
+    uv_tcp_t tcp;
+    struct server *srv;
+    struct beats_conn *prev, *next;
+    uint64_t id;
+    char peer[96];
+    int refs; /* the socket + batches in flight */
+    bool closing, paused, reading;
+
+    struct buf rbuf; /* bytes of an unfinished frame */
+    struct buf bare; /* bare J/D frames collected for the next batch */
+    struct window *head, *tail, *cur;
+    struct batch *blocked_head, *blocked_tail; /* batches the full queue refused */
+
+    uint64_t inflight_bytes;
+    uint64_t last_read_ms, last_write_ms, frame_started_ms;
+};
+
+struct ack_req {
+    uv_write_t req;
+    uint8_t bytes[6];
+};
+
+static void conn_close(struct beats_conn *c, const char *why, bool error);
+static void conn_parse(struct beats_conn *c);
+
+static void conn_unref(struct beats_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    buf_free(&c->rbuf);
+    buf_free(&c->bare);
+    struct window *w = c->head;
+    while (w) {
+        struct window *n = w->next;
+        free(w);
+        w = n;
+    }
+    struct batch *b = c->blocked_head;
+    while (b) {
+        struct batch *n = b->link;
+        batch_free(b);
+        b = n;
+    }
+    free(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void unlink_conn(struct beats_conn *c)
+{
+    struct server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->nconns--;
+}
+
+static void conn_close(struct beats_conn *c, const char *why, bool error)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct server *s = c->srv;
+    if (error) {
+        s->counters.closed_errors++;
+        log_warn("beats", "%s: closing: %s", c->peer, why);
+    } else {
+        log_debug("beats", "%s: closing: %s", c->peer, why);
+    }
+    /* Batches refused by the full queue never ran: release their budget now. */
+    struct batch *b = c->blocked_head;
+    while (b) {
+        struct batch *n = b->link;
+        s->inflight_bytes -= b->len;
+        c->inflight_bytes -= b->len;
+        batch_free(b);
+        b = n;
+    }
+    c->blocked_head = c->blocked_tail = NULL;
+    unlink_conn(c);
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+/* ---- Writing ACKs ---- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct beats_conn *c = req->data;
+    free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_close(c, uv_strerror(status), false);
+    conn_unref(c);
+}
+
+static void send_ack(struct beats_conn *c, uint8_t version, uint32_t seq)
+{
+    if (c->closing)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_UNREAD_ACK_BYTES) {
+        conn_close(c, "the client does not read its ACKs", true);
+        return;
+    }
+    struct ack_req *a = malloc(sizeof(*a));
+    if (!a) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    a->bytes[0] = version;
+    a->bytes[1] = 'A';
+    a->bytes[2] = (uint8_t)(seq >> 24);
+    a->bytes[3] = (uint8_t)(seq >> 16);
+    a->bytes[4] = (uint8_t)(seq >> 8);
+    a->bytes[5] = (uint8_t)seq;
+    uv_buf_t ub = uv_buf_init((char *)a->bytes, 6);
+    a->req.data = c;
+    c->refs++;
+    int rc = uv_write(&a->req, (uv_stream_t *)&c->tcp, &ub, 1, on_written);
+    if (rc < 0) {
+        free(a);
+        c->refs--;
+        conn_close(c, uv_strerror(rc), false);
+        return;
+    }
+    c->last_write_ms = server_now(c->srv);
+}
+
+static bool window_done(const struct beats_conn *c, const struct window *w)
+{
+    if (w->outstanding || (w == c->cur && c->bare.len))
+        return false;
+    return w->closed || w->received >= w->size;
+}
+
+/* ACKs, in window order, every finished window at the head. */
+static void check_acks(struct beats_conn *c)
+{
+    while (!c->closing && c->head && window_done(c, c->head)) {
+        struct window *w = c->head;
+        if (w->status) {
+            char why[200];
+            snprintf(why, sizeof(why), "%s", w->error);
+            conn_close(c, why, true);
+            return;
+        }
+        send_ack(c, w->version, w->last_seq);
+        c->srv->counters.acks++;
+        c->head = w->next;
+        if (!c->head)
+            c->tail = NULL;
+        if (c->cur == w)
+            c->cur = NULL;
+        free(w);
+    }
+}
+
+/* ---- Batches ---- */
+
+static void pause_reading(struct beats_conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->paused = true;
+    c->srv->need_resume = true;
+}
+
+static bool over_budget(const struct beats_conn *c)
+{
+    const struct server *s = c->srv;
+    return c->inflight_bytes >= s->cfg.beats_connection_budget ||
+           s->inflight_bytes >= s->cfg.beats_global_budget;
+}
+
+static bool submit(struct beats_conn *c, struct batch *b)
+{
+    if (c->blocked_head || !workers_submit(c->srv->workers, &b->work)) {
+        b->link = NULL;
+        if (c->blocked_tail)
+            c->blocked_tail->link = b;
+        else
+            c->blocked_head = b;
+        c->blocked_tail = b;
+        pause_reading(c);
+        return false;
+    }
+    c->refs++;
+    return true;
+}
+
+static void retry_blocked(struct beats_conn *c)
+{
+    while (c->blocked_head) {
+        struct batch *b = c->blocked_head;
+        if (!workers_submit(c->srv->workers, &b->work))
+            return;
+        c->blocked_head = b->link;
+        if (!c->blocked_head)
+            c->blocked_tail = NULL;
+        c->refs++;
+    }
+}
+
+static json_t *source_of(struct beats_conn *c, uint8_t version)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "beats", "peer", c->peer, "transport",
+                     "tcp", "protocol_version", version == LJ_V1 ? 1 : 2, "connection",
+                     (json_int_t)c->id);
+}
+
+static void dispatch(struct beats_conn *c, struct window *w, enum batch_kind kind,
+                     const uint8_t *data, size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    memcpy(copy, data, len);
+    struct server *s = c->srv;
+    struct batch *b = batch_new(kind, copy, len, source_of(c, w->version), &s->limits, &s->sink);
+    if (!b) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    b->owner = c;
+    b->tag = (uint64_t)(uintptr_t)w;
+    b->complete = server_batch_complete;
+    w->outstanding++;
+    c->inflight_bytes += len;
+    s->inflight_bytes += len;
+    submit(c, b);
+}
+
+static void flush_bare(struct beats_conn *c)
+{
+    if (!c->bare.len || !c->cur)
+        return;
+    dispatch(c, c->cur, BATCH_BEATS_FRAMES, (const uint8_t *)c->bare.data, c->bare.len);
+    buf_reset(&c->bare);
+}
+
+void beats_batch_done(struct server *s, struct batch *b)
+{
+    struct beats_conn *c = b->owner;
+    struct window *w = (struct window *)(uintptr_t)b->tag;
+    c->inflight_bytes -= b->len;
+    s->inflight_bytes -= b->len;
+    s->counters.events += b->frames;
+    if (!c->closing) {
+        w->outstanding--;
+        w->received += b->frames;
+        if (b->last_seq > w->last_seq)
+            w->last_seq = b->last_seq;
+        if (b->status && !w->status) {
+            w->status = b->status;
+            snprintf(w->error, sizeof(w->error), "%s", b->error);
+        }
+        retry_blocked(c);
+        check_acks(c);
+    }
+    batch_free(b);
+    conn_unref(c);
+}
+
+/* ---- Reading and cutting frames ---- */
+
+static void protocol_error(struct beats_conn *c, long rc, const uint8_t *p, size_t n)
+{
+    char why[200];
+    if (rc == -EMSGSIZE) {
+        struct lj_frame f;
+        uint8_t type = n > 1 ? p[1] : '?';
+        (void)f;
+        snprintf(why, sizeof(why),
+                 "a '%c' frame is over its limit (window %u, JSON %u bytes, "
+                 "compressed %u bytes, %u pairs, %u-byte items)",
+                 type, c->srv->limits.max_window, c->srv->limits.max_json,
+                 c->srv->limits.max_compressed, c->srv->limits.max_pairs, c->srv->limits.max_item);
+    } else {
+        char what[140];
+        lj_describe_garbage(p, n, what, sizeof(what));
+        snprintf(why, sizeof(why), "%s", what);
+    }
+    conn_close(c, why, true);
+}
+
+static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const uint8_t *raw)
+{
+    struct server *s = c->srv;
+    switch (f->type) {
+    case LJ_WINDOW: {
+        if (c->cur) {
+            flush_bare(c);
+            c->cur->closed = true; /* a new W closes the partial window */
+        }
+        struct window *w = calloc(1, sizeof(*w));
+        if (!w) {
+            conn_close(c, "out of memory", true);
+            return;
+        }
+        w->version = f->version;
+        w->size = f->window;
+        w->closed = f->window == 0;
+        w->started_ms = server_now(s);
+        if (c->tail)
+            c->tail->next = w;
+        else
+            c->head = w;
+        c->tail = w;
+        c->cur = w;
+        s->counters.windows++;
+        return;
+    }
+    case LJ_COMPRESSED:
+        if (!c->cur) {
+            conn_close(c, "a compressed frame before any window frame", true);
+            return;
+        }
+        flush_bare(c);
+        dispatch(c, c->cur, BATCH_BEATS_COMPRESSED, f->payload, f->payload_len);
+        return;
+    case LJ_JSON:
+    case LJ_DATA:
+        if (!c->cur) {
+            conn_close(c, "a data frame before any window frame", true);
+            return;
+        }
+        if (buf_append(&c->bare, raw, f->frame_len) < 0) {
+            conn_close(c, "out of memory", true);
+            return;
+        }
+        if (++c->cur->bare >= c->cur->size) {
+            flush_bare(c);
+            c->cur->closed = true;
+        }
+        return;
+    default:
+        conn_close(c, "unexpected frame", true);
+    }
+}
+
+static void conn_parse(struct beats_conn *c)
+{
+    size_t off = 0;
+    const uint8_t *p = (const uint8_t *)c->rbuf.data;
+    while (!c->closing && off < c->rbuf.len) {
+        struct lj_frame f;
+        long n = lj_decode(p + off, c->rbuf.len - off, &c->srv->limits, false, &f);
+        if (n == -EAGAIN) {
+            if (!c->frame_started_ms)
+                c->frame_started_ms = server_now(c->srv);
+            break;
+        }
+        if (n < 0) {
+            protocol_error(c, n, p + off, c->rbuf.len - off);
+            return;
+        }
+        c->frame_started_ms = 0;
+        handle_frame(c, &f, p + off);
+        off += (size_t)n;
+    }
+    if (c->closing)
+        return;
+    /* Hand over what was cut so far: processing starts before the window is whole. */
+    flush_bare(c);
+    buf_consume(&c->rbuf, off);
+    if (off && c->rbuf.len == 0)
+        c->frame_started_ms = 0;
+    check_acks(c);
+    if (over_budget(c))
+        pause_reading(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct beats_conn *c = h->data;
+    (void)suggested;
+    if (buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
+        /* Cannot happen for valid frames (limits are checked on the header); give a small
+         * buffer so the read reports and the parser closes the connection. */
+        *out = uv_buf_init(NULL, 0);
+        return;
+    }
+    *out = uv_buf_init(c->rbuf.data + c->rbuf.len, READ_CHUNK);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    struct beats_conn *c = st->data;
+    (void)b;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread == UV_ENOBUFS) {
+            conn_close(c, "a frame larger than the read buffer limit", true);
+            return;
+        }
+        if (nread == UV_EOF) {
+            if (c->rbuf.len)
+                conn_close(c, "connection closed inside a frame (truncated frame)", true);
+            else
+                conn_close(c, "closed by the client", false);
+        } else {
+            conn_close(c, uv_strerror((int)nread), false);
+        }
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
+    c->last_read_ms = server_now(c->srv);
+    conn_parse(c);
+}
+
+static void start_reading(struct beats_conn *c)
+{
+    if (c->reading || c->closing || c->srv->stopping)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+        c->reading = true;
+        c->paused = false;
+    }
+}
+
+void beats_resume_paused(struct server *s)
+{
+    if (!s->need_resume || s->stopping)
+        return;
+    s->need_resume = false;
+    for (struct beats_conn *c = s->conns; c; c = c->next) {
+        if (c->blocked_head)
+            retry_blocked(c);
+        if (!c->paused)
+            continue;
+        if (c->blocked_head || over_budget(c)) {
+            s->need_resume = true;
+            continue;
+        }
+        start_reading(c);
+    }
+}
+
+/* ---- Accepting ---- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct server *s = server->data;
+    if (status < 0) {
+        log_warn("beats", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct beats_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = s;
+    c->refs = 1;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    c->id = ++s->next_conn_id;
+    size_t max_frame = s->limits.max_compressed > s->limits.max_json ? s->limits.max_compressed
+                                                                     : s->limits.max_json;
+    buf_init(&c->rbuf, max_frame + 64 + READ_CHUNK);
+    buf_init(&c->bare, (size_t)s->limits.max_json * 4 + (64u << 20));
+    c->last_read_ms = c->last_write_ms = server_now(s);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->counters.connections++;
+    if (s->nconns > s->cfg.beats_max_connections || s->stopping) {
+        s->counters.refused++;
+        conn_close(c, "too many connections (beats.max-connections)", true);
+        return;
+    }
+    start_reading(c);
+}
+
+int beats_listen(struct server *s, char *bound, size_t boundlen)
+{
+    const char *spec = s->cfg.beats;
+    const char *colon = strrchr(spec, ':');
+    char host[200];
+    size_t hl = (size_t)(colon - spec);
+    if (hl >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    int port = atoi(colon + 1);
+    struct sockaddr_storage addr;
+    bool v6 = host[0] == '[';
+    if (v6) {
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']')
+            return -EINVAL;
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+            goto bad;
+    } else if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0) {
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+            goto bad;
+    }
+    uv_tcp_init(s->loop, &s->beats_listener);
+    s->beats_listener.data = s;
+    int rc = uv_tcp_bind(&s->beats_listener, (struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->beats_listener, 1024, on_connection);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot listen on %s: %s\n", spec, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->beats_listener, NULL);
+        return -EIO;
+    }
+    s->beats_listening = true;
+    struct sockaddr_storage got;
+    int len = sizeof(got);
+    uv_tcp_getsockname(&s->beats_listener, (struct sockaddr *)&got, &len);
+    char name[64];
+    if (got.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&got, name, sizeof(name));
+        snprintf(bound, boundlen, "[%s]:%d", name, ntohs(((struct sockaddr_in6 *)&got)->sin6_port));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&got, name, sizeof(name));
+        snprintf(bound, boundlen, "%s:%d", name, ntohs(((struct sockaddr_in *)&got)->sin_port));
+    }
+    return 0;
+bad:
+    fprintf(stderr, "amsiwatch serve: --beats: '%s' is not an IP address and port\n", spec);
+    return -EINVAL;
+}
+
+/* ---- Timers: keep-alive, stalled windows, slow senders, idle connections ---- */
+
+void beats_tick(struct server *s)
+{
+    uint64_t now = server_now(s);
+    struct beats_conn *c = s->conns;
+    while (c) {
+        struct beats_conn *next = c->next; /* closing unlinks C */
+        const struct config *cfg = &s->cfg;
+        if (c->head) {
+            if (now - c->head->started_ms >= cfg->beats_keepalive_max_ms) {
+                conn_close(c,
+                           "a window stayed in flight past beats.keepalive-max; the client "
+                           "will resend it",
+                           true);
+            } else if (c->head->version == LJ_V2 &&
+                       now - c->last_write_ms >= cfg->beats_keepalive_ms) {
+                send_ack(c, LJ_V2, 0);
+                s->counters.keepalives++;
+            }
+        } else if (c->rbuf.len && c->frame_started_ms &&
+                   now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
+            conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
+        } else if (!c->rbuf.len && now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
+            conn_close(c, "idle for beats.idle-timeout with nothing pending", false);
+        }
+        c = next;
+    }
+}
+
+void beats_stop_reading_all(struct server *s)
+{
+    for (struct beats_conn *c = s->conns; c; c = c->next) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        /* What was cut but not yet dispatched still gets matched and ACKed. */
+        flush_bare(c);
+    }
+}
+
+bool beats_idle(struct server *s)
+{
+    for (struct beats_conn *c = s->conns; c; c = c->next) {
+        for (struct window *w = c->head; w; w = w->next) {
+            if (w->outstanding || c->blocked_head)
+                return false;
+        }
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0)
+            return false;
+    }
+    return true;
+}
+
+void beats_close_all(struct server *s)
+{
+    if (s->beats_listening) {
+        uv_close((uv_handle_t *)&s->beats_listener, NULL);
+        s->beats_listening = false;
+    }
+    while (s->conns)
+        conn_close(s->conns, "stopping", false);
+}

@@ -1,0 +1,529 @@
+#include "server/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_DURATION, T_ENUM, T_ADDR, T_LIST };
+
+struct option_def {
+    const char *name; /* YAML key (dotted for nested); the flag is "--" + name with '.' -> '-' */
+    enum opt_type type;
+    const char *def; /* default, as text */
+    size_t offset;
+    size_t size; /* strings: the buffer size */
+    uint64_t min, max;
+    const char *choices; /* T_ENUM: "a|b" */
+    const char *help;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+
+static const struct option_def table[] = {
+    {"data-dir", T_STR, "./amsiwatch-data", F(data_dir), 0, 0, NULL,
+     "data directory: the alert journal and the delivery cursors"},
+    {"beats", T_ADDR, "0.0.0.0:5044", F(beats), 0, 0, NULL,
+     "Beats (Lumberjack v1/v2) listener, ADDR:PORT ([::1]:5044 for IPv6, port 0 picks one) or off"},
+    {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",
+     "detection profile: elastic (Elastic's verdicts exactly) or extended"},
+    {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
+     "detection worker threads; 0 means one per core"},
+    {"queue", T_UINT, "1024", F(queue), 2, 1u << 20, NULL,
+     "batches queued between the network loop and the workers"},
+    {"webhook", T_LIST, "", F(webhooks), 0, 0, NULL,
+     "webhook URL to deliver alerts to (repeatable); without one alerts go to standard output"},
+    {"quiet", T_BOOL, "false", F(quiet), 0, 0, NULL, "do not print alerts on standard output"},
+    {"log-level", T_ENUM, "info", F(log_level), 0, 0, "error|warn|info|debug", "log verbosity"},
+    {"journal.sync-interval", T_DURATION, "0", F(journal_sync_interval_ms), 0, 60000, NULL,
+     "0: fdatasync before acknowledging (durable); N: at most every N (faster, a power cut can "
+     "lose the last N of alerts)"},
+    {"journal.segment-size", T_SIZE, "64MiB", F(journal_segment_bytes), 4096, 1ull << 34, NULL,
+     "seal a journal segment when it would grow past this"},
+    {"journal.retention-size", T_SIZE, "0", F(journal_retention_bytes), 0, UINT64_MAX, NULL,
+     "remove the oldest sealed segments past this total (0: keep all); never undelivered ones"},
+    {"journal.retention-age", T_DURATION, "0", F(journal_retention_ms), 0, UINT64_MAX, NULL,
+     "remove sealed segments older than this (0: keep all); never undelivered ones"},
+    {"beats.max-window", T_UINT, "10000", F(beats_max_window), 1, 1000000, NULL,
+     "largest window (events per ACK) accepted"},
+    {"beats.max-json", T_SIZE, "16MiB", F(beats_max_json), 64, 1u << 30, NULL,
+     "largest JSON event frame accepted"},
+    {"beats.max-compressed", T_SIZE, "64MiB", F(beats_max_compressed), 64, 1u << 30, NULL,
+     "largest compressed frame accepted"},
+    {"beats.max-inflated", T_SIZE, "64MiB", F(beats_max_inflated), 1024, 1u << 31, NULL,
+     "largest size a compressed frame may inflate to"},
+    {"beats.max-ratio", T_UINT, "1000", F(beats_max_ratio), 2, 1000000, NULL,
+     "largest inflated/compressed ratio accepted (zip bombs)"},
+    {"beats.max-pairs", T_UINT, "1024", F(beats_max_pairs), 1, 1000000, NULL,
+     "most key/value pairs in one v1 data frame"},
+    {"beats.max-item", T_SIZE, "1MiB", F(beats_max_item), 16, 1u << 30, NULL,
+     "largest key or value in a v1 data frame"},
+    {"beats.connection-budget", T_SIZE, "128MiB", F(beats_connection_budget), 65536, 1ull << 36,
+     NULL, "memory one connection may hold in flight before its reads pause"},
+    {"beats.global-budget", T_SIZE, "1GiB", F(beats_global_budget), 65536, 1ull << 40, NULL,
+     "memory all connections together may hold in flight before reads pause"},
+    {"beats.max-connections", T_UINT, "20000", F(beats_max_connections), 1, 1000000, NULL,
+     "concurrent Beats connections; more are refused"},
+    {"beats.keepalive", T_DURATION, "3s", F(beats_keepalive_ms), 100, 60000, NULL,
+     "send a keep-alive ACK (v2) when a window is in flight and nothing was written for this long"},
+    {"beats.keepalive-max", T_DURATION, "5m", F(beats_keepalive_max_ms), 1000, 86400000, NULL,
+     "close a connection whose window has been in flight this long (the client resends)"},
+    {"beats.idle-timeout", T_DURATION, "60s", F(beats_idle_timeout_ms), 100, 86400000, NULL,
+     "close a connection with nothing pending after this long without data"},
+    {"beats.frame-timeout", T_DURATION, "30s", F(beats_frame_timeout_ms), 100, 86400000, NULL,
+     "close a connection that takes longer than this to send one frame"},
+    {"shutdown-timeout", T_DURATION, "30s", F(shutdown_timeout_ms), 0, 3600000, NULL,
+     "on SIGTERM, how long to wait for windows in flight before exiting anyway"},
+};
+
+#define NOPTS (sizeof(table) / sizeof(table[0]))
+
+static const struct option_def *find(const char *name)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    }
+    return NULL;
+}
+
+static int parse_number(const char *s, uint64_t *out, const char *const *units,
+                        const uint64_t *mult, size_t nunits)
+{
+    errno = 0;
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    while (*end == ' ')
+        end++;
+    uint64_t m = 1;
+    if (*end) {
+        size_t i;
+        for (i = 0; i < nunits; i++) {
+            if (strcasecmp(end, units[i]) == 0)
+                break;
+        }
+        if (i == nunits)
+            return -1;
+        m = mult[i];
+    }
+    if (m && v > UINT64_MAX / m)
+        return -1;
+    *out = v * m;
+    return 0;
+}
+
+static int parse_value(const struct option_def *o, struct config *c, const char *v, char *why,
+                       size_t whylen)
+{
+    char *field = (char *)c + o->offset;
+    uint64_t n = 0;
+    switch (o->type) {
+    case T_STR:
+    case T_ADDR:
+    case T_ENUM:
+        if (strlen(v) >= o->size) {
+            snprintf(why, whylen, "value longer than %zu characters", o->size - 1);
+            return -1;
+        }
+        if (o->type == T_ENUM) {
+            const char *p = o->choices;
+            bool ok = false;
+            while (*p) {
+                const char *bar = strchr(p, '|');
+                size_t len = bar ? (size_t)(bar - p) : strlen(p);
+                if (strlen(v) == len && strncmp(v, p, len) == 0)
+                    ok = true;
+                p += len + (bar ? 1 : 0);
+            }
+            if (!ok) {
+                snprintf(why, whylen, "'%s' is not one of %s", v, o->choices);
+                return -1;
+            }
+        }
+        if (o->type == T_ADDR && strcmp(v, "off") != 0) {
+            const char *colon = strrchr(v, ':');
+            char *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || *end || port < 0 || port > 65535 || !colon[1]) {
+                snprintf(why, whylen, "'%s' is not ADDR:PORT (or off)", v);
+                return -1;
+            }
+        }
+        snprintf(field, o->size, "%s", v);
+        return 0;
+    case T_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+            *(bool *)field = true;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+            *(bool *)field = false;
+        else {
+            snprintf(why, whylen, "'%s' is not true or false", v);
+            return -1;
+        }
+        return 0;
+    case T_UINT:
+        if (parse_number(v, &n, NULL, NULL, 0) < 0) {
+            snprintf(why, whylen, "'%s' is not a whole number", v);
+            return -1;
+        }
+        break;
+    case T_SIZE: {
+        static const char *const u[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib"};
+        static const uint64_t m[] = {1,       1024,    1024,    1024,    1 << 20,
+                                     1 << 20, 1 << 20, 1 << 30, 1 << 30, 1 << 30};
+        if (parse_number(v, &n, u, m, 10) < 0) {
+            snprintf(why, whylen, "'%s' is not a size (e.g. 512KiB, 64MiB, 1GiB)", v);
+            return -1;
+        }
+        break;
+    }
+    case T_DURATION: {
+        static const char *const u[] = {"ms", "s", "m", "h", "d"};
+        static const uint64_t m[] = {1, 1000, 60000, 3600000, 86400000};
+        if (parse_number(v, &n, u, m, 5) < 0) {
+            snprintf(why, whylen, "'%s' is not a duration (e.g. 500ms, 10s, 5m, 7d)", v);
+            return -1;
+        }
+        break;
+    }
+    case T_LIST: {
+        size_t *count = &c->nwebhooks;
+        if (!*v)
+            return 0;
+        if (*count >= CONFIG_MAX_LIST) {
+            snprintf(why, whylen, "at most %d values", CONFIG_MAX_LIST);
+            return -1;
+        }
+        if (strlen(v) >= sizeof(c->webhooks[0])) {
+            snprintf(why, whylen, "value too long");
+            return -1;
+        }
+        snprintf(c->webhooks[(*count)++], sizeof(c->webhooks[0]), "%s", v);
+        return 0;
+    }
+    }
+    if (n < o->min || n > o->max) {
+        snprintf(why, whylen, "%" PRIu64 " is outside %" PRIu64 " to %" PRIu64, n, o->min, o->max);
+        return -1;
+    }
+    *(uint64_t *)field = n;
+    return 0;
+}
+
+int config_set(struct config *c, const char *name, const char *value, char *why, size_t whylen)
+{
+    const struct option_def *o = find(name);
+    if (!o) {
+        snprintf(why, whylen, "unknown key");
+        return -1;
+    }
+    return parse_value(o, c, value, why, whylen);
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    char why[200];
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (parse_value(&table[i], c, table[i].def, why, sizeof(why)) < 0)
+            abort(); /* a broken default is a programming error */
+    }
+}
+
+/* ---- YAML: nested mappings are flattened to dotted keys; a sequence gives a list. ---- */
+
+struct yctx {
+    struct config *c;
+    const char *path;
+    FILE *err;
+    char prefix[8][64];
+    int depth;
+};
+
+static int apply_scalar(struct yctx *y, const char *key, const char *value, size_t line)
+{
+    char why[256];
+    if (config_set(y->c, key, value, why, sizeof(why)) < 0) {
+        fprintf(y->err, "amsiwatch: %s:%zu: key '%s': %s\n", y->path, line, key, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void full_key(struct yctx *y, const char *leaf, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (int i = 0; i < y->depth; i++) {
+        strncat(out, y->prefix[i], outlen - strlen(out) - 1);
+        strncat(out, ".", outlen - strlen(out) - 1);
+    }
+    strncat(out, leaf, outlen - strlen(out) - 1);
+}
+
+static int yaml_error(struct yctx *y, yaml_parser_t *p)
+{
+    fprintf(y->err, "amsiwatch: %s:%zu: YAML error: %s\n", y->path, p->problem_mark.line + 1,
+            p->problem ? p->problem : "unreadable");
+    return -1;
+}
+
+static int next_event(yaml_parser_t *p, yaml_event_t *e, struct yctx *y)
+{
+    if (!yaml_parser_parse(p, e))
+        return yaml_error(y, p);
+    return 0;
+}
+
+/* Parses a mapping's content until its end. */
+static int parse_mapping(yaml_parser_t *p, struct yctx *y)
+{
+    for (;;) {
+        yaml_event_t k;
+        if (next_event(p, &k, y) < 0)
+            return -1;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            return 0;
+        }
+        if (k.type != YAML_SCALAR_EVENT) {
+            fprintf(y->err, "amsiwatch: %s:%zu: expected a key\n", y->path, k.start_mark.line + 1);
+            yaml_event_delete(&k);
+            return -1;
+        }
+        char leaf[64], key[256];
+        snprintf(leaf, sizeof(leaf), "%s", (const char *)k.data.scalar.value);
+        size_t line = k.start_mark.line + 1;
+        yaml_event_delete(&k);
+        full_key(y, leaf, key, sizeof(key));
+        yaml_event_t v;
+        if (next_event(p, &v, y) < 0)
+            return -1;
+        int rc = 0;
+        if (v.type == YAML_SCALAR_EVENT) {
+            rc = apply_scalar(y, key, (const char *)v.data.scalar.value, line);
+        } else if (v.type == YAML_MAPPING_START_EVENT) {
+            if (y->depth >= 8) {
+                fprintf(y->err, "amsiwatch: %s:%zu: key '%s': nested too deeply\n", y->path, line,
+                        key);
+                rc = -1;
+            } else {
+                snprintf(y->prefix[y->depth++], sizeof(y->prefix[0]), "%s", leaf);
+                rc = parse_mapping(p, y);
+                y->depth--;
+            }
+        } else if (v.type == YAML_SEQUENCE_START_EVENT) {
+            for (;;) {
+                yaml_event_t item;
+                if (next_event(p, &item, y) < 0) {
+                    rc = -1;
+                    break;
+                }
+                if (item.type == YAML_SEQUENCE_END_EVENT) {
+                    yaml_event_delete(&item);
+                    break;
+                }
+                if (item.type != YAML_SCALAR_EVENT) {
+                    fprintf(y->err, "amsiwatch: %s:%zu: key '%s': expected a list of values\n",
+                            y->path, item.start_mark.line + 1, key);
+                    yaml_event_delete(&item);
+                    rc = -1;
+                    break;
+                }
+                const struct option_def *o = find(key);
+                if (o && o->type != T_LIST) {
+                    fprintf(y->err, "amsiwatch: %s:%zu: key '%s': takes one value, not a list\n",
+                            y->path, item.start_mark.line + 1, key);
+                    yaml_event_delete(&item);
+                    rc = -1;
+                    break;
+                }
+                rc = apply_scalar(y, key, (const char *)item.data.scalar.value,
+                                  item.start_mark.line + 1);
+                yaml_event_delete(&item);
+                if (rc < 0)
+                    break;
+            }
+        } else {
+            fprintf(y->err, "amsiwatch: %s:%zu: key '%s': unexpected value\n", y->path, line, key);
+            rc = -1;
+        }
+        yaml_event_delete(&v);
+        if (rc < 0)
+            return -1;
+    }
+}
+
+int config_load_file(struct config *c, const char *path, FILE *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(err, "amsiwatch: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    struct yctx y = {.c = c, .path = path, .err = err};
+    int rc = 0;
+    bool done = false;
+    while (!done && rc == 0) {
+        yaml_event_t e;
+        if (next_event(&p, &e, &y) < 0) {
+            rc = -1;
+            break;
+        }
+        switch (e.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            rc = parse_mapping(&p, &y);
+            break;
+        case YAML_SCALAR_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+            fprintf(err, "amsiwatch: %s:%zu: the file must be a mapping of keys to values\n", path,
+                    e.start_mark.line + 1);
+            rc = -1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&e);
+    }
+    yaml_parser_delete(&p);
+    fclose(f);
+    return rc;
+}
+
+/* ---- Command line ---- */
+
+static void flag_name(const struct option_def *o, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", o->name);
+    for (char *p = out; *p; p++) {
+        if (*p == '.')
+            *p = '-';
+    }
+}
+
+static const char *type_hint(const struct option_def *o)
+{
+    switch (o->type) {
+    case T_STR:
+        return "TEXT";
+    case T_BOOL:
+        return "";
+    case T_UINT:
+        return "N";
+    case T_SIZE:
+        return "SIZE";
+    case T_DURATION:
+        return "DURATION";
+    case T_ENUM:
+        return o->choices;
+    case T_ADDR:
+        return "ADDR:PORT|off";
+    case T_LIST:
+        return "URL";
+    }
+    return "";
+}
+
+void config_print_reference(FILE *f, bool markdown)
+{
+    if (markdown) {
+        fprintf(f, "| YAML key | flag | default | meaning |\n|---|---|---|---|\n");
+    }
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct option_def *o = &table[i];
+        char flag[96];
+        flag_name(o, flag, sizeof(flag));
+        const char *hint = type_hint(o);
+        if (markdown) {
+            fprintf(f, "| `%s` | `--%s%s%s` | `%s` | %s |\n", o->name, flag, *hint ? " " : "", hint,
+                    *o->def ? o->def : "(none)", o->help);
+        } else {
+            char left[160];
+            snprintf(left, sizeof(left), "--%s%s%s", flag, *hint ? " " : "", hint);
+            fprintf(f, "  %-36s %s", left, o->help);
+            fprintf(f, *o->def ? " (default %s)\n" : "\n", o->def);
+        }
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: amsiwatch serve [--config FILE] [OPTION]...\n"
+               "Receives Beats (Lumberjack v1/v2) traffic, runs the AmsiEnable rule on every\n"
+               "event, journals every alert durably before acknowledging, and prints alerts as\n"
+               "JSON lines unless --quiet or a webhook is configured. Prints one line\n"
+               "\"ready beats=ADDR:PORT\" on standard error when listening.\n\n"
+               "  --config FILE                        YAML file with the keys below (nested or\n"
+               "                                       dotted); flags win over the file\n"
+               "  --help                               show this help\n"
+               "  --help-markdown                      the reference below as a Markdown table\n");
+    config_print_reference(f, false);
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+    struct option longopts[NOPTS + 4];
+    char names[NOPTS][96];
+    for (size_t i = 0; i < NOPTS; i++) {
+        flag_name(&table[i], names[i], sizeof(names[i]));
+        longopts[i] = (struct option){
+            names[i], table[i].type == T_BOOL ? optional_argument : required_argument, NULL,
+            (int)(1000 + i)};
+    }
+    longopts[NOPTS] = (struct option){"config", required_argument, NULL, 'c'};
+    longopts[NOPTS + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[NOPTS + 2] = (struct option){"help-markdown", no_argument, NULL, 'M'};
+    longopts[NOPTS + 3] = (struct option){NULL, 0, NULL, 0};
+
+    /* Pass 1: the file, so that flags override it. */
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            usage(out);
+            return 1;
+        }
+        if (opt == 'M') {
+            config_print_reference(out, true);
+            return 1;
+        }
+        if (opt == 'c' && config_load_file(c, optarg, err) < 0)
+            return -1;
+    }
+    /* Pass 2: every flag, in order. */
+    optind = 1;
+    opterr = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (opt == 'c' || opt == 'h' || opt == 'M')
+            continue;
+        if (opt < 1000 || opt >= 1000 + (int)NOPTS) {
+            fprintf(err, "amsiwatch serve: see 'amsiwatch serve --help'\n");
+            return -1;
+        }
+        const struct option_def *o = &table[opt - 1000];
+        const char *v = optarg ? optarg : (o->type == T_BOOL ? "true" : "");
+        char why[256];
+        if (parse_value(o, c, v, why, sizeof(why)) < 0) {
+            fprintf(err, "amsiwatch serve: --%s: %s\n", names[opt - 1000], why);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(err, "amsiwatch serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* The configuration of `amsiwatch serve`: one declarative table of options (name, type, default,
+ * field, help) from which the command-line flags, the YAML file keys, validation, `--help` and the
+ * README's reference all come. Main thread only, before the loop starts. */
+#ifndef AMSI_SERVER_CONFIG_H
+#define AMSI_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LIST 16
+
+struct config {
+    char data_dir[1024];
+    char beats[256];  /* "ADDR:PORT" or "off" */
+    char profile[16]; /* elastic | extended */
+    char log_level[16];
+    bool quiet;
+    uint64_t workers;
+    uint64_t queue;
+    /* journal */
+    uint64_t journal_sync_interval_ms;
+    uint64_t journal_segment_bytes;
+    uint64_t journal_retention_bytes;
+    uint64_t journal_retention_ms;
+    /* beats limits */
+    uint64_t beats_max_window;
+    uint64_t beats_max_json;
+    uint64_t beats_max_compressed;
+    uint64_t beats_max_inflated;
+    uint64_t beats_max_ratio;
+    uint64_t beats_max_pairs;
+    uint64_t beats_max_item;
+    uint64_t beats_connection_budget;
+    uint64_t beats_global_budget;
+    uint64_t beats_max_connections;
+    uint64_t beats_keepalive_ms;
+    uint64_t beats_keepalive_max_ms;
+    uint64_t beats_idle_timeout_ms;
+    uint64_t beats_frame_timeout_ms;
+    uint64_t shutdown_timeout_ms;
+    /* webhooks (delivery comes with its own options) */
+    char webhooks[CONFIG_MAX_LIST][512];
+    size_t nwebhooks;
+};
+
+/* Fills C with the defaults of the table. */
+void config_defaults(struct config *c);
+
+/* Applies the YAML file PATH. On error prints "FILE:LINE: key 'K': why" to ERR and returns -1. */
+int config_load_file(struct config *c, const char *path, FILE *err);
+
+/* Applies one option by its name (the YAML key, e.g. "journal.sync-interval") and text value.
+ * On error writes a reason into WHY and returns -1. */
+int config_set(struct config *c, const char *name, const char *value, char *why, size_t whylen);
+
+/* Parses `serve`'s command line (ARGV[0] is "serve"): --config FILE first, then every other flag,
+ * so flags win. Returns 0, 1 when --help was printed (exit 0), or -1 after printing the error
+ * (exit 2). */
+int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* Prints the option reference: as `--help` text, or as a Markdown table (MARKDOWN true). */
+void config_print_reference(FILE *f, bool markdown);
+
+#endif

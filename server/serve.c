@@ -1,0 +1,267 @@
+/* amsiwatch serve: wiring of the loop, the listeners, the workers, the journal and the sink. */
+#include "server/serve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "server/server.h"
+
+static struct server *g_server;
+
+/* ---- Alerts: to the journal, then (when nobody else takes them) to standard output ---- */
+
+struct durable_ctx {
+    struct batch *batch;
+    struct server *srv;
+    size_t len;
+    char doc[]; /* kept only when alerts are printed */
+};
+
+static void on_durable(void *arg, int status, uint64_t seq)
+{
+    struct durable_ctx *d = arg;
+    (void)seq;
+    if (status == 0 && d->len) {
+        /* Only the journal's writer thread prints: lines never interleave. */
+        fwrite(d->doc, 1, d->len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    batch_alert_durable(d->batch, status);
+    free(d);
+}
+
+static int sink_emit(void *ctx, const char *doc, size_t len, struct batch *b)
+{
+    struct server *s = ctx;
+    size_t keep = s->print_alerts ? len : 0;
+    struct durable_ctx *d = malloc(sizeof(*d) + keep);
+    if (!d)
+        return -ENOMEM;
+    d->batch = b;
+    d->srv = s;
+    d->len = keep;
+    memcpy(d->doc, doc, keep);
+    int rc = journal_append(s->journal, doc, len, on_durable, d);
+    if (rc < 0)
+        free(d);
+    return rc;
+}
+
+/* ---- Completions: worker/journal threads -> loop ---- */
+
+void server_batch_complete(struct batch *b)
+{
+    struct server *s = g_server;
+    struct batch *old = atomic_load_explicit(&s->done_head, memory_order_relaxed);
+    do {
+        b->link = old;
+    } while (!atomic_compare_exchange_weak_explicit(&s->done_head, &old, b, memory_order_release,
+                                                    memory_order_relaxed));
+    if (!old)
+        uv_async_send(&s->done_async); /* the empty-to-non-empty edge */
+}
+
+static void maybe_finish_stop(struct server *s);
+
+static void on_done_async(uv_async_t *h)
+{
+    struct server *s = h->data;
+    struct batch *list = atomic_exchange_explicit(&s->done_head, NULL, memory_order_acquire);
+    /* The stack is newest first: reverse to completion order. */
+    struct batch *rev = NULL;
+    while (list) {
+        struct batch *next = list->link;
+        list->link = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct batch *next = rev->link;
+        beats_batch_done(s, rev);
+        rev = next;
+    }
+    beats_resume_paused(s);
+    if (s->stopping)
+        maybe_finish_stop(s);
+}
+
+/* ---- Stopping ---- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void finish(struct server *s)
+{
+    beats_close_all(s);
+    uv_timer_stop(&s->tick);
+    close_handle((uv_handle_t *)&s->tick);
+    close_handle((uv_handle_t *)&s->sigint);
+    close_handle((uv_handle_t *)&s->sigterm);
+    close_handle((uv_handle_t *)&s->done_async);
+}
+
+static void maybe_finish_stop(struct server *s)
+{
+    if (beats_idle(s)) {
+        log_info("serve", "every window in flight is acknowledged; stopping");
+        finish(s);
+    } else if (s->cfg.shutdown_timeout_ms && server_now(s) >= s->stop_deadline_ms) {
+        log_warn("serve",
+                 "windows still in flight after %" PRIu64 " ms; stopping without their "
+                 "ACKs (the senders will resend them)",
+                 s->cfg.shutdown_timeout_ms);
+        finish(s);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    if (++s->signals > 1) {
+        /* A second signal: exit now. Nothing acknowledged depends on what is still running. */
+        log_warn("serve", "second signal: exiting at once");
+        fflush(stdout);
+        _exit(0);
+    }
+    log_info("serve", "%s: no new connections; finishing the windows in flight",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    s->stopping = true;
+    s->stop_deadline_ms = server_now(s) + s->cfg.shutdown_timeout_ms;
+    if (s->beats_listening) {
+        close_handle((uv_handle_t *)&s->beats_listener);
+        s->beats_listening = false;
+    }
+    beats_stop_reading_all(s);
+    maybe_finish_stop(s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    beats_tick(s);
+    beats_resume_paused(s);
+    if (s->stopping)
+        maybe_finish_stop(s);
+}
+
+static int start(struct server *s)
+{
+    char bound[300] = "";
+    if (strcmp(s->cfg.beats, "off") != 0) {
+        int rc = beats_listen(s, bound, sizeof(bound));
+        if (rc < 0)
+            return rc;
+    }
+    fprintf(stderr, "ready%s%s\n", bound[0] ? " beats=" : "", bound);
+    fflush(stderr);
+    return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return 3;
+    g_server = s;
+    config_defaults(&s->cfg);
+    int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
+    if (prc != 0) {
+        free(s);
+        return prc > 0 ? 0 : 2;
+    }
+    enum log_level level;
+    log_parse_level(s->cfg.log_level, &level);
+    log_set_level(level);
+    enum profile profile;
+    profile_parse(s->cfg.profile, &profile);
+    s->print_alerts = !s->cfg.quiet && s->cfg.nwebhooks == 0;
+    signal(SIGPIPE, SIG_IGN);
+
+    lj_limits_default(&s->limits);
+    s->limits.max_window = (uint32_t)s->cfg.beats_max_window;
+    s->limits.max_json = (uint32_t)s->cfg.beats_max_json;
+    s->limits.max_compressed = (uint32_t)s->cfg.beats_max_compressed;
+    s->limits.max_pairs = (uint32_t)s->cfg.beats_max_pairs;
+    s->limits.max_item = (uint32_t)s->cfg.beats_max_item;
+
+    struct journal_opts jo;
+    journal_opts_default(&jo);
+    jo.sync_interval_ms = (unsigned)s->cfg.journal_sync_interval_ms;
+    jo.segment_bytes = s->cfg.journal_segment_bytes;
+    jo.retention_bytes = s->cfg.journal_retention_bytes;
+    jo.retention_ms = s->cfg.journal_retention_ms;
+    const char *delay = getenv("AMSIWATCH_TEST_COMMIT_DELAY_MS");
+    if (delay)
+        jo.test_commit_delay_ms = (unsigned)strtoul(delay, NULL, 10);
+    struct journal_recovery rep;
+    int rc = journal_open(&s->journal, s->cfg.data_dir, &jo, &rep);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot open the journal in %s: %s\n", s->cfg.data_dir,
+                strerror(-rc));
+        free(s);
+        return 3;
+    }
+    log_info("serve", "journal %s/journal: %" PRIu64 " segments, next sequence %" PRIu64 "%s%s",
+             s->cfg.data_dir, rep.segments, rep.records, rep.reason[0] ? "; recovery: " : "",
+             rep.reason);
+
+    struct workers_opts wo = {
+        .threads = (unsigned)s->cfg.workers,
+        .queue = (size_t)s->cfg.queue,
+        .profile = profile,
+        .max_event = (size_t)s->cfg.beats_max_json,
+        .max_inflated = (size_t)s->cfg.beats_max_inflated,
+        .max_ratio = (unsigned)s->cfg.beats_max_ratio,
+    };
+    rc = workers_start(&s->workers, &wo);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot start the workers: %s\n", strerror(-rc));
+        journal_close(s->journal);
+        free(s);
+        return 3;
+    }
+    s->sink.emit = sink_emit;
+    s->sink.ctx = s;
+
+    s->loop = uv_default_loop();
+    uv_async_init(s->loop, &s->done_async, on_done_async);
+    s->done_async.data = s;
+    uv_signal_init(s->loop, &s->sigint);
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, 250, 250);
+
+    s->exit_status = 0;
+    rc = start(s);
+    if (rc < 0) {
+        s->exit_status = rc == -EINVAL ? 2 : 3;
+        finish(s);
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+    workers_stop(s->workers);
+    journal_close(s->journal);
+    fflush(stdout);
+    int status = s->exit_status;
+    log_info("serve",
+             "stopped: %" PRIu64 " connections, %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
+             " ACKs",
+             s->counters.connections, s->counters.windows, s->counters.events, s->counters.acks);
+    g_server = NULL;
+    free(s);
+    return status;
+}

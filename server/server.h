@@ -1,0 +1,74 @@
+/* The daemon's shared state, private to server/. Everything here belongs to the libuv loop thread
+ * unless a field says otherwise. */
+#ifndef AMSI_SERVER_SERVER_H
+#define AMSI_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "pipeline/alert_sink.h"
+#include "pipeline/batch.h"
+#include "pipeline/workers.h"
+#include "protocol/lumberjack.h"
+#include "server/config.h"
+#include "store/journal.h"
+
+struct beats_conn;
+
+struct server {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct lj_limits limits;
+    struct journal *journal;
+    struct workers *workers;
+    struct alert_sink sink;
+    bool print_alerts;
+
+    /* Completed batches, pushed by worker and journal threads (lock-free MPSC stack), taken by the
+     * loop after one uv_async_send on the empty-to-non-empty edge. */
+    _Atomic(struct batch *) done_head;
+    uv_async_t done_async;
+
+    uv_tcp_t beats_listener;
+    bool beats_listening;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;
+
+    struct beats_conn *conns; /* doubly linked */
+    uint64_t nconns;
+    uint64_t next_conn_id;
+    uint64_t inflight_bytes; /* all connections: bytes held in batches (global budget) */
+    bool need_resume;        /* some connection paused on the global budget or a full queue */
+
+    bool stopping;
+    int signals;
+    uint64_t stop_deadline_ms;
+    int exit_status;
+
+    struct {
+        uint64_t connections, windows, events, acks, keepalives;
+        uint64_t closed_errors, refused;
+    } counters;
+};
+
+/* Monotonic milliseconds (libuv's cached loop time). */
+static inline uint64_t server_now(struct server *s)
+{
+    return uv_now(s->loop);
+}
+
+/* The Beats listener and connections (server/beats.c). */
+int beats_listen(struct server *s, char *bound, size_t boundlen);
+void beats_batch_done(struct server *s, struct batch *b);
+void beats_tick(struct server *s);
+void beats_resume_paused(struct server *s);
+void beats_stop_reading_all(struct server *s);
+bool beats_idle(struct server *s);
+void beats_close_all(struct server *s);
+
+/* Hands a finished batch to the loop. Any thread. */
+void server_batch_complete(struct batch *b);
+
+#endif

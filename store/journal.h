@@ -1,0 +1,86 @@
+/* The alert journal: append-only segment files under DATA_DIR/journal, written by one writer
+ * thread with group commit, sealed and LZ4-compressed in the background, expired by age and size
+ * without ever dropping an alert a consumer has not taken. Layout: store/journal_format.h.
+ *
+ * Threads: journal_open and journal_close from one owning thread; journal_append and
+ * journal_append_wait from any thread (workers, the libuv loop, tools); completion callbacks run
+ * on the journal's writer thread and must not block. */
+#ifndef AMSI_STORE_JOURNAL_H
+#define AMSI_STORE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct journal;
+
+struct journal_opts {
+    uint64_t segment_bytes;    /* rotate when a segment would grow past this (default 64 MiB) */
+    unsigned sync_interval_ms; /* 0 (default): fdatasync before every completion; N: at most every
+                                * N ms, completions after write(2) (fast, loses the last N ms of
+                                * alerts on a power cut, nothing on a process crash) */
+    bool compress_sealed;      /* LZ4-compress sealed segments in the background (default true) */
+    uint64_t retention_bytes;  /* 0: unlimited. Oldest sealed segments go past this total... */
+    uint64_t retention_ms;    /* ...or past this age (0: unlimited), unless a consumer needs them */
+    size_t max_pending_bytes; /* appenders wait while this much is queued (default 64 MiB) */
+    unsigned test_commit_delay_ms; /* tests only: hold every commit this long */
+};
+
+/* Defaults as documented above. */
+void journal_opts_default(struct journal_opts *o);
+
+/* What recovery found when the journal was opened. */
+struct journal_recovery {
+    uint64_t segments;        /* segment files found */
+    uint64_t records;         /* valid records in the newest segment */
+    uint64_t truncated_bytes; /* bytes cut from the torn tail of the newest segment */
+    uint64_t truncated_at;    /* file offset of the cut */
+    char reason[128];         /* why the tail was cut, empty when nothing was */
+};
+
+/* Opens (creating when needed) the journal of DATA_DIR: recovers the newest segment (truncating at
+ * the first record with a bad length, CRC or sequence, and logging exactly what was cut), and
+ * starts the writer and sealer threads. REPORT (may be NULL) receives what recovery did.
+ * Returns 0 with *OUT, or a negative errno. */
+int journal_open(struct journal **out, const char *data_dir, const struct journal_opts *opts,
+                 struct journal_recovery *report);
+
+/* Makes everything appended durable, stops the threads and frees J. journal_close(NULL) is a
+ * no-op. Callbacks of records still queued run (with their status) before it returns. */
+void journal_close(struct journal *j);
+
+/* Called once per appended record when it is durable (STATUS 0; SEQ is its sequence number) or
+ * could not be written (STATUS a negative errno, SEQ 0). Runs on the writer thread. */
+typedef void (*journal_done_fn)(void *arg, int status, uint64_t seq);
+
+/* Queues one record (the payload is copied). Waits while max_pending_bytes are queued.
+ * Returns 0 (DONE will be called exactly once), -EMSGSIZE for a payload over 16 MiB, -EPIPE when
+ * the journal is closing or failed. */
+int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
+                   void *arg);
+
+/* Appends one record and waits until it is durable. Returns 0 with *SEQ (may be NULL), or a
+ * negative errno. */
+int journal_append_wait(struct journal *j, const void *payload, size_t len, uint64_t *seq);
+
+/* Waits until every record queued before the call is durable (fdatasync even in interval mode).
+ * Returns 0, or the first write error. */
+int journal_flush(struct journal *j);
+
+struct journal_stats {
+    uint64_t next_seq; /* the sequence number the next record will get */
+    uint64_t appended; /* records written since open */
+    uint64_t syncs;    /* fdatasync calls on segments since open */
+    uint64_t bytes;    /* bytes written since open */
+    uint64_t segments_sealed;
+    uint64_t segments_compressed;
+    uint64_t segments_removed;
+};
+
+/* A snapshot of the counters. Any thread. */
+void journal_get_stats(struct journal *j, struct journal_stats *out);
+
+/* The journal directory of a data directory ("DATA_DIR/journal") into OUT. */
+void journal_dir_of(const char *data_dir, char *out, size_t outlen);
+
+#endif

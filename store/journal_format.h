@@ -1,0 +1,157 @@
+/* The journal's on-disk layout, private to store/. All integers little-endian.
+ *
+ * Segment file "<first seq, 20 digits>.seg" (".seg.lz4" once sealed and compressed: the same
+ * bytes in one LZ4 frame):
+ *   header, 72 bytes: magic "AMSIJRNL", u32 version (1), u32 header length (72),
+ *     u64 first sequence number, i64 creation time (ms), u8[32] chain hash before the first record,
+ *     u32 reserved (0), u32 CRC32C of the preceding 68 bytes
+ *   records, back to back:
+ *     u32 magic 0x52534D41 ("AMSR"), u32 payload length, u64 sequence number, i64 append time (ms),
+ *     u8[32] chain hash = BLAKE2b-256(previous hash || payload), u32 CRC32C of the payload,
+ *     u32 CRC32C of the preceding 60 header bytes, then the payload (the alert JSON).
+ */
+#ifndef AMSI_STORE_JOURNAL_FORMAT_H
+#define AMSI_STORE_JOURNAL_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/crc32c.h"
+
+#define JF_SEG_MAGIC   "AMSIJRNL"
+#define JF_VERSION     1u
+#define JF_SEG_HDR_LEN 72u
+#define JF_REC_MAGIC   0x52534D41u
+#define JF_REC_HDR_LEN 64u
+#define JF_HASH_LEN    32u
+#define JF_MAX_PAYLOAD (16u * 1024u * 1024u)
+#define JF_SEG_SUFFIX  ".seg"
+#define JF_LZ4_SUFFIX  ".seg.lz4"
+#define JF_NAME_DIGITS 20
+
+struct jf_seg_header {
+    uint64_t first_seq;
+    int64_t created_ms;
+    unsigned char prev_hash[JF_HASH_LEN];
+};
+
+struct jf_rec_header {
+    uint32_t len;
+    uint64_t seq;
+    int64_t time_ms;
+    unsigned char hash[JF_HASH_LEN];
+    uint32_t payload_crc;
+};
+
+static inline void jf_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void jf_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t jf_get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline uint64_t jf_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void jf_encode_seg_header(unsigned char out[JF_SEG_HDR_LEN],
+                                        const struct jf_seg_header *h)
+{
+    memcpy(out, JF_SEG_MAGIC, 8);
+    jf_put32(out + 8, JF_VERSION);
+    jf_put32(out + 12, JF_SEG_HDR_LEN);
+    jf_put64(out + 16, h->first_seq);
+    jf_put64(out + 24, (uint64_t)h->created_ms);
+    memcpy(out + 32, h->prev_hash, JF_HASH_LEN);
+    jf_put32(out + 64, 0);
+    jf_put32(out + 68, crc32c(0, out, 68));
+}
+
+/* Decodes and checks a segment header. False when the magic, version, length or CRC is wrong. */
+static inline bool jf_decode_seg_header(const unsigned char in[JF_SEG_HDR_LEN],
+                                        struct jf_seg_header *h)
+{
+    if (memcmp(in, JF_SEG_MAGIC, 8) != 0 || jf_get32(in + 8) != JF_VERSION ||
+        jf_get32(in + 12) != JF_SEG_HDR_LEN || jf_get32(in + 68) != crc32c(0, in, 68))
+        return false;
+    h->first_seq = jf_get64(in + 16);
+    h->created_ms = (int64_t)jf_get64(in + 24);
+    memcpy(h->prev_hash, in + 32, JF_HASH_LEN);
+    return true;
+}
+
+static inline void jf_encode_rec_header(unsigned char out[JF_REC_HDR_LEN],
+                                        const struct jf_rec_header *h)
+{
+    jf_put32(out, JF_REC_MAGIC);
+    jf_put32(out + 4, h->len);
+    jf_put64(out + 8, h->seq);
+    jf_put64(out + 16, (uint64_t)h->time_ms);
+    memcpy(out + 24, h->hash, JF_HASH_LEN);
+    jf_put32(out + 56, h->payload_crc);
+    jf_put32(out + 60, crc32c(0, out, 60));
+}
+
+/* Decodes and checks a record header (not its payload). */
+static inline bool jf_decode_rec_header(const unsigned char in[JF_REC_HDR_LEN],
+                                        struct jf_rec_header *h)
+{
+    if (jf_get32(in) != JF_REC_MAGIC || jf_get32(in + 60) != crc32c(0, in, 60))
+        return false;
+    h->len = jf_get32(in + 4);
+    if (h->len > JF_MAX_PAYLOAD)
+        return false;
+    h->seq = jf_get64(in + 8);
+    h->time_ms = (int64_t)jf_get64(in + 16);
+    memcpy(h->hash, in + 24, JF_HASH_LEN);
+    h->payload_crc = jf_get32(in + 56);
+    return true;
+}
+
+/* Reads the record at OFF of a segment image. Returns 1 when a whole, valid record is there
+ * (header and payload CRCs checked), 0 when the image ends inside it, -1 when it is damaged. */
+static inline int jf_parse_at(const unsigned char *data, size_t len, size_t off,
+                              struct jf_rec_header *h)
+{
+    if (len - off < JF_REC_HDR_LEN)
+        return 0;
+    if (!jf_decode_rec_header(data + off, h))
+        return -1;
+    if (len - off - JF_REC_HDR_LEN < h->len)
+        return 0;
+    if (crc32c(0, data + off + JF_REC_HDR_LEN, h->len) != h->payload_crc)
+        return -1;
+    return 1;
+}
+
+/* The offset of the next valid record after damage at OFF, or LEN when there is none. */
+static inline size_t jf_resync(const unsigned char *data, size_t len, size_t off)
+{
+    for (size_t o = off + 1; o + JF_REC_HDR_LEN <= len; o++) {
+        struct jf_rec_header h;
+        if (data[o] == (JF_REC_MAGIC & 0xff) && jf_parse_at(data, len, o, &h) == 1)
+            return o;
+    }
+    return len;
+}
+
+#endif

@@ -1,0 +1,422 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/cursor.h"
+#include "store/journal.h"
+#include "store/journal_format.h"
+#include "store/reader.h"
+#include "store/segdir.h"
+#include "store/verify.h"
+
+static char root[256];
+
+static void make_root(void)
+{
+    snprintf(root, sizeof(root), "/tmp/amsiwatch-test-journal-XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+}
+
+static void remove_root(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(journal, .init = make_root, .fini = remove_root);
+
+static void payload_for(uint64_t i, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "{\"alert_id\":\"%032llu\",\"n\":%llu,\"pad\":\"",
+                     (unsigned long long)i, (unsigned long long)i);
+    size_t pad = 40 + (i * 37) % 300;
+    for (size_t k = 0; k < pad && (size_t)n + 3 < outlen; k++)
+        out[n++] = (char)('a' + (i + k) % 26);
+    out[n++] = '"';
+    out[n++] = '}';
+    out[n] = '\0';
+}
+
+static struct journal *open_journal(const char *dir, struct journal_opts *o,
+                                    struct journal_recovery *rep)
+{
+    struct journal *j = NULL;
+    int rc = journal_open(&j, dir, o, rep);
+    cr_assert_eq(rc, 0, "journal_open: %s", strerror(-rc));
+    return j;
+}
+
+static void append_range(struct journal *j, uint64_t from, uint64_t to)
+{
+    char p[512];
+    for (uint64_t i = from; i <= to; i++) {
+        payload_for(i, p, sizeof(p));
+        uint64_t seq = 0;
+        cr_assert_eq(journal_append_wait(j, p, strlen(p), &seq), 0);
+        cr_assert_eq(seq, i, "record %llu got sequence %llu", (unsigned long long)i,
+                     (unsigned long long)seq);
+    }
+}
+
+/* Reads everything from FROM and checks each record is the payload of its sequence number.
+ * Returns how many were read; LAST gets the last sequence. */
+static uint64_t read_back(const char *dir, uint64_t from, uint64_t *last, struct reader_stats *st)
+{
+    struct journal_reader *r;
+    cr_assert_eq(journal_reader_open(&r, dir, from), 0);
+    struct journal_record rec;
+    uint64_t n = 0;
+    int rc;
+    char want[512];
+    while ((rc = journal_reader_next(r, &rec)) == 1) {
+        payload_for(rec.seq, want, sizeof(want));
+        cr_assert_eq(rec.len, strlen(want), "length of %llu", (unsigned long long)rec.seq);
+        cr_assert(memcmp(rec.payload, want, rec.len) == 0, "payload of %llu",
+                  (unsigned long long)rec.seq);
+        if (last)
+            *last = rec.seq;
+        n++;
+    }
+    cr_assert_eq(rc, 0);
+    if (st)
+        journal_reader_stats(r, st);
+    journal_reader_close(r);
+    return n;
+}
+
+static uint64_t faults(const char *dir)
+{
+    struct verify_report rep;
+    cr_assert_eq(journal_verify(dir, &rep, NULL, NULL), 0);
+    return rep.faults;
+}
+
+static void segment_path(const char *dir, int index, char *out, size_t outlen)
+{
+    char jdir[512];
+    journal_dir_of(dir, jdir, sizeof(jdir));
+    struct seg_entry *segs;
+    size_t n;
+    cr_assert_eq(segdir_list(jdir, &segs, &n), 0);
+    cr_assert_gt(n, (size_t)(index < 0 ? -index - 1 : index));
+    snprintf(out, outlen, "%s", segs[index < 0 ? (int)n + index : index].path);
+    free(segs);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void patch_byte(const char *path, off_t at, unsigned char x)
+{
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0);
+    unsigned char b;
+    cr_assert_eq(pread(fd, &b, 1, at), 1);
+    b ^= x;
+    cr_assert_eq(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+}
+
+Test(journal, round_trips_records_in_order_and_verifies)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 200);
+    journal_close(j);
+    uint64_t last = 0;
+    cr_assert_eq(read_back(root, 1, &last, NULL), 200);
+    cr_assert_eq(last, 200);
+    cr_assert_eq(read_back(root, 150, NULL, NULL), 51, "reading from a position");
+    cr_assert_eq(faults(root), 0);
+}
+
+Test(journal, continues_sequence_and_chain_after_reopening)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 10);
+    journal_close(j);
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 10);
+    cr_assert_eq(rep.truncated_bytes, 0);
+    append_range(j, 11, 20);
+    journal_close(j);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 20);
+    cr_assert_eq(faults(root), 0);
+}
+
+Test(journal, refuses_a_payload_over_the_record_limit)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    cr_assert_eq(journal_append(j, "x", (size_t)JF_MAX_PAYLOAD + 1, NULL, NULL), -EMSGSIZE);
+    journal_close(j);
+}
+
+/* Cuts the newest segment to LEN bytes, reopens, and checks recovery kept exactly KEEP records and
+ * that appending goes on at KEEP + 1 with a clean chain. */
+static void check_recovery_after(const char *seg, off_t len, uint64_t keep, const char *what)
+{
+    char dir[300], cmd[1400], copy[1200];
+    snprintf(dir, sizeof(dir), "%s/case", root);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp -r '%s/journal' '%s/'", dir, dir,
+             root, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(copy, sizeof(copy), "%s/journal/%s", dir, strrchr(seg, '/') + 1);
+    cr_assert_eq(truncate(copy, len), 0);
+    struct journal_recovery rep;
+    struct journal *j = open_journal(dir, NULL, &rep);
+    cr_assert_eq(rep.records, keep, "%s: kept %llu records", what, (unsigned long long)rep.records);
+    append_range(j, keep + 1, keep + 1);
+    journal_close(j);
+    cr_assert_eq(read_back(dir, 1, NULL, NULL), keep + 1, "%s", what);
+    cr_assert_eq(faults(dir), 0, "%s: verify after recovery", what);
+}
+
+Test(journal, recovers_from_a_torn_last_record_at_every_length)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 2);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    off_t two = file_size(seg);
+    j = open_journal(root, NULL, NULL);
+    append_range(j, 3, 3);
+    journal_close(j);
+    off_t three = file_size(seg);
+    for (off_t len = two; len < three; len++) {
+        char what[64];
+        snprintf(what, sizeof(what), "cut at %lld", (long long)len);
+        check_recovery_after(seg, len, 2, what);
+    }
+}
+
+Test(journal, cuts_a_last_record_with_scrambled_header_payload_or_crc)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 3);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    off_t size = file_size(seg);
+    char p[512];
+    payload_for(3, p, sizeof(p));
+    off_t rec3 = size - (off_t)(JF_REC_HDR_LEN + strlen(p));
+    /* magic, length, sequence, time, hash, payload CRC, header CRC, payload start/middle/end */
+    off_t offsets[] = {
+        0, 4, 9, 17, 30, 57, 61, 64, 64 + (off_t)strlen(p) / 2, 64 + (off_t)strlen(p) - 1};
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        char dir[300], cmd[1400], copy[1200];
+        snprintf(dir, sizeof(dir), "%s/scramble", root);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp -r '%s/journal' '%s/'", dir,
+                 dir, root, dir);
+        cr_assert_eq(system(cmd), 0);
+        snprintf(copy, sizeof(copy), "%s/journal/%s", dir, strrchr(seg, '/') + 1);
+        patch_byte(copy, rec3 + offsets[i], 0x5a);
+        struct journal_recovery rep;
+        j = open_journal(dir, NULL, &rep);
+        cr_assert_eq(rep.records, 2, "byte %lld of the last record scrambled: kept %llu",
+                     (long long)offsets[i], (unsigned long long)rep.records);
+        cr_assert_gt(rep.truncated_bytes, 0);
+        cr_assert_neq(rep.reason[0], '\0');
+        journal_close(j);
+        cr_assert_eq(faults(dir), 0);
+    }
+}
+
+Test(journal, cuts_garbage_written_after_the_tail)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 5);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    off_t size = file_size(seg);
+    FILE *f = fopen(seg, "ab");
+    /* Garbage that starts like a record: magic and a plausible length. */
+    unsigned char junk[300];
+    memset(junk, 0xAB, sizeof(junk));
+    jf_put32(junk, JF_REC_MAGIC);
+    jf_put32(junk + 4, 100);
+    fwrite(junk, 1, sizeof(junk), f);
+    fclose(f);
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 5);
+    cr_assert_eq(rep.truncated_bytes, sizeof(junk));
+    cr_assert_eq(rep.truncated_at, (uint64_t)size);
+    append_range(j, 6, 8);
+    journal_close(j);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 8);
+    cr_assert_eq(faults(root), 0);
+}
+
+static void wait_for_file(const char *path, int want_exists)
+{
+    for (int i = 0; i < 500; i++) {
+        struct stat st;
+        if ((stat(path, &st) == 0) == (want_exists != 0))
+            return;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_fail("timed out waiting for %s to %s", path, want_exists ? "appear" : "go");
+}
+
+Test(journal, rotates_segments_and_compresses_sealed_ones_readably)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 8192;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 120);
+    char first_lz4[600];
+    segdir_name(first_lz4, sizeof(first_lz4), root, 1, true);
+    char jdir[400];
+    journal_dir_of(root, jdir, sizeof(jdir));
+    segdir_name(first_lz4, sizeof(first_lz4), jdir, 1, true);
+    wait_for_file(first_lz4, 1);
+    struct journal_stats st;
+    journal_get_stats(j, &st);
+    cr_assert_gt(st.segments_sealed, 2);
+    journal_close(j);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 120);
+    cr_assert_eq(read_back(root, 77, NULL, NULL), 44);
+    cr_assert_eq(faults(root), 0);
+    /* The next start continues after the sealed segments. */
+    j = open_journal(root, &o, NULL);
+    append_range(j, 121, 130);
+    journal_close(j);
+    cr_assert_eq(faults(root), 0);
+}
+
+/* Corrupts the payload of the middle record of the first (sealed) segment. */
+static void corrupt_sealed_record(const char *seg)
+{
+    unsigned char *data;
+    size_t len;
+    struct seg_entry e = {.compressed = false};
+    snprintf(e.path, sizeof(e.path), "%s", seg);
+    bool damaged;
+    cr_assert_eq(segdir_load(&e, 1 << 24, &data, &len, &damaged), 0);
+    size_t off = JF_SEG_HDR_LEN;
+    int count = 0;
+    struct jf_rec_header h;
+    while (jf_parse_at(data, len, off, &h) == 1) {
+        if (++count == 3)
+            break;
+        off += JF_REC_HDR_LEN + h.len;
+    }
+    free(data);
+    cr_assert_eq(count, 3, "the sealed segment needs at least 3 records");
+    patch_byte(seg, (off_t)(off + JF_REC_HDR_LEN + 5), 0x21);
+}
+
+Test(journal, skips_and_counts_a_corrupt_record_inside_a_sealed_segment)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 8192;
+    o.compress_sealed = false;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 60);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    corrupt_sealed_record(seg);
+    struct reader_stats st;
+    cr_assert_eq(read_back(root, 1, NULL, &st), 59, "every other record is still read");
+    cr_assert_eq(st.corrupt_regions, 1);
+    cr_assert_gt(faults(root), 0, "verify reports the damage");
+    /* Recovery only cuts the newest segment: the damaged sealed one is left as it is. */
+    struct journal_recovery rep;
+    j = open_journal(root, &o, &rep);
+    cr_assert_eq(rep.truncated_bytes, 0);
+    append_range(j, 61, 61);
+    journal_close(j);
+}
+
+Test(journal, skips_a_corrupt_record_inside_an_lz4_compressed_segment)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 8192;
+    o.compress_sealed = false;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 60);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    corrupt_sealed_record(seg);
+    /* Reopening with compression seals the leftover plain segments. */
+    o.compress_sealed = true;
+    j = open_journal(root, &o, NULL);
+    char jdir[400], lz4[600];
+    journal_dir_of(root, jdir, sizeof(jdir));
+    segdir_name(lz4, sizeof(lz4), jdir, 1, true);
+    wait_for_file(lz4, 1);
+    wait_for_file(seg, 0);
+    journal_close(j);
+    struct reader_stats st;
+    cr_assert_eq(read_back(root, 1, NULL, &st), 59);
+    cr_assert_eq(st.corrupt_regions, 1);
+}
+
+Test(journal, retention_never_removes_an_alert_a_consumer_has_not_taken)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 4096;
+    o.retention_bytes = 1; /* everything sealed is over the limit */
+    struct cursor *c;
+    cr_assert_eq(cursor_open(&c, root, "webhook-a"), 0);
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 80);
+    journal_close(j); /* joins the sealer: retention has run after each seal */
+    uint64_t n = read_back(root, 1, NULL, NULL);
+    cr_assert_eq(n, 80, "the consumer at 1 holds everything");
+
+    cr_assert_eq(cursor_set(c, 50), 0);
+    j = open_journal(root, &o, NULL);
+    append_range(j, 81, 120);
+    journal_close(j);
+    struct journal_reader *r;
+    cr_assert_eq(journal_reader_open(&r, root, 1), 0);
+    struct journal_record rec;
+    cr_assert_eq(journal_reader_next(r, &rec), 1);
+    cr_assert_gt(rec.seq, 1, "segments before the consumer's position were removed");
+    cr_assert_leq(rec.seq, 50, "nothing at or after the consumer's position was removed");
+    journal_reader_close(r);
+    cursor_close(c);
+}
+
+Test(journal, interval_sync_mode_round_trips_with_fewer_syncs)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.sync_interval_ms = 10;
+    struct journal *j = open_journal(root, &o, NULL);
+    char p[512];
+    for (uint64_t i = 1; i <= 300; i++) {
+        payload_for(i, p, sizeof(p));
+        cr_assert_eq(journal_append(j, p, strlen(p), NULL, NULL), 0);
+    }
+    cr_assert_eq(journal_flush(j), 0);
+    struct journal_stats st;
+    journal_get_stats(j, &st);
+    cr_assert_eq(st.appended, 300);
+    cr_assert_lt(st.syncs, 300);
+    cr_assert_geq(st.syncs, 1);
+    journal_close(j);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 300);
+}
