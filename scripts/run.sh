@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds amsiwatch (release) and runs it on its embedded defaults. Installs what it needs first.
-# Extra arguments are passed to amsiwatch.
+# With no arguments it runs `amsiwatch serve`; options (--beats ..., --config FILE) go to serve;
+# a subcommand (scan, journal, ...) runs that instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,9 +9,10 @@ bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target amsiwatch
 
-if [ "$#" -gt 0 ]; then
+if [ "$#" -gt 0 ] && [ "$1" != "serve" ] && [ "${1#-}" = "$1" ]; then
   exec ./build/release/amsiwatch "$@"
 fi
-# The receivers are not in this build yet: scan the bundled sample events.
-echo "scanning samples/*.ndjson (alerts on standard output, summary on standard error)" >&2
-exec ./build/release/amsiwatch scan samples/*.ndjson
+[ "${1:-}" = "serve" ] && shift
+# The appliance on its embedded defaults: Beats on 0.0.0.0:5044, the journal in
+# ./amsiwatch-data, alerts as JSON lines on standard output. Stop it with Ctrl-C.
+exec ./build/release/amsiwatch serve "$@"

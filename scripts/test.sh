@@ -10,6 +10,11 @@ bash scripts/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 werror=ON # warnings are errors here, as in CI
 
+echo "== test clients (npm)"
+if [ -f tests/integration/package-lock.json ]; then
+  npm ci --prefix tests/integration --no-audit --no-fund --loglevel=error
+fi
+
 echo "== layers"
 bash tools/check_layers.sh
 

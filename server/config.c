@@ -32,7 +32,7 @@ static const struct option_def table[] = {
      "detection profile: elastic (Elastic's verdicts exactly) or extended"},
     {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
      "detection worker threads; 0 means one per core"},
-    {"queue", T_UINT, "1024", F(queue), 2, 1u << 20, NULL,
+    {"queue", T_UINT, "256", F(queue), 2, 1u << 20, NULL,
      "batches queued between the network loop and the workers"},
     {"webhook", T_LIST, "", F(webhooks), 0, 0, NULL,
      "webhook URL to deliver alerts to (repeatable); without one alerts go to standard output"},
@@ -61,9 +61,9 @@ static const struct option_def table[] = {
      "most key/value pairs in one v1 data frame"},
     {"beats.max-item", T_SIZE, "1MiB", F(beats_max_item), 16, 1u << 30, NULL,
      "largest key or value in a v1 data frame"},
-    {"beats.connection-budget", T_SIZE, "128MiB", F(beats_connection_budget), 65536, 1ull << 36,
+    {"beats.connection-budget", T_SIZE, "64MiB", F(beats_connection_budget), 65536, 1ull << 36,
      NULL, "memory one connection may hold in flight before its reads pause"},
-    {"beats.global-budget", T_SIZE, "1GiB", F(beats_global_budget), 65536, 1ull << 40, NULL,
+    {"beats.global-budget", T_SIZE, "512MiB", F(beats_global_budget), 65536, 1ull << 40, NULL,
      "memory all connections together may hold in flight before reads pause"},
     {"beats.max-connections", T_UINT, "20000", F(beats_max_connections), 1, 1000000, NULL,
      "concurrent Beats connections; more are refused"},
@@ -219,6 +219,10 @@ static int parse_value(const struct option_def *o, struct config *c, const char 
 
 int config_set(struct config *c, const char *name, const char *value, char *why, size_t whylen)
 {
+    /* In a file, the listener can sit beside the Beats limits: beats: {listen: ..., max-window:}.
+     */
+    if (strcmp(name, "beats.listen") == 0)
+        name = "beats";
     const struct option_def *o = find(name);
     if (!o) {
         snprintf(why, whylen, "unknown key");
@@ -447,7 +451,16 @@ void config_print_reference(FILE *f, bool markdown)
         flag_name(o, flag, sizeof(flag));
         const char *hint = type_hint(o);
         if (markdown) {
-            fprintf(f, "| `%s` | `--%s%s%s` | `%s` | %s |\n", o->name, flag, *hint ? " " : "", hint,
+            /* A '|' inside a Markdown table cell must be escaped. */
+            char esc[64];
+            size_t k = 0;
+            for (const char *h = hint; *h && k + 2 < sizeof(esc); h++) {
+                if (*h == '|')
+                    esc[k++] = '\\';
+                esc[k++] = *h;
+            }
+            esc[k] = '\0';
+            fprintf(f, "| `%s` | `--%s%s%s` | `%s` | %s |\n", o->name, flag, *hint ? " " : "", esc,
                     *o->def ? o->def : "(none)", o->help);
         } else {
             char left[160];

@@ -211,9 +211,10 @@ int serve_main(int argc, char **argv)
         free(s);
         return 3;
     }
-    log_info("serve", "journal %s/journal: %" PRIu64 " segments, next sequence %" PRIu64 "%s%s",
-             s->cfg.data_dir, rep.segments, rep.records, rep.reason[0] ? "; recovery: " : "",
-             rep.reason);
+    if (rep.truncated_bytes)
+        log_warn("serve", "journal recovery cut %" PRIu64 " bytes at offset %" PRIu64 ": %s",
+                 rep.truncated_bytes, rep.truncated_at, rep.reason);
+    log_info("serve", "journal %s/journal: %" PRIu64 " segments", s->cfg.data_dir, rep.segments);
 
     struct workers_opts wo = {
         .threads = (unsigned)s->cfg.workers,

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""`amsiwatch serve` configuration: the YAML file, flags over the file, clear errors, and the README's
+option reference kept in step with the option table."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BINARY = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def start(args, timeout=15):
+    proc = subprocess.Popen([BINARY, "serve"] + args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    lines = []
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("ready"):
+            return proc, line.strip()
+    proc.kill()
+    proc.wait()
+    raise AssertionError("no ready line: " + "".join(lines))
+
+
+class ServeConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="amsiwatch-config-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, text):
+        path = os.path.join(self.dir, "amsiwatch.yml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_serve(self, args):
+        return subprocess.run([BINARY, "serve"] + args, capture_output=True, text=True, timeout=30)
+
+    def test_an_unknown_key_names_the_key_and_the_line_and_exits_2(self):
+        path = self.write("data-dir: /tmp/x\nbeats:\n  max-windw: 5\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(path + ":3: key 'beats.max-windw': unknown key", proc.stderr)
+
+    def test_a_bad_value_names_the_key_the_line_and_why(self):
+        path = self.write("journal:\n  sync-interval: soon\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(":2: key 'journal.sync-interval'", proc.stderr)
+        self.assertIn("not a duration", proc.stderr)
+        path = self.write("beats: 127.0.0.1\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("not ADDR:PORT", proc.stderr)
+        path = self.write("beats:\n  max-window: 0\n")
+        self.assertIn("outside", self.run_serve(["--config", path]).stderr)
+
+    def test_broken_yaml_is_reported_with_its_line(self):
+        path = self.write("data-dir: /tmp/x\nprofile: \"elastic\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertRegex(proc.stderr, re.escape(path) + r":\d+: YAML error")
+
+    def test_bad_flags_exit_2(self):
+        self.assertEqual(self.run_serve(["--workers", "many"]).returncode, 2)
+        self.assertEqual(self.run_serve(["--no-such-flag"]).returncode, 2)
+        self.assertEqual(self.run_serve(["--profile", "strict"]).returncode, 2)
+        self.assertEqual(self.run_serve(["stray"]).returncode, 2)
+
+    def test_the_file_configures_and_flags_win_over_it(self):
+        data = os.path.join(self.dir, "data-from-file")
+        path = self.write("data-dir: %s\nbeats:\n  listen: 127.0.0.1:1\n  max-window: 50\n" % data)
+        proc, ready = start(["--config", path, "--beats", "127.0.0.1:0"])
+        try:
+            self.assertRegex(ready, r"^ready beats=127\.0\.0\.1:\d+$")
+            self.assertNotEqual(ready, "ready beats=127.0.0.1:1")
+            self.assertTrue(os.path.isdir(os.path.join(data, "journal")))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=30), 0)
+
+    def test_dotted_keys_work_like_nested_ones(self):
+        data = os.path.join(self.dir, "d")
+        path = self.write("data-dir: %s\nbeats.listen: 127.0.0.1:0\njournal.segment-size: 1MiB\n"
+                          % data)
+        proc, ready = start(["--config", path])
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0)
+
+    def test_help_lists_every_option(self):
+        proc = self.run_serve(["--help"])
+        self.assertEqual(proc.returncode, 0)
+        for flag in ("--config", "--data-dir", "--beats", "--workers", "--profile", "--webhook",
+                     "--log-level", "--quiet", "--journal-sync-interval", "--beats-max-window",
+                     "--beats-keepalive"):
+            self.assertIn(flag, proc.stdout)
+
+    def test_the_readme_reference_is_the_option_table(self):
+        table = self.run_serve(["--help-markdown"]).stdout
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        m = re.search(r"<!-- serve-options:begin[^\n]*-->\n(.*?)<!-- serve-options:end -->", readme,
+                      re.S)
+        self.assertIsNotNone(m, "README has no serve-options section")
+        self.assertEqual(m.group(1), table,
+                         "README's option table is stale: regenerate it with "
+                         "`amsiwatch serve --help-markdown`")
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
