@@ -357,7 +357,6 @@ static int write_chunk(struct journal *j, struct pending *first, struct pending 
         write_full(j->fd, iov[1].iov_base, iov[1].iov_len / 2);
         fault_kill();
     }
-    size_t done = 0;
     int idx = 0;
     while (idx < n) {
         ssize_t w = writev(j->fd, iov + idx, n - idx > IOV_MAX ? IOV_MAX : n - idx);
@@ -365,7 +364,6 @@ static int write_chunk(struct journal *j, struct pending *first, struct pending 
             continue;
         if (w < 0)
             return -errno;
-        done += (size_t)w;
         size_t left = (size_t)w;
         while (idx < n && left >= iov[idx].iov_len) {
             left -= iov[idx].iov_len;
