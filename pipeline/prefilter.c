@@ -76,33 +76,57 @@ bool prefilter_candidate_scalar(const char *s, size_t n)
 }
 
 #if defined(__SSE2__)
-/* 16 positions per step: a position is checked in full only when bytes +1 and +7 read 'm' and
- * 'b' (any case), the rarest pair of the word, or when it starts a backslash-u. */
-bool prefilter_candidate(const char *s, size_t n)
+/* Candidate positions of 16 starting at P: bit k set when bytes k+1 and k+7 read 'm' and 'b' (any
+ * case), the rarest pair of the word, or when byte k starts a backslash-u. Reads P[0..22]. */
+static inline unsigned block16(const unsigned char *p)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
     const __m128i lc = _mm_set1_epi8(0x20);
-    const __m128i m = _mm_set1_epi8('m');
-    const __m128i b = _mm_set1_epi8('b');
-    const __m128i bs = _mm_set1_epi8('\\');
-    const __m128i u = _mm_set1_epi8('u');
-    /* Loads reach p[i + 7 + 15]. */
-    while (i + 23 <= n) {
-        __m128i b0 = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i b1 = _mm_loadu_si128((const __m128i *)(p + i + 1));
-        __m128i b7 = _mm_loadu_si128((const __m128i *)(p + i + 7));
-        __m128i wm = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(b1, lc), m),
-                                   _mm_cmpeq_epi8(_mm_or_si128(b7, lc), b));
-        __m128i em = _mm_and_si128(_mm_cmpeq_epi8(b0, bs), _mm_cmpeq_epi8(b1, u));
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(wm, em));
-        while (mask) {
-            unsigned bit = (unsigned)__builtin_ctz(mask);
-            if (check_at(p, n, i + bit))
-                return true;
-            mask &= mask - 1;
-        }
+    __m128i b0 = _mm_loadu_si128((const __m128i *)p);
+    __m128i b1 = _mm_loadu_si128((const __m128i *)(p + 1));
+    __m128i b7 = _mm_loadu_si128((const __m128i *)(p + 7));
+    __m128i wm = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(b1, lc), _mm_set1_epi8('m')),
+                               _mm_cmpeq_epi8(_mm_or_si128(b7, lc), _mm_set1_epi8('b')));
+    __m128i em = _mm_and_si128(_mm_cmpeq_epi8(b0, _mm_set1_epi8('\\')),
+                               _mm_cmpeq_epi8(b1, _mm_set1_epi8('u')));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(wm, em));
+}
+
+static bool check_mask(const unsigned char *p, size_t n, size_t base, uint64_t mask)
+{
+    while (mask) {
+        unsigned bit = (unsigned)__builtin_ctzll(mask);
+        if (check_at(p, n, base + bit))
+            return true;
+        mask &= mask - 1;
+    }
+    return false;
+}
+
+static bool candidate_sse2(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    /* 64 positions per branch: four blocks OR'd, one test. */
+    while (i + 64 + 7 <= n) {
+        uint64_t m = (uint64_t)block16(p + i) | (uint64_t)block16(p + i + 16) << 16 |
+                     (uint64_t)block16(p + i + 32) << 32 | (uint64_t)block16(p + i + 48) << 48;
+        if (m && check_mask(p, n, i, m))
+            return true;
+        i += 64;
+    }
+    while (i + 16 + 7 <= n) {
+        uint64_t m = block16(p + i);
+        if (m && check_mask(p, n, i, m))
+            return true;
         i += 16;
+    }
+    if (i < n && n >= 23) {
+        /* The tail: one more block ending at the last byte, without the positions already seen. */
+        size_t start = n - 23;
+        uint64_t m = block16(p + start) & ~((1ull << (i - start)) - 1);
+        if (m && check_mask(p, n, start, m))
+            return true;
+        /* The block's last position is n - 8; an escape can still start at n - 7 or n - 6. */
+        i = i > n - 7 ? i : n - 7;
     }
     for (; i < n; i++) {
         if (check_at(p, n, i))
@@ -110,6 +134,71 @@ bool prefilter_candidate(const char *s, size_t n)
     }
     return false;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static inline uint32_t block32(const unsigned char *p)
+{
+    const __m256i lc = _mm256_set1_epi8(0x20);
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)p);
+    __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + 1));
+    __m256i b7 = _mm256_loadu_si256((const __m256i *)(p + 7));
+    __m256i wm =
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(b1, lc), _mm256_set1_epi8('m')),
+                         _mm256_cmpeq_epi8(_mm256_or_si256(b7, lc), _mm256_set1_epi8('b')));
+    __m256i em = _mm256_and_si256(_mm256_cmpeq_epi8(b0, _mm256_set1_epi8('\\')),
+                                  _mm256_cmpeq_epi8(b1, _mm256_set1_epi8('u')));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(wm, em));
+}
+
+__attribute__((target("avx2"))) static bool candidate_avx2(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i + 64 + 7 <= n) {
+        uint64_t m = (uint64_t)block32(p + i) | (uint64_t)block32(p + i + 32) << 32;
+        if (m && check_mask(p, n, i, m))
+            return true;
+        i += 64;
+    }
+    while (i + 32 + 7 <= n) {
+        uint64_t m = block32(p + i);
+        if (m && check_mask(p, n, i, m))
+            return true;
+        i += 32;
+    }
+    if (i < n && n >= 39) {
+        size_t start = n - 39;
+        uint64_t m = block32(p + start) & ~((1ull << (i - start)) - 1);
+        if (m && check_mask(p, n, start, m))
+            return true;
+        for (i = n - 7; i < n; i++) {
+            if (check_at(p, n, i))
+                return true;
+        }
+        return false;
+    }
+    /* Fewer than 39 bytes left: positions before I were checked with the whole buffer. */
+    return candidate_sse2(p + i, n - i);
+}
+
+bool prefilter_candidate(const char *s, size_t n)
+{
+    static int have_avx2 = -1;
+    int avx2 = __atomic_load_n(&have_avx2, __ATOMIC_RELAXED);
+    if (avx2 < 0) {
+        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&have_avx2, avx2, __ATOMIC_RELAXED);
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    return avx2 ? candidate_avx2(p, n) : candidate_sse2(p, n);
+}
+#else
+bool prefilter_candidate(const char *s, size_t n)
+{
+    return candidate_sse2((const unsigned char *)s, n);
+}
+#endif
 #else
 bool prefilter_candidate(const char *s, size_t n)
 {

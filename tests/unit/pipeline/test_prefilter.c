@@ -188,3 +188,22 @@ Test(prefilter, never_misses_an_alert_of_case_and_escape_variants)
         free(copy);
     }
 }
+
+Test(prefilter, finds_a_word_or_an_escape_at_every_position_of_every_length)
+{
+    static const char *const needles[] = {"AmsiEnable", "\\u0041", "\\u005c"};
+    char buf[200];
+    for (size_t k = 0; k < 3; k++) {
+        size_t nl = strlen(needles[k]);
+        for (size_t n = nl; n <= sizeof(buf); n++) {
+            for (size_t at = 0; at + nl <= n; at++) {
+                memset(buf, 'x', n);
+                memcpy(buf + at, needles[k], nl);
+                cr_assert(prefilter_candidate(buf, n), "missed '%s' at %zu of %zu", needles[k], at,
+                          n);
+            }
+            memset(buf, 'x', n);
+            cr_assert_not(prefilter_candidate(buf, n));
+        }
+    }
+}
