@@ -1,0 +1,898 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/syslog.h"
+
+/* ---- Framing ------------------------------------------------------------------------------ */
+
+#define MAX_GOT 64
+
+struct got {
+    size_t n;
+    char *msg[MAX_GOT];
+    size_t len[MAX_GOT];
+    unsigned flags[MAX_GOT];
+    size_t stop_after; /* 0: never stop */
+};
+
+static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
+{
+    struct got *g = ctx;
+    cr_assert_lt(g->n, MAX_GOT);
+    cr_assert_gt(len, 0, "empty messages are never delivered");
+    g->msg[g->n] = malloc(len + 1);
+    memcpy(g->msg[g->n], msg, len);
+    g->msg[g->n][len] = '\0';
+    g->len[g->n] = len;
+    g->flags[g->n] = flags;
+    g->n++;
+    return g->stop_after && g->n == g->stop_after ? 1 : 0;
+}
+
+static void got_free(struct got *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->msg[i]);
+    memset(g, 0, sizeof(*g));
+}
+
+static struct syslog_framer *framer(enum syslog_framing mode, enum syslog_oversize over, size_t max,
+                                    struct got *g)
+{
+    struct syslog_framer_config c;
+    syslog_framer_config_default(&c);
+    c.framing = mode;
+    c.oversize = over;
+    if (max)
+        c.max_msg = max;
+    struct syslog_framer *f;
+    cr_assert_eq(syslog_framer_new(&c, collect, g, &f), 0);
+    return f;
+}
+
+/* Feeds S in pieces of STEP bytes (0: all at once), then finishes. */
+static void feed_all(struct syslog_framer *f, const char *s, size_t n, size_t step)
+{
+    if (step == 0)
+        step = n ? n : 1;
+    for (size_t i = 0; i < n; i += step) {
+        size_t k = n - i < step ? n - i : step;
+        cr_assert_eq(syslog_framer_feed(f, s + i, k), (long)k);
+    }
+    cr_assert_eq(syslog_framer_finish(f), 0);
+}
+
+static void expect_msg(const struct got *g, size_t i, const char *want, size_t want_len,
+                       unsigned flags)
+{
+    cr_assert_lt(i, g->n, "message %zu missing (got %zu)", i, g->n);
+    cr_assert_eq(g->len[i], want_len, "message %zu: length %zu, wanted %zu", i, g->len[i],
+                 want_len);
+    cr_assert(memcmp(g->msg[i], want, want_len) == 0, "message %zu: got '%s'", i, g->msg[i]);
+    cr_assert_eq(g->flags[i], flags, "message %zu: flags %#x, wanted %#x", i, g->flags[i], flags);
+}
+
+#define EXPECT(g, i, lit, flags) expect_msg(g, i, lit, sizeof(lit) - 1, flags)
+
+static const char mixed[] = "26 <13>1 - host app - - - one"
+                            "<14>two over lf\n"
+                            "24 <13>three\nwith a newline"
+                            "<15>four over crlf\r\n"
+                            "<16>five over nul\0"
+                            "123 not octet counted\n"
+                            "9 <13>nine";
+
+static void check_mixed(const struct got *g)
+{
+    cr_assert_eq(g->n, 7, "got %zu messages", g->n);
+    EXPECT(g, 0, "<13>1 - host app - - - one", SYSLOG_MSG_OCTET_COUNTED);
+    EXPECT(g, 1, "<14>two over lf", 0);
+    EXPECT(g, 2, "<13>three\nwith a newline", SYSLOG_MSG_OCTET_COUNTED);
+    EXPECT(g, 3, "<15>four over crlf", 0);
+    EXPECT(g, 4, "<16>five over nul", 0);
+    EXPECT(g, 5, "123 not octet counted", 0);
+    EXPECT(g, 6, "<13>nine",
+           SYSLOG_MSG_OCTET_COUNTED | SYSLOG_MSG_TRUNCATED | SYSLOG_MSG_FRAMING_ERROR);
+}
+
+Test(syslog_framer, auto_mode_decides_octet_counting_or_lf_per_frame)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    feed_all(f, mixed, sizeof(mixed) - 1, 0);
+    check_mixed(&g);
+    const struct syslog_framer_stats *st = syslog_framer_stats(f);
+    cr_expect_eq(st->messages, 7);
+    cr_expect_eq(st->bytes, sizeof(mixed) - 1);
+    cr_expect_eq(st->framing_errors, 1, "the last frame was cut by the end of the stream");
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, a_mixed_stream_gives_the_same_messages_at_every_split)
+{
+    for (size_t step = 1; step <= 7; step++) {
+        struct got g = {0};
+        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+        feed_all(f, mixed, sizeof(mixed) - 1, step);
+        check_mixed(&g);
+        syslog_framer_free(f);
+        got_free(&g);
+    }
+    for (size_t cut = 0; cut < sizeof(mixed) - 1; cut++) {
+        struct got g = {0};
+        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+        cr_assert_eq(syslog_framer_feed(f, mixed, cut), (long)cut);
+        cr_assert_eq(syslog_framer_feed(f, mixed + cut, sizeof(mixed) - 1 - cut),
+                     (long)(sizeof(mixed) - 1 - cut));
+        cr_assert_eq(syslog_framer_finish(f), 0);
+        check_mixed(&g);
+        syslog_framer_free(f);
+        got_free(&g);
+    }
+}
+
+Test(syslog_framer, lf_mode_never_reads_an_octet_count)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_LF, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "12 <13>abcdefgh\n<14>next\r\n";
+    feed_all(f, s, sizeof(s) - 1, 0);
+    cr_assert_eq(g.n, 2);
+    EXPECT(&g, 0, "12 <13>abcdefgh", 0);
+    EXPECT(&g, 1, "<14>next", 0);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, octet_mode_needs_no_angle_bracket_after_the_count)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_OCTET, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "5 hello3 abc11 <13>a\nb\0c d";
+    for (size_t step = 1; step <= sizeof(s); step++) {
+        feed_all(f, s, sizeof(s) - 1, step);
+        cr_assert_eq(g.n, 3);
+        EXPECT(&g, 0, "hello", SYSLOG_MSG_OCTET_COUNTED);
+        EXPECT(&g, 1, "abc", SYSLOG_MSG_OCTET_COUNTED);
+        expect_msg(&g, 2, "<13>a\nb\0c d", 11, SYSLOG_MSG_OCTET_COUNTED);
+        got_free(&g);
+    }
+    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 0);
+    syslog_framer_free(f);
+}
+
+Test(syslog_framer, embedded_nul_and_newline_stay_inside_an_octet_counted_message)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "17 <13>one\0two\nthree\r\n<14>after\n";
+    feed_all(f, s, sizeof(s) - 1, 1);
+    cr_assert_eq(g.n, 2);
+    expect_msg(&g, 0, "<13>one\0two\nthree", 17, SYSLOG_MSG_OCTET_COUNTED);
+    EXPECT(&g, 1, "<14>after", 0);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, crlf_lf_and_nul_all_end_a_message_and_blank_lines_are_skipped)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "\n\r\n<13>a\r\n\n\n<13>b\n\0\0<13>c\0<13>d\re\n";
+    feed_all(f, s, sizeof(s) - 1, 0);
+    cr_assert_eq(g.n, 4);
+    EXPECT(&g, 0, "<13>a", 0);
+    EXPECT(&g, 1, "<13>b", 0);
+    EXPECT(&g, 2, "<13>c", 0);
+    EXPECT(&g, 3, "<13>d\re", 0);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, octet_mode_counts_a_missing_length_as_a_framing_error_and_resynchronises)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_OCTET, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "<13>no count here\n5 hello";
+    feed_all(f, s, sizeof(s) - 1, 0);
+    cr_assert_eq(g.n, 2);
+    EXPECT(&g, 0, "<13>no count here", SYSLOG_MSG_FRAMING_ERROR);
+    EXPECT(&g, 1, "hello", SYSLOG_MSG_OCTET_COUNTED);
+    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 1);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, a_count_over_the_frame_limit_is_read_as_a_line_not_skipped)
+{
+    struct got g = {0};
+    struct syslog_framer_config c;
+    syslog_framer_config_default(&c);
+    c.max_msg = 64;
+    c.max_frame = 1000;
+    struct syslog_framer *f;
+    cr_assert_eq(syslog_framer_new(&c, collect, &g, &f), 0);
+    static const char s[] = "99999 <13>lying count\n<14>next\n";
+    feed_all(f, s, sizeof(s) - 1, 1);
+    cr_assert_eq(g.n, 2);
+    EXPECT(&g, 0, "99999 <13>lying count", SYSLOG_MSG_FRAMING_ERROR);
+    EXPECT(&g, 1, "<14>next", 0);
+    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 1);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+/* A stream of: an oversize message (octet counted, then LF), each followed by a normal one. */
+static void oversize_stream(char *out, size_t *len)
+{
+    char big[200];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "<13>", 4);
+    size_t n = 0;
+    n += (size_t)sprintf(out + n, "200 ");
+    memcpy(out + n, big, 200);
+    n += 200;
+    n += (size_t)sprintf(out + n, "9 <14>after");
+    memcpy(out + n, big, 200);
+    n += 200;
+    n += (size_t)sprintf(out + n, "\r\n<15>after lf\n");
+    *len = n;
+}
+
+Test(syslog_framer, oversize_messages_are_truncated_and_the_next_arrives_intact)
+{
+    char s[1024];
+    size_t n;
+    oversize_stream(s, &n);
+    for (size_t step = 0; step <= 3; step++) {
+        struct got g = {0};
+        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 64, &g);
+        feed_all(f, s, n, step);
+        cr_assert_eq(g.n, 4, "step %zu: got %zu", step, g.n);
+        cr_expect_eq(g.len[0], 64);
+        cr_expect_eq(g.flags[0], SYSLOG_MSG_OCTET_COUNTED | SYSLOG_MSG_TRUNCATED);
+        cr_expect(memcmp(g.msg[0], "<13>xxxx", 8) == 0);
+        EXPECT(&g, 1, "<14>after", SYSLOG_MSG_OCTET_COUNTED);
+        cr_expect_eq(g.len[2], 64);
+        cr_expect_eq(g.flags[2], SYSLOG_MSG_TRUNCATED);
+        EXPECT(&g, 3, "<15>after lf", 0);
+        const struct syslog_framer_stats *st = syslog_framer_stats(f);
+        cr_expect_eq(st->truncated, 2);
+        cr_expect_eq(st->dropped, 0);
+        cr_expect_eq(st->framing_errors, 0);
+        syslog_framer_free(f);
+        got_free(&g);
+    }
+}
+
+Test(syslog_framer, oversize_messages_are_dropped_and_the_next_arrives_intact)
+{
+    char s[1024];
+    size_t n;
+    oversize_stream(s, &n);
+    for (size_t step = 0; step <= 3; step++) {
+        struct got g = {0};
+        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_DROP, 64, &g);
+        feed_all(f, s, n, step);
+        cr_assert_eq(g.n, 2, "step %zu: got %zu", step, g.n);
+        EXPECT(&g, 0, "<14>after", SYSLOG_MSG_OCTET_COUNTED);
+        EXPECT(&g, 1, "<15>after lf", 0);
+        const struct syslog_framer_stats *st = syslog_framer_stats(f);
+        cr_expect_eq(st->dropped, 2);
+        cr_expect_eq(st->truncated, 0);
+        cr_expect_eq(st->messages, 2);
+        syslog_framer_free(f);
+        got_free(&g);
+    }
+}
+
+Test(syslog_framer, a_message_of_exactly_the_maximum_before_crlf_is_whole)
+{
+    char s[200];
+    memset(s, 'y', 64);
+    memcpy(s + 64, "\r\n<13>z\n", 8);
+    for (size_t step = 0; step <= 2; step++) {
+        struct got g = {0};
+        struct syslog_framer *f = framer(SYSLOG_FRAMING_LF, SYSLOG_OVERSIZE_DROP, 64, &g);
+        feed_all(f, s, 72, step);
+        cr_assert_eq(g.n, 2, "step %zu", step);
+        cr_expect_eq(g.len[0], 64);
+        cr_expect_eq(g.flags[0], 0);
+        EXPECT(&g, 1, "<13>z", 0);
+        cr_expect_eq(syslog_framer_stats(f)->dropped, 0);
+        syslog_framer_free(f);
+        got_free(&g);
+    }
+}
+
+Test(syslog_framer, finish_delivers_the_last_message_without_terminator)
+{
+    struct got g = {0};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    cr_assert_eq(syslog_framer_feed(f, "<13>first\n<13>last", 18), 18);
+    cr_assert_eq(g.n, 1);
+    cr_assert_eq(syslog_framer_finish(f), 0);
+    cr_assert_eq(g.n, 2);
+    EXPECT(&g, 1, "<13>last", 0);
+    /* A number alone at the end is a message too. */
+    cr_assert_eq(syslog_framer_feed(f, "42", 2), 2);
+    cr_assert_eq(syslog_framer_finish(f), 0);
+    EXPECT(&g, 2, "42", 0);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, a_callback_can_stop_the_feed_and_the_rest_is_fed_later)
+{
+    struct got g = {.stop_after = 1};
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    static const char s[] = "<13>a\n<13>b\n";
+    long used = syslog_framer_feed(f, s, sizeof(s) - 1);
+    cr_assert_eq(used, 6);
+    cr_assert_eq(g.n, 1);
+    g.stop_after = 0;
+    cr_assert_eq(syslog_framer_feed(f, s + used, sizeof(s) - 1 - (size_t)used), 6);
+    cr_assert_eq(g.n, 2);
+    EXPECT(&g, 1, "<13>b", 0);
+    syslog_framer_free(f);
+    got_free(&g);
+}
+
+Test(syslog_framer, refuses_limits_below_the_minimum)
+{
+    struct syslog_framer_config c;
+    syslog_framer_config_default(&c);
+    cr_expect_eq(c.max_msg, 64 * 1024);
+    c.max_msg = 10;
+    struct syslog_framer *f;
+    cr_expect_eq(syslog_framer_new(&c, collect, NULL, &f), -EINVAL);
+    syslog_framer_config_default(&c);
+    c.max_frame = 100;
+    cr_expect_eq(syslog_framer_new(&c, collect, NULL, &f), -EINVAL);
+    cr_expect_eq(syslog_framer_new(NULL, NULL, NULL, &f), -EINVAL);
+    syslog_framer_free(NULL);
+}
+
+Test(syslog_framer, names_of_modes_parse_both_ways)
+{
+    enum syslog_framing m;
+    cr_expect_eq(syslog_framing_parse("octet", &m), 0);
+    cr_expect_eq(m, SYSLOG_FRAMING_OCTET);
+    cr_expect_str_eq(syslog_framing_name(SYSLOG_FRAMING_LF), "lf");
+    cr_expect_eq(syslog_framing_parse("crlf", &m), -EINVAL);
+    enum syslog_oversize o;
+    cr_expect_eq(syslog_oversize_parse("drop", &o), 0);
+    cr_expect_eq(o, SYSLOG_OVERSIZE_DROP);
+    cr_expect_str_eq(syslog_oversize_name(SYSLOG_OVERSIZE_TRUNCATE), "truncate");
+}
+
+Test(syslog_framer, recognises_a_tls_handshake_on_a_plaintext_port)
+{
+    static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00};
+    cr_expect(syslog_looks_like_tls(hello, sizeof(hello)));
+    cr_expect_not(syslog_looks_like_tls("<13>x", 5));
+    cr_expect_not(syslog_looks_like_tls(hello, 1));
+}
+
+/* ---- Parsing ------------------------------------------------------------------------------ */
+
+/* 2026-06-15T12:00:00Z: year-less timestamps of the RFC examples land in 2026 */
+#define NOW_MS 1781524800000LL
+
+static void expect_view(struct syslog_view v, const char *want, const char *what)
+{
+    if (!want) {
+        cr_expect_null(v.p, "%s: expected absent, got '%.*s'", what, (int)v.len, v.p);
+        return;
+    }
+    cr_assert_not_null(v.p, "%s: expected '%s', got nothing", what, want);
+    cr_expect(v.len == strlen(want) && memcmp(v.p, want, v.len) == 0,
+              "%s: expected '%s', got '%.*s'", what, want, (int)v.len, v.p);
+}
+
+static void parse(const char *s, struct syslog_msg *m)
+{
+    cr_assert_eq(syslog_parse(s, strlen(s), NOW_MS, m), (long)strlen(s));
+}
+
+Test(syslog_parse, rfc5424_example_1_with_bom_and_no_structured_data)
+{
+    struct syslog_msg m;
+    parse("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - "
+          "\xEF\xBB\xBF'su root' failed for lonvick on /dev/pts/8",
+          &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC5424);
+    cr_expect_eq(m.version, 1);
+    cr_expect_eq(m.facility, 4);
+    cr_expect_eq(m.severity, 2);
+    cr_expect(m.has_time);
+    cr_expect_eq(m.time_ms, 1065910455003LL);
+    expect_view(m.timestamp, "2003-10-11T22:14:15.003Z", "timestamp");
+    expect_view(m.hostname, "mymachine.example.com", "hostname");
+    expect_view(m.app_name, "su", "app");
+    expect_view(m.procid, NULL, "procid");
+    expect_view(m.msgid, "ID47", "msgid");
+    expect_view(m.sd, NULL, "sd");
+    expect_view(m.msg, "'su root' failed for lonvick on /dev/pts/8", "msg");
+    cr_expect(m.flags & SYSLOG_F_BOM);
+    cr_expect_not(m.flags & SYSLOG_F_INVALID_UTF8);
+}
+
+Test(syslog_parse, rfc5424_example_2_with_a_zone_offset_and_microseconds)
+{
+    struct syslog_msg m;
+    parse("<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - "
+          "%% It's time to make the do-nuts.",
+          &m);
+    cr_expect_eq(m.facility, 20);
+    cr_expect_eq(m.severity, 5);
+    cr_expect_eq(m.time_ms, 1061727255000LL);
+    expect_view(m.hostname, "192.0.2.1", "hostname");
+    expect_view(m.app_name, "myproc", "app");
+    expect_view(m.procid, "8710", "procid");
+    expect_view(m.msgid, NULL, "msgid");
+    expect_view(m.msg, "%% It's time to make the do-nuts.", "msg");
+    cr_expect_not(m.flags & SYSLOG_F_BOM);
+}
+
+Test(syslog_parse, rfc5424_example_3_with_structured_data_and_msg)
+{
+    struct syslog_msg m;
+    parse("<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
+          "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] "
+          "\xEF\xBB\xBF"
+          "An application event log entry...",
+          &m);
+    expect_view(m.app_name, "evntslog", "app");
+    expect_view(m.sd, "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"]",
+                "sd");
+    expect_view(m.msg, "An application event log entry...", "msg");
+    struct syslog_sd_iter it;
+    struct syslog_view id, name, value;
+    syslog_sd_iter_init(&it, m.sd);
+    cr_assert_eq(syslog_sd_next_element(&it, &id), 1);
+    expect_view(id, "exampleSDID@32473", "sd-id");
+    const char *names[] = {"iut", "eventSource", "eventID"};
+    const char *values[] = {"3", "Application", "1011"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(syslog_sd_next_param(&it, &name, &value), 1);
+        expect_view(name, names[i], "param name");
+        expect_view(value, values[i], "param value");
+    }
+    cr_expect_eq(syslog_sd_next_param(&it, &name, &value), 0);
+    cr_expect_eq(syslog_sd_next_element(&it, &id), 0);
+}
+
+Test(syslog_parse, rfc5424_example_4_with_two_sd_elements_and_no_msg)
+{
+    struct syslog_msg m;
+    parse("<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
+          "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"]"
+          "[examplePriority@32473 class=\"high\"]",
+          &m);
+    cr_expect_eq(m.msg.len, 0);
+    cr_expect_not_null(m.msg.p);
+    struct syslog_sd_iter it;
+    struct syslog_view id, name, value;
+    syslog_sd_iter_init(&it, m.sd);
+    cr_assert_eq(syslog_sd_next_element(&it, &id), 1);
+    expect_view(id, "exampleSDID@32473", "first");
+    /* Skipping the first element's params. */
+    cr_assert_eq(syslog_sd_next_element(&it, &id), 1);
+    expect_view(id, "examplePriority@32473", "second");
+    cr_assert_eq(syslog_sd_next_param(&it, &name, &value), 1);
+    expect_view(name, "class", "name");
+    expect_view(value, "high", "value");
+    cr_expect_eq(syslog_sd_next_element(&it, &id), 0);
+}
+
+Test(syslog_parse, rfc5424_nilvalues_are_absent_fields)
+{
+    struct syslog_msg m;
+    parse("<14>1 - - - - - -", &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC5424);
+    cr_expect_not(m.has_time);
+    expect_view(m.timestamp, NULL, "timestamp");
+    expect_view(m.hostname, NULL, "hostname");
+    expect_view(m.app_name, NULL, "app");
+    expect_view(m.sd, NULL, "sd");
+    cr_expect_eq(m.msg.len, 0);
+}
+
+Test(syslog_parse, malformed_structured_data_is_flagged_and_kept_in_msg)
+{
+    struct syslog_msg m;
+    parse("<14>1 2025-01-01T00:00:00Z h a - - [broken x=\"unterminated] text", &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC5424);
+    cr_expect(m.flags & SYSLOG_F_BAD_SD);
+    expect_view(m.sd, NULL, "sd");
+    expect_view(m.msg, "[broken x=\"unterminated] text", "msg");
+}
+
+Test(syslog_parse, structured_data_values_unescape_exactly_as_rfc5424_says)
+{
+    static const char raw[] = "[x@1 a=\"q\\\"b\\\\s\\]e\\n\\t\\\" tail\"]";
+    struct syslog_view sd = {raw, sizeof(raw) - 1};
+    struct syslog_sd_iter it;
+    struct syslog_view id, name, value;
+    syslog_sd_iter_init(&it, sd);
+    cr_assert_eq(syslog_sd_next_element(&it, &id), 1);
+    cr_assert_eq(syslog_sd_next_param(&it, &name, &value), 1);
+    char out[64];
+    long n = syslog_sd_unescape(value.p, value.len, out, sizeof(out));
+    /* \" \\ \] lose their backslash; \n and \t keep it. */
+    static const char want[] = "q\"b\\s]e\\n\\t\" tail";
+    cr_assert_eq(n, (long)sizeof(want) - 1);
+    cr_expect_str_eq(out, want);
+    cr_expect_eq(syslog_sd_unescape(value.p, value.len, out, (size_t)n), -EMSGSIZE,
+                 "no room for the NUL");
+    cr_expect_eq(syslog_sd_unescape(value.p, value.len, out, (size_t)n + 1), n);
+}
+
+Test(syslog_parse, structured_data_iterator_reports_malformed_input)
+{
+    static const char *const bad[] = {"[]", "[id", "[id a]", "[id a=b]", "[id a=\"b]", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct syslog_view sd = {bad[i], strlen(bad[i])};
+        struct syslog_sd_iter it;
+        struct syslog_view id, name, value;
+        syslog_sd_iter_init(&it, sd);
+        int rc = syslog_sd_next_element(&it, &id);
+        while (rc == 1) {
+            rc = syslog_sd_next_param(&it, &name, &value);
+            if (rc == 0)
+                rc = syslog_sd_next_element(&it, &id);
+        }
+        cr_expect_eq(rc, -EBADMSG, "'%s'", bad[i]);
+    }
+}
+
+Test(syslog_parse, rfc3164_example_1)
+{
+    struct syslog_msg m;
+    parse("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC3164);
+    cr_expect_eq(m.version, 0);
+    cr_expect_eq(m.facility, 4);
+    cr_expect_eq(m.severity, 2);
+    expect_view(m.timestamp, "Oct 11 22:14:15", "timestamp");
+    cr_expect(m.flags & SYSLOG_F_YEAR_INFERRED);
+    cr_expect_eq(m.time_ms, 1791756855000LL, "2026-10-11T22:14:15Z");
+    expect_view(m.hostname, "mymachine", "hostname");
+    expect_view(m.app_name, "su", "app");
+    expect_view(m.tag, "su:", "tag");
+    expect_view(m.msg, "'su root' failed for lonvick on /dev/pts/8", "msg");
+}
+
+Test(syslog_parse, rfc3164_example_2_has_a_hostname_and_no_tag)
+{
+    struct syslog_msg m;
+    parse("<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!", &m);
+    cr_expect_eq(m.facility, 1);
+    cr_expect_eq(m.severity, 5);
+    expect_view(m.timestamp, "Feb  5 17:32:18", "timestamp");
+    cr_expect_eq(m.time_ms, 1770312738000LL, "2026-02-05T17:32:18Z");
+    expect_view(m.hostname, "10.0.0.99", "hostname");
+    expect_view(m.app_name, NULL, "app");
+    expect_view(m.msg, "Use the BFG!", "msg");
+}
+
+Test(syslog_parse, rfc3164_example_3_with_zone_and_year_after_the_time)
+{
+    struct syslog_msg m;
+    parse("<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's time to make the "
+          "do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK # Devices: Mixer=OK, Jelly_Injector=OK, "
+          "Frier=OK # Transport: Conveyer1=OK, Conveyer2=OK # %%",
+          &m);
+    cr_expect_eq(m.facility, 20);
+    cr_expect_eq(m.severity, 5);
+    expect_view(m.timestamp, "Aug 24 05:34:00 CST 1987", "timestamp");
+    cr_expect_not(m.flags & SYSLOG_F_YEAR_INFERRED);
+    cr_expect_eq(m.time_ms, 556803240000LL, "1987-08-24T11:34:00Z");
+    expect_view(m.hostname, "mymachine", "hostname");
+    expect_view(m.app_name, "myproc", "app");
+    expect_view(m.procid, "10", "procid");
+    cr_expect(m.msg.len > 0 && memcmp(m.msg.p, "%% It's time", 12) == 0);
+}
+
+Test(syslog_parse, rfc3164_example_4_without_a_valid_timestamp_is_all_content)
+{
+    struct syslog_msg m;
+    parse("<0>1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's "
+          "All Folks!",
+          &m);
+    cr_expect_eq(m.pri, 0);
+    cr_expect_not(m.has_time);
+    expect_view(m.hostname, NULL, "hostname");
+    expect_view(m.msg,
+                "1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's "
+                "All Folks!",
+                "msg");
+    /* The same message as a relay forwards it, with a timestamp and hostname added. */
+    parse("<0>Oct 22 10:52:12 scapegoat 1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org "
+          "10.1.2.3 sched[0]: That's All Folks!",
+          &m);
+    expect_view(m.hostname, "scapegoat", "relayed hostname");
+    expect_view(m.app_name, NULL, "relayed app");
+    cr_expect(m.msg.len > 0 && memcmp(m.msg.p, "1990 Oct 22", 11) == 0);
+}
+
+Test(syslog_parse, rfc3164_token_that_looks_like_a_tag_means_no_hostname)
+{
+    struct syslog_msg m;
+    parse("<14>Dec 25 10:58:31 nxWinEvt: {\"a\":1}", &m);
+    expect_view(m.hostname, NULL, "hostname");
+    expect_view(m.app_name, "nxWinEvt", "app");
+    expect_view(m.msg, "{\"a\":1}", "msg");
+    parse("<14>Dec 25 10:58:31 sshd[812]: Accepted", &m);
+    expect_view(m.hostname, NULL, "hostname");
+    expect_view(m.app_name, "sshd", "app");
+    expect_view(m.procid, "812", "procid");
+    parse("<14>Dec 25 10:58:31 host-1.example.org CRON[9] (root) CMD", &m);
+    expect_view(m.hostname, "host-1.example.org", "hostname");
+    expect_view(m.app_name, "CRON", "app");
+    expect_view(m.msg, "(root) CMD", "msg");
+    parse("<14>Dec 25 10:58:31 fe80::1:2 kernel: up", &m);
+    expect_view(m.hostname, "fe80::1:2", "IPv6 hostname");
+    expect_view(m.app_name, "kernel", "app");
+}
+
+Test(syslog_parse, rfc3164_payloads_without_a_tag_stay_whole_in_msg)
+{
+    struct syslog_msg m;
+    parse("<14>Dec 25 10:58:31 host MSWinEventLog\t1\tSecurity", &m);
+    expect_view(m.hostname, "host", "hostname");
+    expect_view(m.app_name, NULL, "app");
+    expect_view(m.msg, "MSWinEventLog\t1\tSecurity", "msg");
+    parse("<13>Dec 25 10:58:31 10.0.0.5 AgentDevice=WindowsLog\tAgentLogFile=Security", &m);
+    expect_view(m.hostname, "10.0.0.5", "hostname");
+    expect_view(m.msg, "AgentDevice=WindowsLog\tAgentLogFile=Security", "msg");
+    parse("<14>Dec 25 10:58:31 host {\"EventID\":13}", &m);
+    expect_view(m.msg, "{\"EventID\":13}", "msg");
+}
+
+Test(syslog_parse, rfc3164_accepts_iso_timestamps)
+{
+    struct syslog_msg m;
+    parse("<14>2025-12-25T10:58:31.890+01:00 host app: text", &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC3164);
+    cr_expect(m.has_time);
+    cr_expect_not(m.flags & SYSLOG_F_YEAR_INFERRED);
+    cr_expect_eq(m.time_ms, 1766656711890LL);
+    expect_view(m.hostname, "host", "hostname");
+    expect_view(m.app_name, "app", "app");
+    expect_view(m.msg, "text", "msg");
+}
+
+Test(syslog_parse, a_dec_31_message_read_on_jan_1_is_from_last_year)
+{
+    struct syslog_msg m;
+    const int64_t jan1 = 1767225660000LL; /* 2026-01-01T00:01:00Z */
+    const char *s = "<13>Dec 31 23:59:30 host app: bye";
+    syslog_parse(s, strlen(s), jan1, &m);
+    cr_expect(m.has_time);
+    cr_expect_eq(m.time_ms, 1767225570000LL, "2025-12-31T23:59:30Z");
+}
+
+Test(syslog_parse, a_jan_1_message_read_on_dec_31_is_from_next_year)
+{
+    struct syslog_msg m;
+    const int64_t dec31 = 1798761540000LL; /* 2026-12-31T23:59:00Z */
+    const char *s = "<13>Jan  1 00:00:10 host app: hello";
+    syslog_parse(s, strlen(s), dec31, &m);
+    cr_expect(m.has_time);
+    cr_expect_eq(m.time_ms, 1798761610000LL, "2027-01-01T00:00:10Z");
+}
+
+Test(syslog_parse, feb_29_takes_the_nearest_leap_year_or_no_time)
+{
+    struct syslog_msg m;
+    const char *s = "<13>Feb 29 12:00:00 host app: leap";
+    syslog_parse(s, strlen(s), 1709208000000LL /* 2024-02-29T12:00:00Z */, &m);
+    cr_expect(m.has_time);
+    cr_expect_eq(m.time_ms, 1709208000000LL);
+    syslog_parse(s, strlen(s), NOW_MS, &m); /* 2025-2027: no Feb 29 */
+    cr_expect_not(m.has_time);
+    expect_view(m.hostname, "host", "hostname still read");
+}
+
+Test(syslog_parse, a_missing_pri_means_user_notice)
+{
+    struct syslog_msg m;
+    parse("just some text", &m);
+    cr_expect(m.flags & SYSLOG_F_NO_PRI);
+    cr_expect_eq(m.pri, 13);
+    cr_expect_eq(m.facility, 1);
+    cr_expect_eq(m.severity, 5);
+    expect_view(m.msg, "just some text", "msg");
+    parse("<192>Oct 11 22:14:15 host app: over 191", &m);
+    cr_expect(m.flags & SYSLOG_F_NO_PRI);
+    cr_expect_eq(m.pri, 13);
+    parse("Oct 11 22:14:15 host app: no pri", &m);
+    cr_expect_eq(m.pri, 13);
+    expect_view(m.hostname, "host", "hostname");
+    expect_view(m.msg, "no pri", "msg");
+}
+
+Test(syslog_parse, invalid_utf8_is_kept_as_bytes_and_flagged)
+{
+    struct syslog_msg m;
+    static const char s[] = "<13>1 - host app - - - caf\xE9 \xC0\xAF \xED\xA0\x80 ok";
+    parse(s, &m);
+    cr_expect(m.flags & SYSLOG_F_INVALID_UTF8);
+    expect_view(m.msg, "caf\xE9 \xC0\xAF \xED\xA0\x80 ok", "msg");
+    parse("<13>1 - host app - - - caf\xC3\xA9 \xF0\x9F\x98\x80", &m);
+    cr_expect_not(m.flags & SYSLOG_F_INVALID_UTF8);
+}
+
+Test(syslog_parse, embedded_control_characters_do_not_split_the_record)
+{
+    struct syslog_msg m;
+    static const char s[] = "<13>Oct 11 22:14:15 host app: one\0two\nthree\x1b[0m";
+    cr_assert_eq(syslog_parse(s, sizeof(s) - 1, NOW_MS, &m), (long)sizeof(s) - 1);
+    cr_expect(m.flags & SYSLOG_F_CONTROL_CHARS);
+    cr_assert_eq(m.msg.len, sizeof("one\0two\nthree\x1b[0m") - 1);
+    cr_expect(memcmp(m.msg.p, "one\0two\nthree\x1b[0m", m.msg.len) == 0);
+}
+
+Test(syslog_parse, a_bom_before_msg_is_removed_in_both_formats)
+{
+    struct syslog_msg m;
+    parse("<13>Oct 11 22:14:15 host app: \xEF\xBB\xBFtext", &m);
+    cr_expect(m.flags & SYSLOG_F_BOM);
+    expect_view(m.msg, "text", "msg");
+}
+
+Test(syslog_parse, text_starting_with_a_number_is_not_taken_for_rfc5424)
+{
+    struct syslog_msg m;
+    parse("<13>1 apple a day", &m);
+    cr_expect_eq(m.format, SYSLOG_FORMAT_RFC3164);
+    expect_view(m.msg, "1 apple a day", "msg");
+}
+
+Test(syslog_parse, never_fails_and_views_stay_inside_the_input)
+{
+    unsigned seed = 12345;
+    char s[256];
+    static const char alphabet[] = "<>0123456789 -:[]\"\\=TZ.Oct\t\n\xEF\xBB\xBF{}@";
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (seed = seed * 1103515245u + 12345u) % sizeof(s);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+        }
+        if (n > 4 && round % 3 == 0)
+            memcpy(s, "<13>1", 5);
+        struct syslog_msg m;
+        cr_assert_eq(syslog_parse(s, n, NOW_MS, &m), (long)n);
+        const struct syslog_view *vs[] = {&m.timestamp, &m.hostname, &m.app_name, &m.procid,
+                                          &m.msgid,     &m.tag,      &m.sd,       &m.msg};
+        for (size_t k = 0; k < sizeof(vs) / sizeof(vs[0]); k++) {
+            if (vs[k]->p)
+                cr_assert(vs[k]->p >= s && vs[k]->p + vs[k]->len <= s + n, "round %d", round);
+        }
+        cr_assert_not_null(m.msg.p);
+        cr_assert(m.pri >= 0 && m.pri <= 191);
+    }
+}
+
+Test(syslog_parse, rfc3339_times_parse_with_zones_and_fractions)
+{
+    int64_t ms;
+    cr_expect_eq(syslog_time_parse("1985-04-12T23:20:50.52Z", 23, &ms), 0);
+    cr_expect_eq(ms, 482196050520LL);
+    cr_expect_eq(syslog_time_parse("1996-12-19T16:39:57-08:00", 25, &ms), 0);
+    cr_expect_eq(ms, 851042397000LL);
+    cr_expect_eq(syslog_time_parse("2025-12-25 10:58:31.890480", 26, &ms), 0);
+    cr_expect_eq(ms, 1766660311890LL);
+    cr_expect_eq(syslog_time_parse("2025-02-30T00:00:00Z", 20, &ms), -EBADMSG);
+    cr_expect_eq(syslog_time_parse("2025-01-01T24:00:00Z", 20, &ms), -EBADMSG);
+    cr_expect_eq(syslog_time_parse("2025-01-01T00:00:00Zjunk", 24, &ms), -EBADMSG);
+}
+
+Test(syslog_parse, utf8_characters_are_checked_strictly)
+{
+    cr_expect_eq(syslog_utf8_char("a", 1), 1);
+    cr_expect_eq(syslog_utf8_char("\xC3\xA9", 2), 2);
+    cr_expect_eq(syslog_utf8_char("\xE2\x82\xAC", 3), 3);
+    cr_expect_eq(syslog_utf8_char("\xF0\x9F\x98\x80", 4), 4);
+    cr_expect_eq(syslog_utf8_char("\xC0\xAF", 2), 0, "overlong");
+    cr_expect_eq(syslog_utf8_char("\xE0\x80\xAF", 3), 0, "overlong");
+    cr_expect_eq(syslog_utf8_char("\xED\xA0\x80", 3), 0, "surrogate");
+    cr_expect_eq(syslog_utf8_char("\xF4\x90\x80\x80", 4), 0, "over U+10FFFF");
+    cr_expect_eq(syslog_utf8_char("\xE2\x82", 2), 0, "cut short");
+    cr_expect_eq(syslog_utf8_char("\x80", 1), 0, "continuation byte alone");
+}
+
+/* ---- Any split, any stream -------------------------------------------------------------- */
+
+struct trace {
+    char log[16384];
+    size_t len;
+};
+
+static int record(void *ctx, const char *msg, size_t len, unsigned flags)
+{
+    struct trace *t = ctx;
+    cr_assert_leq(len, 64, "never more than the maximum");
+    int n = snprintf(t->log + t->len, sizeof(t->log) - t->len, "[%zu %x]", len, flags);
+    cr_assert(n > 0 && (size_t)n < sizeof(t->log) - t->len);
+    t->len += (size_t)n;
+    cr_assert_lt(len, sizeof(t->log) - t->len);
+    memcpy(t->log + t->len, msg, len);
+    t->len += len;
+    return 0;
+}
+
+static unsigned rnd(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 16;
+}
+
+/* Random streams of well-formed, oversize and malformed frames: feeding them whole, byte by byte
+ * or in random pieces gives the same messages and counters, in every mode and policy. */
+Test(syslog_framer, any_split_of_any_stream_gives_the_same_result)
+{
+    unsigned seed = 4242;
+    char s[3000];
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0;
+        while (n < sizeof(s) - 300) {
+            size_t len = rnd(&seed) % 150;
+            char body[160];
+            for (size_t i = 0; i < len; i++)
+                body[i] = "ab <>1\n\r\0 9"[rnd(&seed) % 12];
+            switch (rnd(&seed) % 4) {
+            case 0: /* octet counted (maybe with a lying count) */
+                n += (size_t)sprintf(s + n, "%zu ", len + (rnd(&seed) % 5 == 0 ? 7 : 0));
+                if (len)
+                    body[0] = '<';
+                break;
+            case 1:
+            case 2:
+                break;
+            default:
+                n += (size_t)sprintf(s + n, "%u", rnd(&seed) % 100000);
+                break;
+            }
+            memcpy(s + n, body, len);
+            n += len;
+            s[n++] = "\n\0\n"[rnd(&seed) % 3];
+        }
+        struct syslog_framer_config c;
+        syslog_framer_config_default(&c);
+        c.framing = (enum syslog_framing)(round % 3);
+        c.oversize = (enum syslog_oversize)((round / 3) % 2);
+        c.max_msg = 64;
+        c.max_frame = 128;
+        struct trace whole = {0}, piece = {0};
+        struct syslog_framer *a, *b;
+        cr_assert_eq(syslog_framer_new(&c, record, &whole, &a), 0);
+        cr_assert_eq(syslog_framer_new(&c, record, &piece, &b), 0);
+        cr_assert_eq(syslog_framer_feed(a, s, n), (long)n);
+        syslog_framer_finish(a);
+        for (size_t i = 0; i < n;) {
+            size_t k = round % 2 ? 1 : 1 + rnd(&seed) % 40;
+            if (k > n - i)
+                k = n - i;
+            cr_assert_eq(syslog_framer_feed(b, s + i, k), (long)k);
+            i += k;
+        }
+        syslog_framer_finish(b);
+        cr_assert_eq(whole.len, piece.len, "round %d (%s, %s)", round,
+                     syslog_framing_name(c.framing), syslog_oversize_name(c.oversize));
+        cr_assert(memcmp(whole.log, piece.log, whole.len) == 0, "round %d", round);
+        const struct syslog_framer_stats *x = syslog_framer_stats(a), *y = syslog_framer_stats(b);
+        cr_assert(memcmp(x, y, sizeof(*x)) == 0, "round %d: counters differ", round);
+        cr_assert_eq(x->bytes, n);
+        cr_assert_gt(x->messages, 0);
+        syslog_framer_free(a);
+        syslog_framer_free(b);
+    }
+}
