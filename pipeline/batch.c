@@ -9,6 +9,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "pipeline/prefilter.h"
+#include "pipeline/syslog_event.h"
+#include "protocol/syslog.h"
 
 static void batch_work_run(struct work *w, struct worker_ctx *ctx)
 {
@@ -71,10 +73,11 @@ void batch_alert_durable(struct batch *b, int status)
     release(b);
 }
 
-static void handle_event(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len)
+static void handle_event_from(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len,
+                              const json_t *source)
 {
     json_t *alert = NULL;
-    int rc = detector_run(&ctx->det, ev, len, b->source, clock_now_ms(), &alert);
+    int rc = detector_run(&ctx->det, ev, len, source, clock_now_ms(), &alert);
     if (rc == -EBADMSG || rc == -EMSGSIZE) {
         /* A malformed event inside well-formed framing: counted, and the window goes on, as
          * Logstash does; it cannot carry an alert anyway. */
@@ -107,6 +110,89 @@ static void handle_event(struct batch *b, struct worker_ctx *ctx, const char *ev
     }
 }
 
+static void handle_event(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len)
+{
+    handle_event_from(b, ctx, ev, len, b->source);
+}
+
+/* True when P holds valid UTF-8; pure ASCII (the usual case) is checked 8 bytes at a time. */
+static bool utf8_valid(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        if (!((unsigned char)p[i] & 0x80)) {
+            i++;
+            continue;
+        }
+        size_t k = syslog_utf8_char(p + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size_t len,
+                        unsigned flags)
+{
+    size_t plen = peer ? strlen(peer) : 0;
+    if (plen > 255)
+        plen = 255;
+    uint8_t h[6] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                    (uint8_t)len,         (uint8_t)flags,       (uint8_t)plen};
+    int rc = buf_reserve(out, sizeof(h) + plen + len);
+    if (rc < 0)
+        return rc;
+    buf_append(out, h, sizeof(h));
+    buf_append(out, peer, plen);
+    return buf_append(out, msg, len);
+}
+
+/* One syslog message: the prefilter on the raw line, then (for candidates) parsing, the Windows
+ * payload mapping and the rule; the alert's source names the peer and the syslog header. */
+static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *peer,
+                          const char *raw, size_t len, unsigned flags)
+{
+    if (!utf8_valid(raw, len))
+        b->invalid_utf8++;
+    if (!syslog_candidate(raw, len)) {
+        detector_skip(&ctx->det);
+        return;
+    }
+    struct syslog_msg m;
+    syslog_parse(raw, len, clock_now_ms(), &m);
+    json_t *doc = NULL;
+    enum syslog_payload kind = SYSLOG_PAYLOAD_NONE;
+    if (syslog_event_from_msg(&m, &doc, &kind) < 0 || !doc) {
+        detector_skip(&ctx->det);
+        ctx->det.stats.malformed++;
+        return;
+    }
+    struct syslog_origin origin = {.peer = peer ? peer : (b->peer[0] ? b->peer : NULL),
+                                   .transport = b->transport[0] ? b->transport : NULL,
+                                   .frame_flags = flags};
+    json_t *source = syslog_event_source(&origin, &m, raw, len, kind);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!text) {
+        json_decref(source);
+        fail(b, -ENOMEM, "out of memory");
+        return;
+    }
+    handle_event_from(b, ctx, text, strlen(text), source);
+    free(text);
+    json_decref(source);
+}
+
 struct pairs_ctx {
     json_t *obj;
     bool bad;
@@ -124,10 +210,10 @@ static int add_pair(void *vctx, const uint8_t *k, uint32_t kl, const uint8_t *v,
 /* A v1 data frame: its pairs become one JSON object (every value a string). */
 static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct lj_frame *f)
 {
-    ctx->det.stats.events++;
-    if (!prefilter_candidate((const char *)f->payload, f->payload_len))
+    if (!prefilter_candidate((const char *)f->payload, f->payload_len)) {
+        detector_skip(&ctx->det);
         return;
-    ctx->det.stats.events--; /* detector_run counts it again */
+    }
     struct pairs_ctx pc = {.obj = json_object()};
     if (!pc.obj) {
         fail(b, -ENOMEM, "out of memory");
@@ -137,7 +223,7 @@ static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct l
     char *text = pc.bad ? NULL : json_dumps(pc.obj, JSON_COMPACT);
     json_decref(pc.obj);
     if (!text) {
-        ctx->det.stats.events++;
+        detector_skip(&ctx->det);
         ctx->det.stats.malformed++;
         return;
     }
@@ -226,6 +312,23 @@ void batch_run(struct batch *b, struct worker_ctx *ctx)
     case BATCH_BEATS_FRAMES:
         walk(b, ctx, b->data, b->len, 0);
         break;
+    case BATCH_SYSLOG: {
+        size_t off = 0;
+        while (off + 6 <= b->len) {
+            const uint8_t *h = b->data + off;
+            size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            size_t plen = h[5];
+            if (plen + len > b->len - off - 6)
+                break; /* cannot happen: the loop wrote it */
+            char peer[256];
+            memcpy(peer, h + 6, plen);
+            peer[plen] = '\0';
+            b->frames++;
+            handle_syslog(b, ctx, plen ? peer : NULL, (const char *)h + 6 + plen, len, h[4]);
+            off += 6 + plen + len;
+        }
+        break;
+    }
     case BATCH_LINES: {
         const char *p = (const char *)b->data, *end = p + b->len;
         while (p < end) {

@@ -17,12 +17,14 @@
 
 #include "pipeline/alert_sink.h"
 #include "pipeline/workers.h"
+#include "base/buf.h"
 #include "protocol/lumberjack.h"
 
 enum batch_kind {
     BATCH_BEATS_COMPRESSED = 1, /* DATA is the payload of one C frame */
     BATCH_BEATS_FRAMES = 2,     /* DATA is a run of bare J or D frames */
     BATCH_LINES = 3,            /* DATA is events as JSON, one per line (tests, tools) */
+    BATCH_SYSLOG = 4,           /* DATA is syslog messages, each as batch_syslog_append wrote it */
 };
 
 struct batch {
@@ -40,10 +42,15 @@ struct batch {
     void (*complete)(struct batch *b);
     struct batch *link; /* free for the owner's queues */
 
+    /* Syslog: where the messages came from (copied into each alert's source). */
+    char peer[96];
+    char transport[8];
+
     /* Results, valid in COMPLETE. */
     uint32_t frames;   /* data frames (events) seen */
     uint32_t last_seq; /* the highest sequence number among them */
     uint32_t alerts;
+    uint32_t invalid_utf8; /* syslog messages that are not valid UTF-8 (kept, flagged) */
     int status;      /* 0, or the first error: -EBADMSG malformed, -EMSGSIZE over a limit, ... */
     char error[160]; /* why, when STATUS is not 0 */
 
@@ -60,6 +67,13 @@ void batch_free(struct batch *b);
 
 /* Called by the sink once per emitted alert when it is durable (STATUS 0) or failed. */
 void batch_alert_durable(struct batch *b, int status);
+
+/* Appends one syslog message (the framer's FLAGS with it) to OUT in the layout BATCH_SYSLOG
+ * reads: u32 length, u8 flags, u8 peer length, the peer, the bytes. PEER (may be NULL: the
+ * batch's peer) names the sender of this message (UDP batches mix senders). Returns 0, or the
+ * buffer's -EMSGSIZE or -ENOMEM. */
+int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size_t len,
+                        unsigned flags);
 
 /* Runs the batch synchronously on the calling thread with CTX (what a worker does). */
 void batch_run(struct batch *b, struct worker_ctx *ctx);

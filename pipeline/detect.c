@@ -38,6 +38,11 @@ static void add_sender_identity(json_t *alert, const json_t *doc)
         json_object_set_new(src, "agent", json_deep_copy(agent));
 }
 
+void detector_skip(struct detector *d)
+{
+    d->stats.events++;
+}
+
 int detect_clause(const json_t *event, enum profile profile)
 {
     struct norm n;

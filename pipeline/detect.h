@@ -40,6 +40,10 @@ void detector_init(struct detector *d, enum profile profile, bool prefilter, siz
 int detector_run(struct detector *d, const char *ev, size_t len, const json_t *source,
                  int64_t now_ms, json_t **alert);
 
+/* Counts an event the caller ruled out itself with the prefilter (it is not offered to
+ * detector_run). */
+void detector_skip(struct detector *d);
+
 /* The clause EVENT (a parsed document) fires under PROFILE, without the prefilter. Returns
  * CLAUSE_NONE when it does not fire, or a negative error. For tests and tools. */
 int detect_clause(const json_t *event, enum profile profile);

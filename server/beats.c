@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "server/net.h"
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)
@@ -459,9 +460,6 @@ static void start_reading(struct beats_conn *c)
 
 void beats_resume_paused(struct server *s)
 {
-    if (!s->need_resume || s->stopping)
-        return;
-    s->need_resume = false;
     for (struct beats_conn *c = s->conns; c; c = c->next) {
         if (c->blocked_head)
             retry_blocked(c);
@@ -498,18 +496,9 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char host[64] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    memset(&ss, 0, sizeof(ss));
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    net_format_addr(&ss, c->peer, sizeof(c->peer));
     c->id = ++s->next_conn_id;
     size_t max_frame = s->limits.max_compressed > s->limits.max_json ? s->limits.max_compressed
                                                                      : s->limits.max_json;
@@ -532,28 +521,11 @@ static void on_connection(uv_stream_t *server, int status)
 
 int beats_listen(struct server *s, char *bound, size_t boundlen)
 {
-    const char *spec = s->cfg.beats;
-    const char *colon = strrchr(spec, ':');
-    char host[200];
-    size_t hl = (size_t)(colon - spec);
-    if (hl >= sizeof(host))
-        return -EINVAL;
-    memcpy(host, spec, hl);
-    host[hl] = '\0';
-    int port = atoi(colon + 1);
     struct sockaddr_storage addr;
-    bool v6 = host[0] == '[';
-    if (v6) {
-        size_t n = strlen(host);
-        if (n < 2 || host[n - 1] != ']')
-            return -EINVAL;
-        memmove(host, host + 1, n - 2);
-        host[n - 2] = '\0';
-        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
-            goto bad;
-    } else if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0) {
-        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
-            goto bad;
+    if (net_parse_addr(s->cfg.beats, &addr) < 0) {
+        fprintf(stderr, "amsiwatch serve: --beats: '%s' is not an IP address and port\n",
+                s->cfg.beats);
+        return -EINVAL;
     }
     uv_tcp_init(s->loop, &s->beats_listener);
     s->beats_listener.data = s;
@@ -561,7 +533,8 @@ int beats_listen(struct server *s, char *bound, size_t boundlen)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->beats_listener, 1024, on_connection);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot listen on %s: %s\n", spec, uv_strerror(rc));
+        fprintf(stderr, "amsiwatch serve: cannot listen on %s: %s\n", s->cfg.beats,
+                uv_strerror(rc));
         uv_close((uv_handle_t *)&s->beats_listener, NULL);
         return -EIO;
     }
@@ -569,18 +542,8 @@ int beats_listen(struct server *s, char *bound, size_t boundlen)
     struct sockaddr_storage got;
     int len = sizeof(got);
     uv_tcp_getsockname(&s->beats_listener, (struct sockaddr *)&got, &len);
-    char name[64];
-    if (got.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&got, name, sizeof(name));
-        snprintf(bound, boundlen, "[%s]:%d", name, ntohs(((struct sockaddr_in6 *)&got)->sin6_port));
-    } else {
-        uv_ip4_name((struct sockaddr_in *)&got, name, sizeof(name));
-        snprintf(bound, boundlen, "%s:%d", name, ntohs(((struct sockaddr_in *)&got)->sin_port));
-    }
+    net_format_addr(&got, bound, boundlen);
     return 0;
-bad:
-    fprintf(stderr, "amsiwatch serve: --beats: '%s' is not an IP address and port\n", spec);
-    return -EINVAL;
 }
 
 /* ---- Timers: keep-alive, stalled windows, slow senders, idle connections ---- */

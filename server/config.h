@@ -13,8 +13,10 @@
 
 struct config {
     char data_dir[1024];
-    char beats[256];  /* "ADDR:PORT" or "off" */
-    char profile[16]; /* elastic | extended */
+    char beats[256];      /* "ADDR:PORT" or "off" */
+    char syslog_tcp[256]; /* "ADDR:PORT" or "off" */
+    char syslog_udp[256]; /* "ADDR:PORT" or "off" */
+    char profile[16];     /* elastic | extended */
     char log_level[16];
     bool quiet;
     uint64_t workers;
@@ -40,6 +42,15 @@ struct config {
     uint64_t beats_idle_timeout_ms;
     uint64_t beats_frame_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    /* syslog */
+    char syslog_framing[16];  /* auto | octet | lf */
+    char syslog_oversize[16]; /* truncate | drop */
+    uint64_t syslog_max_message;
+    uint64_t syslog_udp_buffer;
+    uint64_t syslog_batch_bytes;
+    uint64_t syslog_connection_budget;
+    uint64_t syslog_max_connections;
+    uint64_t syslog_idle_timeout_ms;
     /* webhooks (delivery comes with its own options) */
     char webhooks[CONFIG_MAX_LIST][512];
     size_t nwebhooks;

@@ -70,6 +70,16 @@ void server_batch_complete(struct batch *b)
 
 static void maybe_finish_stop(struct server *s);
 
+/* Connections paused on a budget or on the full queue read again once there is room. */
+static void resume_all(struct server *s)
+{
+    if (!s->need_resume || s->stopping)
+        return;
+    s->need_resume = false;
+    beats_resume_paused(s);
+    syslog_resume_paused(s);
+}
+
 static void on_done_async(uv_async_t *h)
 {
     struct server *s = h->data;
@@ -84,10 +94,13 @@ static void on_done_async(uv_async_t *h)
     }
     while (rev) {
         struct batch *next = rev->link;
-        beats_batch_done(s, rev);
+        if (rev->kind == BATCH_SYSLOG)
+            syslog_batch_done(s, rev);
+        else
+            beats_batch_done(s, rev);
         rev = next;
     }
-    beats_resume_paused(s);
+    resume_all(s);
     if (s->stopping)
         maybe_finish_stop(s);
 }
@@ -103,6 +116,7 @@ static void close_handle(uv_handle_t *h)
 static void finish(struct server *s)
 {
     beats_close_all(s);
+    syslog_close_all(s);
     uv_timer_stop(&s->tick);
     close_handle((uv_handle_t *)&s->tick);
     close_handle((uv_handle_t *)&s->sigint);
@@ -112,7 +126,7 @@ static void finish(struct server *s)
 
 static void maybe_finish_stop(struct server *s)
 {
-    if (beats_idle(s)) {
+    if (beats_idle(s) && syslog_idle(s)) {
         log_info("serve", "every window in flight is acknowledged; stopping");
         finish(s);
     } else if (s->cfg.shutdown_timeout_ms && server_now(s) >= s->stop_deadline_ms) {
@@ -142,6 +156,7 @@ static void on_signal(uv_signal_t *h, int signum)
         s->beats_listening = false;
     }
     beats_stop_reading_all(s);
+    syslog_stop_reading_all(s);
     maybe_finish_stop(s);
 }
 
@@ -149,20 +164,25 @@ static void on_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
     beats_tick(s);
-    beats_resume_paused(s);
+    syslog_tick(s);
+    resume_all(s);
     if (s->stopping)
         maybe_finish_stop(s);
 }
 
 static int start(struct server *s)
 {
-    char bound[300] = "";
+    char beats[128] = "", tcp[128] = "", udp[128] = "";
     if (strcmp(s->cfg.beats, "off") != 0) {
-        int rc = beats_listen(s, bound, sizeof(bound));
+        int rc = beats_listen(s, beats, sizeof(beats));
         if (rc < 0)
             return rc;
     }
-    fprintf(stderr, "ready%s%s\n", bound[0] ? " beats=" : "", bound);
+    int rc = syslog_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
+    if (rc < 0)
+        return rc;
+    fprintf(stderr, "ready%s%s%s%s%s%s\n", beats[0] ? " beats=" : "", beats,
+            tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp);
     fflush(stderr);
     return 0;
 }
@@ -258,6 +278,7 @@ int serve_main(int argc, char **argv)
     journal_close(s->journal);
     fflush(stdout);
     int status = s->exit_status;
+    syslog_log_counters(s);
     log_info("serve",
              "stopped: %" PRIu64 " connections, %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
              " ACKs",

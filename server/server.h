@@ -16,6 +16,13 @@
 #include "store/journal.h"
 
 struct beats_conn;
+struct syslog_conn;
+
+/* Counters of one syslog listener. Loop thread. */
+struct syslog_counters {
+    uint64_t messages, bytes, drops, truncated, framing_errors, invalid_utf8, tls_on_plaintext;
+    uint64_t connections, refused;
+};
 
 struct server {
     uv_loop_t *loop;
@@ -33,6 +40,19 @@ struct server {
 
     uv_tcp_t beats_listener;
     bool beats_listening;
+
+    uv_tcp_t syslog_tcp;
+    bool syslog_tcp_listening;
+    uv_udp_t syslog_udp;
+    bool syslog_udp_listening;
+    uv_check_t syslog_flush; /* hands the UDP messages of each loop turn to the workers */
+    struct buf udp_pending;
+    uint32_t udp_pending_count;
+    struct syslog_conn *syslog_conns;
+    uint64_t nsyslog_conns;
+    struct syslog_counters tcp_counters, udp_counters;
+    uint64_t udp_drops_logged;
+    uint64_t last_udp_drop_log_ms;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;
 
@@ -67,6 +87,16 @@ void beats_resume_paused(struct server *s);
 void beats_stop_reading_all(struct server *s);
 bool beats_idle(struct server *s);
 void beats_close_all(struct server *s);
+
+/* The syslog listeners and connections (server/syslog.c). */
+int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen);
+void syslog_batch_done(struct server *s, struct batch *b);
+void syslog_tick(struct server *s);
+void syslog_resume_paused(struct server *s);
+void syslog_stop_reading_all(struct server *s);
+bool syslog_idle(struct server *s);
+void syslog_close_all(struct server *s);
+void syslog_log_counters(struct server *s);
 
 /* Hands a finished batch to the loop. Any thread. */
 void server_batch_complete(struct batch *b);

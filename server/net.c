@@ -1,0 +1,47 @@
+#include "server/net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int net_parse_addr(const char *spec, struct sockaddr_storage *out)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon)
+        return -EINVAL;
+    char host[200];
+    size_t hl = (size_t)(colon - spec);
+    if (hl == 0 || hl >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (host[0] == '[') {
+        if (hl < 3 || host[hl - 1] != ']')
+            return -EINVAL;
+        host[hl - 1] = '\0';
+        return uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)out) == 0 ? 0 : -EINVAL;
+    }
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0 ? 0 : -EINVAL;
+}
+
+void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char host[64] = "?";
+    if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, host, sizeof(host));
+        snprintf(out, outlen, "[%s]:%d", host, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    } else if (ss->ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)ss, host, sizeof(host));
+        snprintf(out, outlen, "%s:%d", host, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    } else {
+        snprintf(out, outlen, "?");
+    }
+}

@@ -1,0 +1,507 @@
+/* The syslog listeners: UDP (one datagram, one message; drops counted, never silent) and TCP
+ * (RFC 6587 framing per connection; back-pressure pauses reading, nothing is dropped). Messages
+ * travel to the workers in batches, like Beats windows, without an ACK. Loop thread only. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "protocol/syslog.h"
+#include "server/net.h"
+#include "server/server.h"
+
+#define READ_CHUNK      (64u * 1024u)
+#define UDP_DROP_LOG_MS 10000
+
+struct syslog_conn {
+    uv_tcp_t tcp;
+    struct server *srv;
+    struct syslog_conn *prev, *next;
+    char peer[96];
+    int refs;
+    bool closing, reading, paused, first_read_done;
+    struct syslog_framer *framer;
+    char rbuf[READ_CHUNK];
+    struct buf pending; /* messages cut but not yet handed over */
+    uint32_t pending_count;
+    struct batch *blocked; /* a batch the full queue refused (at most one: reading stops) */
+    uint64_t inflight_bytes;
+    uint64_t last_read_ms;
+};
+
+/* ---- Batches ---- */
+
+static struct batch *make_batch(struct server *s, struct buf *pending, const char *peer,
+                                const char *transport)
+{
+    uint8_t *data = (uint8_t *)pending->data;
+    size_t len = pending->len;
+    /* The batch takes the buffer; the pending buffer starts afresh. */
+    pending->data = NULL;
+    pending->len = pending->cap = 0;
+    struct batch *b = batch_new(BATCH_SYSLOG, data, len, NULL, &s->limits, &s->sink);
+    if (!b)
+        return NULL;
+    snprintf(b->peer, sizeof(b->peer), "%s", peer);
+    snprintf(b->transport, sizeof(b->transport), "%s", transport);
+    b->complete = server_batch_complete;
+    return b;
+}
+
+static void conn_unref(struct syslog_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    syslog_framer_free(c->framer);
+    buf_free(&c->pending);
+    batch_free(c->blocked);
+    free(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void conn_close(struct syslog_conn *c, const char *why, bool error)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct server *s = c->srv;
+    if (error)
+        log_warn("syslog", "%s: closing: %s", c->peer, why);
+    else
+        log_debug("syslog", "%s: closing: %s", c->peer, why);
+    if (c->blocked) {
+        c->inflight_bytes -= c->blocked->len;
+        batch_free(c->blocked);
+        c->blocked = NULL;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->syslog_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nsyslog_conns--;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void pause_conn(struct syslog_conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->paused = true;
+    c->srv->need_resume = true;
+}
+
+static void flush_conn(struct syslog_conn *c)
+{
+    if (!c->pending.len || c->blocked)
+        return;
+    struct server *s = c->srv;
+    struct batch *b = make_batch(s, &c->pending, c->peer, "tcp");
+    c->pending_count = 0;
+    if (!b) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    b->owner = c;
+    c->inflight_bytes += b->len;
+    if (!workers_submit(s->workers, &b->work)) {
+        c->blocked = b; /* keeps its place: nothing is dropped on TCP */
+        pause_conn(c);
+        return;
+    }
+    c->refs++;
+}
+
+static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
+{
+    struct syslog_conn *c = ctx;
+    struct server *s = c->srv;
+    s->tcp_counters.messages++;
+    s->tcp_counters.bytes += len;
+    if (flags & SYSLOG_MSG_TRUNCATED)
+        s->tcp_counters.truncated++;
+    if (batch_syslog_append(&c->pending, NULL, msg, len, flags) < 0)
+        return -ENOMEM;
+    c->pending_count++;
+    if (c->pending.len >= s->cfg.syslog_batch_bytes)
+        flush_conn(c);
+    return 0;
+}
+
+void syslog_batch_done(struct server *s, struct batch *b)
+{
+    if (strcmp(b->transport, "udp") == 0) {
+        s->udp_counters.invalid_utf8 += b->invalid_utf8;
+        batch_free(b);
+        return;
+    }
+    struct syslog_conn *c = b->owner;
+    s->tcp_counters.invalid_utf8 += b->invalid_utf8;
+    c->inflight_bytes -= b->len;
+    if (b->status)
+        log_warn("syslog", "%s: a batch failed: %s", c->peer, b->error);
+    batch_free(b);
+    if (!c->closing && c->blocked && workers_submit(s->workers, &c->blocked->work)) {
+        c->blocked = NULL;
+        c->refs++;
+    }
+    if (c->paused)
+        s->need_resume = true;
+    conn_unref(c);
+}
+
+/* ---- TCP ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct syslog_conn *c = h->data;
+    (void)suggested;
+    *out = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    struct syslog_conn *c = st->data;
+    struct server *s = c->srv;
+    (void)b;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            syslog_framer_finish(c->framer);
+            flush_conn(c);
+            conn_close(c, "closed by the client", false);
+        } else {
+            conn_close(c, uv_strerror((int)nread), false);
+        }
+        return;
+    }
+    if (!c->first_read_done) {
+        c->first_read_done = true;
+        if (syslog_looks_like_tls(c->rbuf, (size_t)nread)) {
+            s->tcp_counters.tls_on_plaintext++;
+            conn_close(c, "TLS client on a plaintext port (a TLS handshake sent to plain syslog)",
+                       true);
+            return;
+        }
+    }
+    c->last_read_ms = server_now(s);
+    uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
+    uint64_t drops_before = syslog_framer_stats(c->framer)->dropped;
+    if (syslog_framer_feed(c->framer, c->rbuf, (size_t)nread) < 0) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    s->tcp_counters.framing_errors +=
+        syslog_framer_stats(c->framer)->framing_errors - errors_before;
+    s->tcp_counters.drops += syslog_framer_stats(c->framer)->dropped - drops_before;
+    flush_conn(c);
+    if (c->inflight_bytes >= s->cfg.syslog_connection_budget)
+        pause_conn(c);
+}
+
+static void start_reading(struct syslog_conn *c)
+{
+    if (c->reading || c->closing || c->srv->stopping)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+        c->reading = true;
+        c->paused = false;
+    }
+}
+
+void syslog_resume_paused(struct server *s)
+{
+    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
+        if (!c->paused || c->closing)
+            continue;
+        if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
+            c->blocked = NULL;
+            c->refs++;
+        }
+        if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget) {
+            s->need_resume = true;
+            continue;
+        }
+        start_reading(c);
+    }
+}
+
+static void on_tcp_connection(uv_stream_t *server, int status)
+{
+    struct server *s = server->data;
+    if (status < 0)
+        return;
+    struct syslog_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = s;
+    c->refs = 1;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    net_format_addr(&ss, c->peer, sizeof(c->peer));
+    struct syslog_framer_config fc;
+    syslog_framer_config_default(&fc);
+    syslog_framing_parse(s->cfg.syslog_framing, &fc.framing);
+    syslog_oversize_parse(s->cfg.syslog_oversize, &fc.oversize);
+    fc.max_msg = (size_t)s->cfg.syslog_max_message;
+    buf_init(&c->pending, (size_t)s->cfg.syslog_batch_bytes + fc.max_msg + 64);
+    c->next = s->syslog_conns;
+    if (s->syslog_conns)
+        s->syslog_conns->prev = c;
+    s->syslog_conns = c;
+    s->nsyslog_conns++;
+    s->tcp_counters.connections++;
+    c->last_read_ms = server_now(s);
+    if (syslog_framer_new(&fc, on_message, c, &c->framer) < 0) {
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    if (s->nsyslog_conns > s->cfg.syslog_max_connections || s->stopping) {
+        s->tcp_counters.refused++;
+        conn_close(c, "too many connections (syslog.max-connections)", true);
+        return;
+    }
+    start_reading(c);
+}
+
+/* ---- UDP ---- */
+
+static void flush_udp(struct server *s)
+{
+    if (!s->udp_pending.len)
+        return;
+    uint32_t count = s->udp_pending_count;
+    struct batch *b = make_batch(s, &s->udp_pending, "", "udp");
+    s->udp_pending_count = 0;
+    buf_init(&s->udp_pending,
+             (size_t)s->cfg.syslog_batch_bytes + (size_t)s->cfg.syslog_max_message + 64);
+    if (!b || !workers_submit(s->workers, &b->work)) {
+        /* UDP cannot push back: the messages are lost, and that is counted and logged. */
+        batch_free(b);
+        s->udp_counters.drops += count;
+    }
+}
+
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)h;
+    /* libuv splits this buffer between the datagrams of one recvmmsg. */
+    static char slab[64 * 1024 * 8];
+    (void)suggested;
+    *out = uv_buf_init(slab, sizeof(slab));
+}
+
+static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const struct sockaddr *addr,
+                        unsigned flags)
+{
+    struct server *s = h->data;
+    if (nread <= 0 || !addr)
+        return;
+    (void)flags;
+    size_t len = (size_t)nread;
+    const char *p = b->base;
+    while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == '\0'))
+        len--;
+    if (!len)
+        return;
+    s->udp_counters.messages++;
+    s->udp_counters.bytes += len;
+    unsigned mflags = 0;
+    if (len > s->cfg.syslog_max_message) {
+        if (strcmp(s->cfg.syslog_oversize, "drop") == 0) {
+            s->udp_counters.drops++;
+            return;
+        }
+        s->udp_counters.truncated++;
+        len = (size_t)s->cfg.syslog_max_message;
+        mflags |= SYSLOG_MSG_TRUNCATED;
+    }
+    /* The peer goes in front of the message so each alert can name it. */
+    char peer[96];
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, addr,
+           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    net_format_addr(&ss, peer, sizeof(peer));
+    if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
+        flush_udp(s);
+        if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
+            s->udp_counters.drops++;
+            return;
+        }
+    }
+    s->udp_pending_count++;
+    if (s->udp_pending.len >= s->cfg.syslog_batch_bytes)
+        flush_udp(s);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_udp(h->data);
+}
+
+/* ---- Listening ---- */
+
+int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen)
+{
+    struct sockaddr_storage addr, got;
+    int len, rc;
+    if (strcmp(s->cfg.syslog_tcp, "off") != 0) {
+        if (net_parse_addr(s->cfg.syslog_tcp, &addr) < 0) {
+            fprintf(stderr, "amsiwatch serve: --syslog-tcp: '%s' is not an IP address and port\n",
+                    s->cfg.syslog_tcp);
+            return -EINVAL;
+        }
+        uv_tcp_init(s->loop, &s->syslog_tcp);
+        s->syslog_tcp.data = s;
+        rc = uv_tcp_bind(&s->syslog_tcp, (struct sockaddr *)&addr, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&s->syslog_tcp, 1024, on_tcp_connection);
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot listen on %s (syslog TCP): %s\n",
+                    s->cfg.syslog_tcp, uv_strerror(rc));
+            uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
+            return -EIO;
+        }
+        s->syslog_tcp_listening = true;
+        len = sizeof(got);
+        uv_tcp_getsockname(&s->syslog_tcp, (struct sockaddr *)&got, &len);
+        net_format_addr(&got, tcp_bound, tcplen);
+    }
+    if (strcmp(s->cfg.syslog_udp, "off") != 0) {
+        if (net_parse_addr(s->cfg.syslog_udp, &addr) < 0) {
+            fprintf(stderr, "amsiwatch serve: --syslog-udp: '%s' is not an IP address and port\n",
+                    s->cfg.syslog_udp);
+            return -EINVAL;
+        }
+        uv_udp_init_ex(s->loop, &s->syslog_udp, AF_UNSPEC | UV_UDP_RECVMMSG);
+        s->syslog_udp.data = s;
+        rc = uv_udp_bind(&s->syslog_udp, (struct sockaddr *)&addr, 0);
+        if (rc == 0) {
+            int size = (int)s->cfg.syslog_udp_buffer;
+            uv_recv_buffer_size((uv_handle_t *)&s->syslog_udp, &size);
+            rc = uv_udp_recv_start(&s->syslog_udp, on_udp_alloc, on_udp_read);
+        }
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot listen on %s (syslog UDP): %s\n",
+                    s->cfg.syslog_udp, uv_strerror(rc));
+            uv_close((uv_handle_t *)&s->syslog_udp, NULL);
+            return -EIO;
+        }
+        s->syslog_udp_listening = true;
+        len = sizeof(got);
+        uv_udp_getsockname(&s->syslog_udp, (struct sockaddr *)&got, &len);
+        net_format_addr(&got, udp_bound, udplen);
+        buf_init(&s->udp_pending,
+                 (size_t)s->cfg.syslog_batch_bytes + (size_t)s->cfg.syslog_max_message + 64);
+        uv_check_init(s->loop, &s->syslog_flush);
+        s->syslog_flush.data = s;
+        uv_check_start(&s->syslog_flush, on_check);
+    }
+    return 0;
+}
+
+void syslog_tick(struct server *s)
+{
+    uint64_t now = server_now(s);
+    if (s->cfg.syslog_idle_timeout_ms) {
+        struct syslog_conn *c = s->syslog_conns;
+        while (c) {
+            struct syslog_conn *next = c->next;
+            if (!c->inflight_bytes && now - c->last_read_ms >= s->cfg.syslog_idle_timeout_ms)
+                conn_close(c, "idle for syslog.idle-timeout", false);
+            c = next;
+        }
+    }
+    if (s->udp_counters.drops > s->udp_drops_logged &&
+        now - s->last_udp_drop_log_ms >= UDP_DROP_LOG_MS) {
+        log_warn("syslog",
+                 "UDP: %" PRIu64 " messages dropped so far (%" PRIu64 " since the last "
+                 "report): the workers could not keep up or messages were over the size limit; "
+                 "raise syslog.udp-buffer or use TCP",
+                 s->udp_counters.drops, s->udp_counters.drops - s->udp_drops_logged);
+        s->udp_drops_logged = s->udp_counters.drops;
+        s->last_udp_drop_log_ms = now;
+    }
+}
+
+void syslog_stop_reading_all(struct server *s)
+{
+    if (s->syslog_tcp_listening) {
+        uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
+        s->syslog_tcp_listening = false;
+    }
+    if (s->syslog_udp_listening) {
+        uv_udp_recv_stop(&s->syslog_udp);
+        flush_udp(s);
+    }
+    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        flush_conn(c);
+    }
+}
+
+bool syslog_idle(struct server *s)
+{
+    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
+        if (c->inflight_bytes)
+            return false;
+    }
+    return true;
+}
+
+void syslog_close_all(struct server *s)
+{
+    if (s->syslog_tcp_listening) {
+        uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
+        s->syslog_tcp_listening = false;
+    }
+    if (s->syslog_udp_listening) {
+        uv_close((uv_handle_t *)&s->syslog_udp, NULL);
+        uv_check_stop(&s->syslog_flush);
+        uv_close((uv_handle_t *)&s->syslog_flush, NULL);
+        s->syslog_udp_listening = false;
+    }
+    while (s->syslog_conns)
+        conn_close(s->syslog_conns, "stopping", false);
+    buf_free(&s->udp_pending);
+}
+
+static void log_one(const char *name, const struct syslog_counters *k)
+{
+    log_info("syslog",
+             "%s: %" PRIu64 " messages, %" PRIu64 " bytes, %" PRIu64 " dropped, %" PRIu64
+             " truncated, %" PRIu64 " framing errors, %" PRIu64 " invalid UTF-8, %" PRIu64
+             " TLS on the plaintext port, %" PRIu64 " connections (%" PRIu64 " refused)",
+             name, k->messages, k->bytes, k->drops, k->truncated, k->framing_errors,
+             k->invalid_utf8, k->tls_on_plaintext, k->connections, k->refused);
+}
+
+void syslog_log_counters(struct server *s)
+{
+    if (strcmp(s->cfg.syslog_tcp, "off") != 0)
+        log_one("tcp", &s->tcp_counters);
+    if (strcmp(s->cfg.syslog_udp, "off") != 0)
+        log_one("udp", &s->udp_counters);
+}
