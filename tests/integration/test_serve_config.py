@@ -16,6 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def start(args, timeout=15):
+    # Never the default ports: other tests and services may hold them.
+    args = ["--syslog-tcp", "off", "--syslog-udp", "off"] + args
     proc = subprocess.Popen([BINARY, "serve"] + args, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
