@@ -39,7 +39,8 @@ static const struct option_def table[] = {
     {"queue", T_UINT, "256", F(queue), 2, 1u << 20, NULL,
      "batches queued between the network loop and the workers"},
     {"webhook", T_LIST, "", F(webhooks), 0, 0, NULL,
-     "webhook URL to deliver alerts to (repeatable); without one alerts go to standard output"},
+     "webhook target [NAME=][FORMAT:]URL, repeatable (slack:https://...); the file's webhooks: "
+     "list gives every option; with none, alerts go to standard output"},
     {"quiet", T_BOOL, "false", F(quiet), 0, 0, NULL, "do not print alerts on standard output"},
     {"log-level", T_ENUM, "info", F(log_level), 0, 0, "error|warn|info|debug", "log verbosity"},
     {"journal.sync-interval", T_DURATION, "0", F(journal_sync_interval_ms), 0, 60000, NULL,
@@ -305,6 +306,110 @@ static int next_event(yaml_parser_t *p, yaml_event_t *e, struct yctx *y)
     return 0;
 }
 
+/* One item of `webhooks:`: a mapping of target options, nested keys flattened with dots. */
+static int parse_target_mapping(yaml_parser_t *p, struct yctx *y, struct target *t,
+                                const char *prefix)
+{
+    for (;;) {
+        yaml_event_t k;
+        if (next_event(p, &k, y) < 0)
+            return -1;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            return 0;
+        }
+        if (k.type != YAML_SCALAR_EVENT) {
+            fprintf(y->err, "amsiwatch: %s:%zu: expected a key\n", y->path, k.start_mark.line + 1);
+            yaml_event_delete(&k);
+            return -1;
+        }
+        char key[256];
+        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
+                 (const char *)k.data.scalar.value);
+        size_t line = k.start_mark.line + 1;
+        yaml_event_delete(&k);
+        yaml_event_t v;
+        if (next_event(p, &v, y) < 0)
+            return -1;
+        int rc = 0;
+        char why[300];
+        if (v.type == YAML_SCALAR_EVENT) {
+            if (target_set(t, key, (const char *)v.data.scalar.value, why, sizeof(why)) < 0) {
+                fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path, line, key,
+                        why);
+                rc = -1;
+            }
+        } else if (v.type == YAML_MAPPING_START_EVENT) {
+            rc = parse_target_mapping(p, y, t, key);
+        } else if (v.type == YAML_SEQUENCE_START_EVENT) {
+            for (;;) {
+                yaml_event_t item;
+                if (next_event(p, &item, y) < 0) {
+                    rc = -1;
+                    break;
+                }
+                if (item.type == YAML_SEQUENCE_END_EVENT) {
+                    yaml_event_delete(&item);
+                    break;
+                }
+                if (item.type != YAML_SCALAR_EVENT ||
+                    target_set(t, key, (const char *)item.data.scalar.value, why, sizeof(why)) <
+                        0) {
+                    fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path,
+                            item.start_mark.line + 1, key,
+                            item.type == YAML_SCALAR_EVENT ? why : "expected a list of values");
+                    yaml_event_delete(&item);
+                    rc = -1;
+                    break;
+                }
+                yaml_event_delete(&item);
+            }
+        } else {
+            fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': unexpected value\n", y->path,
+                    line, key);
+            rc = -1;
+        }
+        yaml_event_delete(&v);
+        if (rc < 0)
+            return -1;
+    }
+}
+
+static int parse_targets(yaml_parser_t *p, struct yctx *y)
+{
+    for (;;) {
+        yaml_event_t item;
+        if (next_event(p, &item, y) < 0)
+            return -1;
+        if (item.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&item);
+            return 0;
+        }
+        size_t line = item.start_mark.line + 1;
+        bool mapping = item.type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(&item);
+        if (!mapping) {
+            fprintf(y->err,
+                    "amsiwatch: %s:%zu: webhooks: each target is a mapping (url:, "
+                    "format:, ...)\n",
+                    y->path, line);
+            return -1;
+        }
+        struct target t;
+        target_defaults(&t);
+        snprintf(t.name, sizeof(t.name), "webhook-%zu", y->c->targets.n + 1);
+        if (parse_target_mapping(p, y, &t, "") < 0)
+            return -1;
+        char why[300];
+        if (target_validate(&t, why, sizeof(why)) < 0) {
+            fprintf(y->err, "amsiwatch: %s:%zu: webhooks: %s\n", y->path, line, why);
+            return -1;
+        }
+        if (target_list_add(&y->c->targets, &t) < 0)
+            return -1;
+    }
+}
+
 /* Parses a mapping's content until its end. */
 static int parse_mapping(yaml_parser_t *p, struct yctx *y)
 {
@@ -342,6 +447,8 @@ static int parse_mapping(yaml_parser_t *p, struct yctx *y)
                 rc = parse_mapping(p, y);
                 y->depth--;
             }
+        } else if (v.type == YAML_SEQUENCE_START_EVENT && strcmp(key, "webhooks") == 0) {
+            rc = parse_targets(p, y);
         } else if (v.type == YAML_SEQUENCE_START_EVENT) {
             for (;;) {
                 yaml_event_t item;
@@ -455,7 +562,7 @@ static const char *type_hint(const struct option_def *o)
     case T_ADDR:
         return "ADDR:PORT|off";
     case T_LIST:
-        return "URL";
+        return "[NAME=][FORMAT:]URL";
     }
     return "";
 }
@@ -558,5 +665,30 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
         fprintf(err, "amsiwatch serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    for (size_t i = 0; i < c->nwebhooks; i++) {
+        struct target t;
+        char why[300];
+        if (target_from_flag(&t, c->webhooks[i], c->targets.n, why, sizeof(why)) < 0 ||
+            target_validate(&t, why, sizeof(why)) < 0) {
+            fprintf(err, "amsiwatch serve: --webhook: %s\n", why);
+            return -1;
+        }
+        if (target_list_add(&c->targets, &t) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < c->targets.n; i++) {
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(c->targets.v[i].name, c->targets.v[k].name) == 0) {
+                fprintf(err, "amsiwatch serve: two webhook targets are named '%s'\n",
+                        c->targets.v[i].name);
+                return -1;
+            }
+        }
+    }
     return 0;
+}
+
+void config_free(struct config *c)
+{
+    target_list_free(&c->targets);
 }

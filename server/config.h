@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "server/targets.h"
+
 #define CONFIG_MAX_LIST 16
 
 struct config {
@@ -54,7 +56,12 @@ struct config {
     /* webhooks (delivery comes with its own options) */
     char webhooks[CONFIG_MAX_LIST][512];
     size_t nwebhooks;
+    /* Every webhook target: the `webhooks:` list of the file, then each --webhook. */
+    struct target_list targets;
 };
+
+/* Releases what the configuration allocated. */
+void config_free(struct config *c);
 
 /* Fills C with the defaults of the table. */
 void config_defaults(struct config *c);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/replay_cmd.h"
 #include "server/serve.h"
 #include "tools/journal_cmd.h"
 #include "tools/scan.h"
@@ -46,6 +47,9 @@ int main(int argc, char **argv)
         printf("amsiwatch %s\n", AMSIWATCH_VERSION);
         return 0;
     }
+    /* `journal replay` talks to webhooks, which only the server layer does. */
+    if (strcmp(cmd, "journal") == 0 && argc > 2 && strcmp(argv[2], "replay") == 0)
+        return replay_main(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

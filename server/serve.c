@@ -33,6 +33,8 @@ static void on_durable(void *arg, int status, uint64_t seq)
         fputc('\n', stdout);
         fflush(stdout);
     }
+    if (status == 0)
+        delivery_notify(d->srv->delivery);
     batch_alert_durable(d->batch, status);
     free(d);
 }
@@ -196,6 +198,7 @@ int serve_main(int argc, char **argv)
     config_defaults(&s->cfg);
     int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
     if (prc != 0) {
+        config_free(&s->cfg);
         free(s);
         return prc > 0 ? 0 : 2;
     }
@@ -204,7 +207,7 @@ int serve_main(int argc, char **argv)
     log_set_level(level);
     enum profile profile;
     profile_parse(s->cfg.profile, &profile);
-    s->print_alerts = !s->cfg.quiet && s->cfg.nwebhooks == 0;
+    s->print_alerts = !s->cfg.quiet && s->cfg.targets.n == 0;
     signal(SIGPIPE, SIG_IGN);
 
     lj_limits_default(&s->limits);
@@ -228,6 +231,7 @@ int serve_main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "amsiwatch serve: cannot open the journal in %s: %s\n", s->cfg.data_dir,
                 strerror(-rc));
+        config_free(&s->cfg);
         free(s);
         return 3;
     }
@@ -235,6 +239,17 @@ int serve_main(int argc, char **argv)
         log_warn("serve", "journal recovery cut %" PRIu64 " bytes at offset %" PRIu64 ": %s",
                  rep.truncated_bytes, rep.truncated_at, rep.reason);
     log_info("serve", "journal %s/journal: %" PRIu64 " segments", s->cfg.data_dir, rep.segments);
+
+    if (s->cfg.targets.n) {
+        rc = delivery_start(&s->delivery, s->cfg.data_dir, &s->cfg.targets);
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot start webhook delivery: %s\n", strerror(-rc));
+            journal_close(s->journal);
+            config_free(&s->cfg);
+            free(s);
+            return 3;
+        }
+    }
 
     struct workers_opts wo = {
         .threads = (unsigned)s->cfg.workers,
@@ -247,7 +262,9 @@ int serve_main(int argc, char **argv)
     rc = workers_start(&s->workers, &wo);
     if (rc < 0) {
         fprintf(stderr, "amsiwatch serve: cannot start the workers: %s\n", strerror(-rc));
+        delivery_stop(s->delivery);
         journal_close(s->journal);
+        config_free(&s->cfg);
         free(s);
         return 3;
     }
@@ -275,7 +292,11 @@ int serve_main(int argc, char **argv)
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
     workers_stop(s->workers);
+    journal_flush(s->journal);
+    /* Delivery stops last: what it has not sent stays in the journal for the next start. */
+    delivery_stop(s->delivery);
     journal_close(s->journal);
+    config_free(&s->cfg);
     fflush(stdout);
     int status = s->exit_status;
     syslog_log_counters(s);

@@ -13,6 +13,7 @@
 #include "pipeline/workers.h"
 #include "protocol/lumberjack.h"
 #include "server/config.h"
+#include "server/delivery.h"
 #include "store/journal.h"
 
 struct beats_conn;
@@ -32,6 +33,7 @@ struct server {
     struct workers *workers;
     struct alert_sink sink;
     bool print_alerts;
+    struct delivery *delivery; /* NULL without webhook targets */
 
     /* Completed batches, pushed by worker and journal threads (lock-free MPSC stack), taken by the
      * loop after one uv_async_send on the empty-to-non-empty edge. */

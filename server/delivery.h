@@ -1,0 +1,37 @@
+/* Webhook delivery: one thread that follows the journal with one cursor per target and posts each
+ * alert with libcurl (multi interface, connection reuse), in the target's format, signed, within
+ * its rate limit, retrying 429, 5xx, timeouts and connection errors with exponential backoff and
+ * jitter (honouring Retry-After), marking other 4xx dead (kept in the journal, listed in
+ * DATA_DIR/cursors/NAME.dead for `journal replay --dead`), disabling a target on 410. The cursor
+ * advances only after success: delivery is at least once, across restarts and outages.
+ * delivery_start and delivery_stop from the owning (main) thread. */
+#ifndef AMSI_SERVER_DELIVERY_H
+#define AMSI_SERVER_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/targets.h"
+
+struct delivery;
+
+/* Starts delivering the journal of DATA_DIR to TARGETS (copied). Returns 0 or a negative errno. */
+int delivery_start(struct delivery **out, const char *data_dir, const struct target_list *targets);
+
+/* Stops the thread (requests in flight are abandoned: they are retried after the next start) and
+ * frees D. NULL is a no-op. */
+void delivery_stop(struct delivery *d);
+
+/* Wakes the delivery thread: new alerts are durable. Any thread. */
+void delivery_notify(struct delivery *d);
+
+/* Sends one alert document (or a summary) to T synchronously, with retries up to ATTEMPTS.
+ * Returns the final HTTP status (2xx success), or a negative errno. For `journal replay`. */
+long delivery_send_once(const struct target *t, const char *alert_json, size_t len,
+                        unsigned attempts);
+
+/* The dead-letter file of a target: DATA_DIR/cursors/NAME.dead (one sequence number a line). */
+void delivery_dead_path(const char *data_dir, const char *name, char *out, size_t outlen);
+
+#endif
