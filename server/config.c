@@ -610,11 +610,13 @@ static void usage(FILE *f)
                "  --help                               show this help\n"
                "  --help-markdown                      the reference below as a Markdown table\n");
     config_print_reference(f, false);
+    fprintf(f, "\nOptions of one webhook target (a mapping in the file's webhooks: list):\n");
+    target_print_reference(f, false);
 }
 
 int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 {
-    struct option longopts[NOPTS + 4];
+    struct option longopts[NOPTS + 5];
     char names[NOPTS][96];
     for (size_t i = 0; i < NOPTS; i++) {
         flag_name(&table[i], names[i], sizeof(names[i]));
@@ -625,7 +627,8 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
     longopts[NOPTS] = (struct option){"config", required_argument, NULL, 'c'};
     longopts[NOPTS + 1] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[NOPTS + 2] = (struct option){"help-markdown", no_argument, NULL, 'M'};
-    longopts[NOPTS + 3] = (struct option){NULL, 0, NULL, 0};
+    longopts[NOPTS + 3] = (struct option){"help-webhooks-markdown", no_argument, NULL, 'W'};
+    longopts[NOPTS + 4] = (struct option){NULL, 0, NULL, 0};
 
     /* Pass 1: the file, so that flags override it. */
     int opt;
@@ -640,6 +643,10 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
             config_print_reference(out, true);
             return 1;
         }
+        if (opt == 'W') {
+            target_print_reference(out, true);
+            return 1;
+        }
         if (opt == 'c' && config_load_file(c, optarg, err) < 0)
             return -1;
     }
@@ -647,7 +654,7 @@ int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *
     optind = 1;
     opterr = 1;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (opt == 'c' || opt == 'h' || opt == 'M')
+        if (opt == 'c' || opt == 'h' || opt == 'M' || opt == 'W')
             continue;
         if (opt < 1000 || opt >= 1000 + (int)NOPTS) {
             fprintf(err, "amsiwatch serve: see 'amsiwatch serve --help'\n");

@@ -119,6 +119,31 @@ class ServeConfigTest(unittest.TestCase):
         self.assertEqual(m.group(1), table,
                          "README's option table is stale: regenerate it with "
                          "`amsiwatch serve --help-markdown`")
+        targets = self.run_serve(["--help-webhooks-markdown"]).stdout
+        m = re.search(r"<!-- webhook-options:begin -->\n(.*?)<!-- webhook-options:end -->", readme,
+                      re.S)
+        self.assertIsNotNone(m, "README has no webhook-options section")
+        self.assertEqual(m.group(1), targets, "README's webhook option table is stale: "
+                         "regenerate it with `amsiwatch serve --help-webhooks-markdown`")
+
+    def test_webhook_targets_are_validated_with_their_line(self):
+        path = self.write("webhooks:\n  - name: pd\n    url: https://events.example/v2\n"
+                          "    format: pagerduty\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("routing-key", proc.stderr)
+        path = self.write("webhooks:\n  - url: ftp://x\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(":2: webhooks: key 'url'", proc.stderr)
+        path = self.write("webhooks:\n  - url: https://x\n    formt: slack\n")
+        self.assertIn("key 'formt': unknown key", self.run_serve(["--config", path]).stderr)
+        self.assertEqual(self.run_serve(["--webhook", "nope"]).returncode, 2)
+        self.assertEqual(self.run_serve(["--webhook", "a=teems:https://x"]).returncode, 2)
+        path = self.write("webhooks:\n  - url: https://x\n    auth: {type: bearer, "
+                          "secret-env: AMSIWATCH_TEST_UNSET_VARIABLE}\n")
+        self.assertIn("AMSIWATCH_TEST_UNSET_VARIABLE is not set",
+                      self.run_serve(["--config", path]).stderr)
 
 
 if __name__ == "__main__":
