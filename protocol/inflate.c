@@ -50,6 +50,12 @@ static int grow(struct inflater *z, size_t want)
 
 int inflater_run(struct inflater *z, const void *p, size_t n, const uint8_t **out, size_t *outlen)
 {
+    /* Give back what a rare huge frame (or a zip bomb) made the buffer grow to. */
+    if (z->cap > ((size_t)16 << 20)) {
+        free(z->buf);
+        z->buf = NULL;
+        z->cap = 0;
+    }
     size_t limit = z->max_out;
     if (n <= limit / z->max_ratio)
         limit = n * z->max_ratio;

@@ -180,6 +180,7 @@ static void check_acks(struct beats_conn *c)
             return;
         }
         send_ack(c, w->version, w->last_seq);
+        c->last_read_ms = server_now(c->srv); /* idle time counts from the last real exchange */
         c->srv->counters.acks++;
         c->head = w->next;
         if (!c->head)
@@ -211,6 +212,7 @@ static bool over_budget(const struct beats_conn *c)
 
 static bool submit(struct beats_conn *c, struct batch *b)
 {
+    /* Completions come back through the loop, so REFS cannot drop under us here. */
     if (c->blocked_head || !workers_submit(c->srv->workers, &b->work)) {
         b->link = NULL;
         if (c->blocked_tail)
@@ -229,12 +231,15 @@ static void retry_blocked(struct beats_conn *c)
 {
     while (c->blocked_head) {
         struct batch *b = c->blocked_head;
-        if (!workers_submit(c->srv->workers, &b->work))
+        struct batch *next = b->link; /* a worker may finish B and reuse its link at once */
+        c->refs++;
+        if (!workers_submit(c->srv->workers, &b->work)) {
+            c->refs--;
             return;
-        c->blocked_head = b->link;
+        }
+        c->blocked_head = next;
         if (!c->blocked_head)
             c->blocked_tail = NULL;
-        c->refs++;
     }
 }
 
@@ -293,8 +298,15 @@ void beats_batch_done(struct server *s, struct batch *b)
             w->status = b->status;
             snprintf(w->error, sizeof(w->error), "%s", b->error);
         }
-        retry_blocked(c);
-        check_acks(c);
+        if (w->status) {
+            /* A window that cannot be matched is never acknowledged: close now, naming why. */
+            char why[200];
+            snprintf(why, sizeof(why), "%s", w->error);
+            conn_close(c, why, true);
+        } else {
+            retry_blocked(c);
+            check_acks(c);
+        }
     }
     batch_free(b);
     conn_unref(c);
@@ -555,7 +567,10 @@ void beats_tick(struct server *s)
     while (c) {
         struct beats_conn *next = c->next; /* closing unlinks C */
         const struct config *cfg = &s->cfg;
-        if (c->head) {
+        if (c->rbuf.len && c->frame_started_ms &&
+            now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
+            conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
+        } else if (c->head) {
             if (now - c->head->started_ms >= cfg->beats_keepalive_max_ms) {
                 conn_close(c,
                            "a window stayed in flight past beats.keepalive-max; the client "
@@ -566,9 +581,6 @@ void beats_tick(struct server *s)
                 send_ack(c, LJ_V2, 0);
                 s->counters.keepalives++;
             }
-        } else if (c->rbuf.len && c->frame_started_ms &&
-                   now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
-            conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
         } else if (!c->rbuf.len && now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
             conn_close(c, "idle for beats.idle-timeout with nothing pending", false);
         }

@@ -77,8 +77,11 @@ static int write_slot(int fd, uint64_t gen, uint64_t pos)
     jf_put32(s + 24, 0);
     jf_put32(s + 28, crc32c(0, s, 28));
     off_t off = (off_t)((gen % 2) * SLOT_LEN);
-    if (pwrite(fd, s, SLOT_LEN, off) != SLOT_LEN)
-        return errno ? -errno : -EIO;
+    ssize_t w = pwrite(fd, s, SLOT_LEN, off);
+    if (w < 0)
+        return -errno;
+    if (w != SLOT_LEN)
+        return -EIO;
     fault_point("cursor-after-write-before-sync");
     if (fdatasync(fd) != 0)
         return -errno;

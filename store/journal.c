@@ -120,36 +120,49 @@ static int create_segment(struct journal *j, uint64_t first_seq)
 }
 
 /* Walks the records of a segment image. Sets *END to the offset after the last whole record,
- * *NEXT_SEQ and LAST_HASH from it, and REASON when it stopped before the end of the data. */
+ * *NEXT_SEQ and LAST_HASH from it, and REASON when it stopped before the end of the data. Damage
+ * followed by whole records (a flipped bit, not a torn write) is stepped over and counted in
+ * *DAMAGED: those later records were acknowledged and must not be cut. */
 static uint64_t scan_records(const unsigned char *data, size_t len, uint64_t first_seq, size_t *end,
                              uint64_t *next_seq, unsigned char *last_hash, char *reason,
-                             size_t reasonlen)
+                             size_t reasonlen, uint64_t *damaged)
 {
     size_t off = JF_SEG_HDR_LEN;
     uint64_t expect = first_seq, count = 0;
     reason[0] = '\0';
+    if (damaged)
+        *damaged = 0;
     while (off < len) {
         struct jf_rec_header h;
-        if (len - off < JF_REC_HDR_LEN) {
-            snprintf(reason, reasonlen, "short record header (%zu bytes)", len - off);
-            break;
-        }
-        if (!jf_decode_rec_header(data + off, &h)) {
-            snprintf(reason, reasonlen, "bad record header (magic, length or CRC)");
-            break;
-        }
-        if (h.seq != expect) {
-            snprintf(reason, reasonlen, "sequence %" PRIu64 " where %" PRIu64 " was expected",
+        const char *why = NULL;
+        char whybuf[96];
+        int p = jf_parse_at(data, len, off, &h);
+        if (p == 0) {
+            snprintf(whybuf, sizeof(whybuf), "short record (%zu bytes left)", len - off);
+            why = whybuf;
+        } else if (p < 0) {
+            why = "bad record header or payload CRC";
+        } else if (h.seq != expect) {
+            snprintf(whybuf, sizeof(whybuf), "sequence %" PRIu64 " where %" PRIu64 " was expected",
                      h.seq, expect);
-            break;
+            why = whybuf;
         }
-        if (len - off - JF_REC_HDR_LEN < h.len) {
-            snprintf(reason, reasonlen, "short payload (%zu of %u bytes)",
-                     len - off - JF_REC_HDR_LEN, h.len);
-            break;
-        }
-        if (crc32c(0, data + off + JF_REC_HDR_LEN, h.len) != h.payload_crc) {
-            snprintf(reason, reasonlen, "payload CRC mismatch");
+        if (why) {
+            /* A whole record with a later sequence further on means damage, not a torn tail. */
+            size_t next = jf_resync(data, len, off);
+            struct jf_rec_header nh;
+            if (damaged && next < len && jf_parse_at(data, len, next, &nh) == 1 &&
+                nh.seq >= expect) {
+                log_warn("journal",
+                         "%zu damaged bytes at offset %zu inside the newest segment (%s): kept "
+                         "and skipped by readers; `amsiwatch journal verify` reports them",
+                         next - off, off, why);
+                (*damaged)++;
+                off = next;
+                expect = nh.seq;
+                continue;
+            }
+            snprintf(reason, reasonlen, "%s", why);
             break;
         }
         memcpy(last_hash, h.hash, JF_HASH_LEN);
@@ -179,7 +192,7 @@ static int tail_of_sealed(const struct seg_entry *e, uint64_t *next_seq, unsigne
     memcpy(hash, h.prev_hash, JF_HASH_LEN);
     size_t end;
     char reason[128];
-    scan_records(data, len, h.first_seq, &end, next_seq, hash, reason, sizeof(reason));
+    scan_records(data, len, h.first_seq, &end, next_seq, hash, reason, sizeof(reason), NULL);
     free(data);
     return 0;
 }
@@ -217,7 +230,7 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
     memcpy(j->last_hash, h.prev_hash, JF_HASH_LEN);
     size_t end;
     rep->records = scan_records(data, len, h.first_seq, &end, &j->next_seq, j->last_hash,
-                                rep->reason, sizeof(rep->reason));
+                                rep->reason, sizeof(rep->reason), &rep->damaged);
     free(data);
     int fd = open(e->path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0)
@@ -378,6 +391,7 @@ static int write_chunk(struct journal *j, struct pending *first, struct pending 
     j->dirty = true;
     pthread_mutex_lock(&j->mu);
     j->stats.bytes += bytes;
+    j->stats.appended += (uint64_t)n / 2;
     pthread_mutex_unlock(&j->mu);
     return 0;
 }
@@ -462,8 +476,6 @@ static void process_batch(struct journal *j, struct pending *batch)
         return;
     }
     pthread_mutex_lock(&j->mu);
-    for (struct pending *p = done_upto; p; p = p->next)
-        j->stats.appended += p->flush ? 0 : 1;
     j->stats.next_seq = j->next_seq;
     pthread_mutex_unlock(&j->mu);
     complete(done_upto, NULL, 0);
@@ -515,9 +527,11 @@ static void *writer_main(void *arg)
                 complete(batch, NULL, -EPIPE);
             else
                 process_batch(j, batch);
-        } else if (j->dirty && !failed) {
-            sync_active(j); /* the interval came due */
         }
+        /* In interval mode the sync comes due between batches too, not only when idle. */
+        if (j->dirty && !failed && j->opts.sync_interval_ms &&
+            clock_mono_ns() - j->last_sync_ns >= (uint64_t)j->opts.sync_interval_ms * 1000000u)
+            sync_active(j);
         if (stop)
             break;
     }
@@ -698,8 +712,16 @@ int journal_open(struct journal **out, const char *data_dir, const struct journa
     snprintf(j->data_dir, sizeof(j->data_dir), "%s", data_dir);
     journal_dir_of(data_dir, j->dir, sizeof(j->dir));
     int rc = 0;
-    if ((mkdir(data_dir, 0750) != 0 && errno != EEXIST) ||
-        (mkdir(j->dir, 0750) != 0 && errno != EEXIST)) {
+    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST) {
+        rc = -errno;
+        log_error("journal", "cannot create %s: %s", data_dir, strerror(errno));
+        free(j);
+        return rc;
+    }
+    if (mkdir(j->dir, 0750) == 0) {
+        /* The new folder's entry must be durable before anything in it is acknowledged. */
+        segdir_sync_dir(data_dir);
+    } else if (errno != EEXIST) {
         rc = -errno;
         log_error("journal", "cannot create %s: %s", j->dir, strerror(errno));
         free(j);

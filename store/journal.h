@@ -35,6 +35,7 @@ struct journal_recovery {
     uint64_t records;         /* valid records in the newest segment */
     uint64_t truncated_bytes; /* bytes cut from the torn tail of the newest segment */
     uint64_t truncated_at;    /* file offset of the cut */
+    uint64_t damaged;         /* damaged stretches inside it, followed by whole records: kept */
     char reason[128];         /* why the tail was cut, empty when nothing was */
 };
 

@@ -58,112 +58,132 @@ void journal_reader_stats(const struct journal_reader *r, struct reader_stats *o
     *out = r->stats;
 }
 
-/* Loads segment E from scratch. */
-static int load_segment(struct journal_reader *r, const struct seg_entry *e)
+/* Takes a freshly loaded image of the segment starting at FIRST. */
+static void take_image(struct journal_reader *r, uint64_t first, bool compressed,
+                       unsigned char *data, size_t len)
 {
-    unsigned char *data;
-    size_t len;
-    bool damaged;
-    int rc = segdir_load(e, MAX_SEGMENT_IMAGE, &data, &len, &damaged);
-    if (rc < 0)
-        return rc;
     free(r->img);
     r->img = data;
     r->img_len = len;
     r->have_seg = true;
-    r->seg_first = e->first_seq;
-    r->seg_compressed = e->compressed;
+    r->seg_first = first;
+    r->seg_compressed = compressed;
     r->off = JF_SEG_HDR_LEN;
     struct jf_seg_header h;
-    if (len < JF_SEG_HDR_LEN || !jf_decode_seg_header(data, &h)) {
-        /* A damaged header: records are still found by their own magic and CRCs. */
-        r->off = len < JF_SEG_HDR_LEN ? len : jf_resync(data, len, 0);
+    /* A header still being written is waited for; a damaged one is stepped over: the records are
+     * found by their own magic and CRCs. */
+    if (len >= JF_SEG_HDR_LEN && !jf_decode_seg_header(data, &h))
+        r->off = jf_resync(data, len, 0);
+}
+
+/* Loads the segment starting at FIRST by its name, plain or (once sealed) compressed. The sealer
+ * renames the compressed file into place before it removes the plain one, so one of the two is
+ * always there; trying both closes the window a directory listing would leave open.
+ * Returns 1 when loaded, 0 when there is no such segment, or a negative errno. */
+static int load_by_seq(struct journal_reader *r, uint64_t first)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        for (int z = 0; z < 2; z++) {
+            struct seg_entry e = {.first_seq = first, .compressed = z == 1};
+            segdir_name(e.path, sizeof(e.path), r->dir, first, e.compressed);
+            unsigned char *data;
+            size_t len;
+            bool damaged;
+            int rc = segdir_load(&e, MAX_SEGMENT_IMAGE, &data, &len, &damaged);
+            if (rc == 0) {
+                take_image(r, first, e.compressed, data, len);
+                return 1;
+            }
+            if (rc != -ENOENT)
+                return rc;
+        }
     }
     return 0;
 }
 
-/* Reads what was appended to the plain segment being read since it was loaded. If it was
- * compressed meanwhile, loads the compressed form (same content). */
-static int refresh_segment(struct journal_reader *r)
-{
-    if (r->seg_compressed)
-        return 0;
-    char path[4400];
-    segdir_name(path, sizeof(path), r->dir, r->seg_first, false);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            return -errno;
-        struct seg_entry e = {.first_seq = r->seg_first, .compressed = true};
-        segdir_name(e.path, sizeof(e.path), r->dir, r->seg_first, true);
-        size_t off = r->off;
-        int rc = load_segment(r, &e);
-        if (rc == 0)
-            r->off = off;
-        return rc == -ENOENT ? 0 : rc;
-    }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) == 0 && (size_t)st.st_size > r->img_len) {
-        size_t grow = (size_t)st.st_size - r->img_len;
-        unsigned char *n = realloc(r->img, r->img_len + grow);
-        if (!n) {
-            rc = -ENOMEM;
-        } else {
-            r->img = n;
-            ssize_t got = pread(fd, r->img + r->img_len, grow, (off_t)r->img_len);
-            if (got > 0)
-                r->img_len += (size_t)got;
-        }
-    }
-    close(fd);
-    return rc;
-}
-
-/* Moves to the segment holding R->want, or the first one after the current. Returns 1 when a
- * segment was loaded, 0 when there is none newer, or a negative errno. */
-static int next_segment(struct journal_reader *r, bool *is_newest)
+/* The first segment after the current one (or, with none yet, the one holding R->want) from a
+ * directory listing: for a start, and for gaps that retention or damage left. 1, 0 or -errno. */
+static int load_from_listing(struct journal_reader *r)
 {
     struct seg_entry *segs;
     size_t n;
     int rc = segdir_list(r->dir, &segs, &n);
     if (rc < 0)
         return rc;
-    size_t pick = n;
+    bool found = false;
+    uint64_t pick = 0;
     if (r->have_seg) {
-        for (size_t i = 0; i < n && pick == n; i++) {
-            if (segs[i].first_seq > r->seg_first)
-                pick = i;
+        for (size_t i = 0; i < n && !found; i++) {
+            if (segs[i].first_seq > r->seg_first) {
+                pick = segs[i].first_seq;
+                found = true;
+            }
         }
     } else if (n > 0) {
         /* The last segment starting at or before WANT holds it; after retention removed older
          * segments, the first one left. */
-        pick = 0;
+        pick = segs[0].first_seq;
+        found = true;
         for (size_t i = 0; i < n; i++) {
             if (segs[i].first_seq <= r->want)
-                pick = i;
+                pick = segs[i].first_seq;
         }
     }
-    if (pick == n) {
-        free(segs);
-        *is_newest = true;
-        return 0;
-    }
-    *is_newest = pick + 1 == n;
-    rc = load_segment(r, &segs[pick]);
     free(segs);
-    return rc < 0 ? rc : 1;
+    return found ? load_by_seq(r, pick) : 0;
 }
 
-static bool newest_segment(struct journal_reader *r)
+/* Reads what the plain segment being read holds now, from the next unread record on (bytes past
+ * it may have been a torn write that recovery cut and rewrote). If the segment was compressed
+ * meanwhile, loads that form (the same content). */
+static int refresh_segment(struct journal_reader *r)
 {
-    struct seg_entry *segs;
-    size_t n;
-    if (segdir_list(r->dir, &segs, &n) < 0)
-        return true;
-    bool newest = n == 0 || segs[n - 1].first_seq <= r->seg_first;
-    free(segs);
-    return newest;
+    if (r->seg_compressed)
+        return 0; /* sealed: complete */
+    char path[4400];
+    segdir_name(path, sizeof(path), r->dir, r->seg_first, false);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return -errno;
+        size_t off = r->off;
+        int rc = load_by_seq(r, r->seg_first);
+        if (rc == 1)
+            r->off = off;
+        return rc < 0 ? rc : 0;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) == 0) {
+        size_t size = (size_t)st.st_size;
+        size_t start = r->off < r->img_len ? r->off : r->img_len;
+        if (size < start)
+            start = size; /* cut below what was read: nothing valid was returned from there */
+        r->img_len = start;
+        if (size > start) {
+            unsigned char *n = realloc(r->img, size);
+            if (!n) {
+                rc = -ENOMEM;
+            } else {
+                r->img = n;
+                ssize_t got = pread(fd, r->img + start, size - start, (off_t)start);
+                if (got > 0)
+                    r->img_len = start + (size_t)got;
+            }
+        }
+        if (r->img_len >= JF_SEG_HDR_LEN && r->off < JF_SEG_HDR_LEN)
+            r->off = JF_SEG_HDR_LEN;
+    }
+    close(fd);
+    return rc;
+}
+
+static void count_damage(struct journal_reader *r, size_t from, size_t to)
+{
+    r->stats.corrupt_regions++;
+    r->stats.corrupt_bytes += to - from;
+    log_warn("journal", "segment %020" PRIu64 ": %zu damaged bytes at offset %zu skipped",
+             r->seg_first, to - from, from);
 }
 
 int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
@@ -171,8 +191,7 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
     bool refreshed = false;
     for (;;) {
         if (!r->have_seg) {
-            bool newest;
-            int rc = next_segment(r, &newest);
+            int rc = load_from_listing(r);
             if (rc <= 0)
                 return rc;
         }
@@ -193,18 +212,16 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
             rec->len = h.len;
             return 1;
         }
-        bool newest = newest_segment(r);
-        if (p < 0 && !newest) {
-            /* Damage inside a sealed segment: skip to the next whole record. */
+        if (p < 0) {
+            /* Damage followed by a whole record is not a write in progress: skip it. */
             size_t next = jf_resync(r->img, r->img_len, r->off);
-            r->stats.corrupt_regions++;
-            r->stats.corrupt_bytes += next - r->off;
-            log_warn("journal", "segment %020" PRIu64 ": %zu damaged bytes at offset %zu skipped",
-                     r->seg_first, next - r->off, r->off);
-            r->off = next;
-            continue;
+            if (next < r->img_len) {
+                count_damage(r, r->off, next);
+                r->off = next;
+                continue;
+            }
         }
-        /* End of what this segment holds now. */
+        /* The end of what this segment holds now: it may still be growing. */
         if (!refreshed) {
             int rc = refresh_segment(r);
             if (rc < 0)
@@ -212,17 +229,26 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
             refreshed = true;
             continue;
         }
-        if (newest)
-            return 0;
-        if (r->off < r->img_len && p == 0) {
-            /* A sealed segment ending inside a record: count the cut tail. */
-            r->stats.corrupt_regions++;
-            r->stats.corrupt_bytes += r->img_len - r->off;
+        /* Segments are contiguous: the next one, if any, starts at WANT. */
+        size_t left = r->img_len > r->off ? r->img_len - r->off : 0;
+        size_t at = r->off;
+        uint64_t was = r->seg_first;
+        int rc = load_by_seq(r, r->want);
+        if (rc == 0 && r->want != r->seg_first) {
+            rc = load_from_listing(r);
         }
-        bool is_newest;
-        int rc = next_segment(r, &is_newest);
-        if (rc <= 0)
+        if (rc < 0)
             return rc;
+        if (rc == 0 || r->seg_first == was)
+            return 0; /* the newest segment: nothing more yet */
+        if (left) {
+            r->stats.corrupt_regions++; /* the old segment ended in a damaged or cut record */
+            r->stats.corrupt_bytes += left;
+            log_warn("journal",
+                     "segment %020" PRIu64 ": %zu unreadable bytes at offset %zu at "
+                     "its end skipped",
+                     was, left, at);
+        }
         refreshed = false;
     }
 }

@@ -248,6 +248,8 @@ static int cmd_tail(const struct jopts *o)
         }
     }
     journal_reader_close(r);
+    if (rc < 0)
+        fprintf(stderr, "amsiwatch journal tail: read error: %s\n", strerror(-rc));
     return rc < 0 ? 3 : 0;
 }
 

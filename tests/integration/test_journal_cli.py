@@ -485,10 +485,10 @@ class JournalCopyTest(unittest.TestCase):
         self.assertEqual(seq, 6)
         self.check_damage_is_reported_and_skipped(alerts, seg, off, seq)
 
-    def test_reopening_a_journal_with_a_scrambled_record_reports_what_it_cut(self):
-        # The spec has recovery truncate the newest segment at the first bad CRC and report what
-        # it cut. Whatever it does with the whole records after the damage, it must say so, keep
-        # everything before it and go on after it without a gap or a duplicate.
+    def test_reopening_a_journal_with_a_scrambled_record_keeps_the_acknowledged_ones_after_it(self):
+        # Damage followed by whole records is a flipped bit, not a torn write: recovery says where
+        # it is and keeps every acknowledged record after it; readers skip only the damaged one,
+        # new records follow without a gap or a duplicate, and verify reports the damage.
         alerts = self.scan(["fin-ws-01", "fin-ws-02"], 4)
         seg = os.path.join(self.data, "journal", "%020d.seg" % 1)
         off, seq = self.scramble(seg, 2)
@@ -498,16 +498,19 @@ class JournalCopyTest(unittest.TestCase):
         proc = run(["scan", "--journal", self.data, path])  # opens the journal: recovery runs
         self.assertEqual(proc.returncode, 0, proc.stderr)
         later = [l for l in proc.stdout.decode().splitlines() if l.strip()]
-        self.assertRegex(proc.stderr.decode(), r"%s: cut \d+ bytes at offset %d: payload CRC "
-                         r"mismatch" % (re.escape(seg), off))
+        self.assertRegex(proc.stderr.decode(), r"damaged bytes at offset %d inside the newest "
+                         r"segment" % off)
         _, got = self.export()
         ids = [json.loads(a)["alert_id"] for a in got]
         self.assertEqual(len(ids), len(set(ids)), "an alert journaled twice")
         self.assertEqual(got[:seq - 1], alerts[:seq - 1])
+        self.assertEqual(got[seq - 1:-2], alerts[seq:], "acknowledged alerts after the damage lost")
         self.assertEqual(got[-2:], later)
         self.assertNotIn(alerts[seq - 1], got)
         verify = journal(self.data, "verify")
-        self.assertEqual(verify.returncode, 0, verify.stdout)
+        self.assertEqual(verify.returncode, 1, verify.stdout)
+        self.assertIn("FAULT", verify.stdout.decode() if isinstance(verify.stdout, bytes)
+                      else verify.stdout)
 
     # ---- sealed, compressed segments (journal_stress: there is no CLI option for the size) ----
 
