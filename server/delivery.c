@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -230,6 +231,7 @@ struct tstate {
     bool disabled;
     /* The alert at the cursor, when read. */
     bool have;
+    bool decided; /* it passed max_signals and suppression: it goes out, however long it takes */
     uint64_t seq;
     char *doc;
     json_t *alert;
@@ -275,6 +277,7 @@ static void drop_item(struct tstate *s)
     s->doc = NULL;
     s->alert = NULL;
     s->have = false;
+    s->decided = false;
 }
 
 /* Moves the cursor past the current item, durably. */
@@ -289,10 +292,36 @@ static void advance(struct delivery *d, struct tstate *s)
     s->attempts = 0;
 }
 
+int delivery_dead_lock(const char *data_dir, const char *name)
+{
+    char path[1300];
+    delivery_dead_path(data_dir, name, path, sizeof(path));
+    strncat(path, ".lock", sizeof(path) - strlen(path) - 1);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+    }
+    return fd;
+}
+
+void delivery_dead_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+}
+
 static void mark_dead(struct delivery *d, struct tstate *s, long status)
 {
     char path[1200];
     delivery_dead_path(d->data_dir, s->t.name, path, sizeof(path));
+    /* `journal replay --dead` rewrites this list: the lock keeps this line from being lost. */
+    int lock = delivery_dead_lock(d->data_dir, s->t.name);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd >= 0) {
         char line[32];
@@ -301,6 +330,7 @@ static void mark_dead(struct delivery *d, struct tstate *s, long status)
             log_error("delivery", "%s: cannot record dead alert %" PRIu64, s->t.name, s->seq);
         close(fd);
     }
+    delivery_dead_unlock(lock);
     s->dead++;
     const char *id = json_string_value(json_object_get(s->alert, "alert_id"));
     log_error("delivery",
@@ -380,6 +410,22 @@ static void roll_windows(struct tstate *s, uint64_t now)
     }
 }
 
+/* The alert's detection time ("@timestamp", RFC 3339 UTC as amsiwatch writes it), or now. */
+static int64_t alert_time_ms(const json_t *alert)
+{
+    const char *t = json_string_value(json_object_get(alert, "@timestamp"));
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (t && sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        return (int64_t)timegm(&tm) * 1000 + ms;
+    }
+    return clock_now_ms();
+}
+
 /* Decides what happens to the alert at the cursor: send, hold back, or suppress. */
 static bool should_send(struct tstate *s, uint64_t now)
 {
@@ -402,7 +448,7 @@ static bool should_send(struct tstate *s, uint64_t now)
         }
     }
     if (s->t.max_signals && s->sent_in_window >= s->t.max_signals) {
-        int64_t wall = clock_now_ms();
+        int64_t wall = alert_time_ms(s->alert);
         if (!s->held_in_window)
             s->held_first_wall_ms = wall;
         s->held_last_wall_ms = wall;
@@ -558,9 +604,12 @@ static void step(struct delivery *d, struct tstate *s, uint64_t now)
                 advance(d, s);
             return;
         }
-        if (s->attempts == 0 && !should_send(s, now)) {
-            advance(d, s); /* held back or suppressed: journaled, counted, summarised */
-            continue;
+        if (!s->decided) {
+            if (!should_send(s, now)) {
+                advance(d, s); /* held back or suppressed: journaled, counted, summarised */
+                continue;
+            }
+            s->decided = true;
         }
         if (take_token(s, now))
             start_request(d, s, false);
@@ -579,15 +628,21 @@ static void *delivery_main(void *arg)
         curl_multi_perform(d->multi, &running);
         CURLMsg *m;
         int left;
+        bool finished = false;
         while ((m = curl_multi_info_read(d->multi, &left))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
             struct tstate *s = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            if (s)
+            if (s) {
                 finish_request(d, s, m->data.result);
+                finished = true;
+            }
         }
-        curl_multi_poll(d->multi, NULL, 0, 100, NULL);
+        /* Wait only when nothing just finished: a finished request frees its target for the
+         * next alert at once. New alerts and stop requests wake the wait early. */
+        if (!finished)
+            curl_multi_poll(d->multi, NULL, 0, 100, NULL);
     }
     return NULL;
 }

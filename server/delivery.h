@@ -31,6 +31,12 @@ void delivery_notify(struct delivery *d);
 long delivery_send_once(const struct target *t, const char *alert_json, size_t len,
                         unsigned attempts);
 
+/* Takes the lock that guards a target's dead-letter list against concurrent rewrites (`serve`
+ * appends, `journal replay --dead` rewrites). Returns the lock's descriptor, or a negative errno.
+ * Blocks until the lock is free. */
+int delivery_dead_lock(const char *data_dir, const char *name);
+void delivery_dead_unlock(int fd);
+
 /* The dead-letter file of a target: DATA_DIR/cursors/NAME.dead (one sequence number a line). */
 void delivery_dead_path(const char *data_dir, const char *name, char *out, size_t outlen);
 

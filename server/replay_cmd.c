@@ -177,18 +177,30 @@ int replay_main(int argc, char **argv)
     }
     journal_reader_close(r);
     if (dead) {
-        /* Rewrite the dead list with what is still refused. */
-        char tmp[1300];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", dead_path);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            for (size_t i = 0; i < nstill; i++)
-                fprintf(f, "%" PRIu64 "\n", still_dead[i]);
-            fflush(f);
-            fdatasync(fileno(f));
-            fclose(f);
-            rename(tmp, dead_path);
+        /* Rewrite the dead list under its lock, from what it holds now (serve may have added to
+         * it meanwhile), less what was accepted. */
+        int lock = delivery_dead_lock(data_dir, name);
+        uint64_t *now_dead = NULL;
+        size_t nnow = 0;
+        if (load_dead(dead_path, &now_dead, &nnow) == 0) {
+            char tmp[1300];
+            snprintf(tmp, sizeof(tmp), "%s.tmp", dead_path);
+            FILE *f = fopen(tmp, "w");
+            if (f) {
+                for (size_t i = 0; i < nnow; i++) {
+                    bool sent_now = listed(dead_seqs, ndead, now_dead[i]) &&
+                                    !listed(still_dead, nstill, now_dead[i]);
+                    if (!sent_now)
+                        fprintf(f, "%" PRIu64 "\n", now_dead[i]);
+                }
+                fflush(f);
+                fdatasync(fileno(f));
+                fclose(f);
+                rename(tmp, dead_path);
+            }
         }
+        free(now_dead);
+        delivery_dead_unlock(lock);
     }
     free(still_dead);
     free(dead_seqs);

@@ -168,8 +168,8 @@ static const struct key_help reference[] = {
      "notifications per interval, then one summary (default 100 per 5m, the rule's max_signals; "
      "0 for no cap)"},
     {"suppress.fields, suppress.window",
-     "send one notification per value of these fields (comma-separated, e.g. host.id) per window, "
-     "then one with the count (default off)"},
+     "send one notification per value of these fields (comma-separated; host.id when only the "
+     "window is given) per window, then one with the count (default off)"},
     {"retry.max-backoff", "the longest wait between retries (default 10m)"},
 };
 
@@ -374,8 +374,13 @@ int target_from_flag(struct target *t, const char *spec, size_t index, char *why
     return target_set(t, "url", scheme, why, whylen);
 }
 
-int target_validate(const struct target *t, char *why, size_t whylen)
+int target_validate(struct target *t, char *why, size_t whylen)
 {
+    /* Suppression without fields suppresses by host.id, as the rule's alert suppression does. */
+    if (t->suppress_ms && !t->nsuppress_fields) {
+        snprintf(t->suppress_fields[0], sizeof(t->suppress_fields[0]), "host.id");
+        t->nsuppress_fields = 1;
+    }
     if (!t->url[0]) {
         snprintf(why, whylen, "target '%s' has no url", t->name);
         return -1;

@@ -73,8 +73,9 @@ int target_set(struct target *t, const char *key, const char *value, char *why, 
 /* Parses `--webhook [NAME=][FORMAT:]URL` into T (defaults applied first). -1 with WHY on error. */
 int target_from_flag(struct target *t, const char *spec, size_t index, char *why, size_t whylen);
 
-/* Checks a complete target (a URL, the keys its format needs). -1 with WHY on error. */
-int target_validate(const struct target *t, char *why, size_t whylen);
+/* Checks a complete target (a URL, the keys its format needs) and fills defaults that depend on
+ * other options. -1 with WHY on error. */
+int target_validate(struct target *t, char *why, size_t whylen);
 
 /* Appends a target to L (copied). -1 when out of memory. */
 int target_list_add(struct target_list *l, const struct target *t);

@@ -169,6 +169,10 @@ json_t *fmt_mattermost(const struct target *t, const struct notice *n)
                                                     "value", fmt_text(p[i].value, 1000)));
         json_object_set_new(att, "fields", fields);
         json_object_set_new(att, "text", fmt_text(f.response, 4000));
+        char foot[256];
+        snprintf(foot, sizeof(foot), "alert %s | profile %s | risk %d", f.id, f.profile,
+                 f.risk_score);
+        json_object_set_new(att, "footer", json_string(foot));
     } else {
         json_object_set_new(att, "text", fmt_text(n->text ? n->text : "", 4000));
     }

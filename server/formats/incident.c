@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "server/formats.h"
 
 json_t *fmt_generic(const struct target *t, const struct notice *n)
@@ -36,13 +37,36 @@ static const char *og_priority(const struct facts *f)
                                    : "P4";
 }
 
-static json_t *details(const struct facts *f)
+/* The facts as a map of strings (Opsgenie wants strings only), each cut to EACH bytes so that the
+ * whole map stays within the targets' limits (Opsgenie: 8,000 characters). */
+static json_t *details(const struct facts *f, size_t each)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "rule", f->rule,
-                     "host", f->host, "user", f->user, "process", f->process, "registry_path",
-                     f->path, "registry_value", f->value, "registry_data", f->data, "event_time",
-                     f->time, "clause", f->clause, "response", f->response, "risk_score",
-                     f->risk_score);
+    char risk[16];
+    snprintf(risk, sizeof(risk), "%d", f->risk_score);
+    const char *kv[][2] = {
+        {"rule", f->rule},          {"severity", f->severity},
+        {"risk_score", risk},       {"host", f->host},
+        {"user", f->user},          {"process", f->process},
+        {"registry_path", f->path}, {"registry_value", f->value},
+        {"registry_data", f->data}, {"event_time", f->time},
+        {"clause", f->clause},      {"alert_id", f->id},
+        {"response", f->response},
+    };
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof(kv) / sizeof(kv[0]); i++)
+        json_object_set_new(o, kv[i][0], fmt_text(kv[i][1] ? kv[i][1] : "", each));
+    return o;
+}
+
+/* Appends LABEL, VALUE (cut to EACH bytes) and END to B. */
+static void add_line(struct buf *b, const char *label, const char *value, size_t each,
+                     const char *end)
+{
+    json_t *v = fmt_text(value ? value : "", each);
+    buf_puts(b, label);
+    buf_append(b, json_string_value(v), json_string_length(v));
+    buf_puts(b, end);
+    json_decref(v);
 }
 
 static void summary_line(const struct facts *f, char *out, size_t len)
@@ -67,7 +91,7 @@ json_t *fmt_pagerduty(const struct target *t, const struct notice *n)
         json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o}", "summary", fmt_text(line, 1024), "source",
                   *f.host ? f.host : "amsiwatch", "severity", pd_severity(&f), "component",
                   "windows-registry", "group", "amsi", "class", "defense-evasion", "custom_details",
-                  details(&f));
+                  details(&f, 1024));
     if (*f.time)
         json_object_set_new(payload, "timestamp", json_string(f.time));
     return json_pack("{s:s, s:s, s:s, s:o}", "routing_key", t->routing_key, "event_action",
@@ -84,16 +108,24 @@ json_t *fmt_opsgenie(const struct target *t, const struct notice *n)
                          "source", "amsiwatch");
     struct facts f;
     facts_of(n->alert, &f);
-    char msg[512], desc[4096];
+    char msg[512];
     snprintf(msg, sizeof(msg), "%s on %s", f.rule, *f.host ? f.host : "?");
-    summary_line(&f, desc, sizeof(desc));
-    strncat(desc, "\n\nResponse: ", sizeof(desc) - strlen(desc) - 1);
-    strncat(desc, f.response, sizeof(desc) - strlen(desc) - 1);
-    return json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:[s,s,s], s:o}", "message",
-                     fmt_text(msg, 130), "alias", f.id, "description", fmt_text(desc, 15000),
-                     "priority", og_priority(&f), "entity", *f.host ? f.host : "unknown", "source",
-                     "amsiwatch", "tags", "amsiwatch", "defense-evasion", "T1562.001", "details",
-                     details(&f));
+    struct buf b;
+    buf_init(&b, 16000);
+    add_line(&b, "Host: ", f.host, 1000, "\n");
+    add_line(&b, "User: ", f.user, 1000, "\n");
+    add_line(&b, "Process: ", f.process, 1000, "\n");
+    add_line(&b, "Registry path: ", f.path, 2000, "\n");
+    add_line(&b, "Data: ", f.data, 500, "\n");
+    add_line(&b, "Event time: ", f.time, 100, "\n");
+    add_line(&b, "Response: ", f.response, 2000, "\n");
+    json_t *out =
+        json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:[s,s,s], s:o}", "message", fmt_text(msg, 130),
+                  "alias", f.id, "description", fmt_text(b.data ? b.data : "", 15000), "priority",
+                  og_priority(&f), "entity", *f.host ? f.host : "unknown", "source", "amsiwatch",
+                  "tags", "amsiwatch", "defense-evasion", "T1562.001", "details", details(&f, 500));
+    buf_free(&b);
+    return out;
 }
 
 json_t *fmt_jira(const struct target *t, const struct notice *n)
@@ -107,16 +139,28 @@ json_t *fmt_jira(const struct target *t, const struct notice *n)
                          "name", t->jira_issue_type, "labels", "amsiwatch", label);
     struct facts f;
     facts_of(n->alert, &f);
-    char summary[512], desc[8192];
+    char summary[512], head[600];
     snprintf(summary, sizeof(summary), "[%s] %s on %s", f.severity, f.rule, *f.host ? f.host : "?");
-    snprintf(desc, sizeof(desc),
-             "h3. %s\n||Host|%s|\n||User|%s|\n||Process|%s|\n||Registry path|%s|\n||Value|%s|\n"
-             "||Data|%s|\n||Event time|%s|\n||Clause|%s (%s profile)|\n||Alert id|%s|\n\n"
-             "*Response:* %s",
-             f.rule, f.host, f.user, f.process, f.path, f.value, f.data, f.time, f.clause,
-             f.profile, f.id, f.response);
-    return json_pack("{s:{s:{s:s}, s:o, s:o, s:{s:s}, s:[s,s]}}", "fields", "project", "key",
-                     t->jira_project, "summary", fmt_text(summary, 255), "description",
-                     fmt_text(desc, 30000), "issuetype", "name", t->jira_issue_type, "labels",
-                     "amsiwatch", label);
+    struct buf b;
+    buf_init(&b, 32000);
+    snprintf(head, sizeof(head), "h3. %s\n", f.rule);
+    buf_puts(&b, head);
+    /* Each fact is cut on its own so that a huge one never pushes the others out. */
+    add_line(&b, "||Host|", f.host, 1000, "|\n");
+    add_line(&b, "||User|", f.user, 1000, "|\n");
+    add_line(&b, "||Process|", f.process, 1000, "|\n");
+    add_line(&b, "||Registry path|", f.path, 4000, "|\n");
+    add_line(&b, "||Value|", f.value, 1000, "|\n");
+    add_line(&b, "||Data|", f.data, 500, "|\n");
+    add_line(&b, "||Event time|", f.time, 100, "|\n");
+    add_line(&b, "||Clause|", f.clause, 100, "|\n");
+    add_line(&b, "||Profile|", f.profile, 100, "|\n");
+    add_line(&b, "||Alert id|", f.id, 100, "|\n");
+    add_line(&b, "\n*Response:* ", f.response, 4000, "\n");
+    json_t *out = json_pack("{s:{s:{s:s}, s:o, s:o, s:{s:s}, s:[s,s]}}", "fields", "project", "key",
+                            t->jira_project, "summary", fmt_text(summary, 255), "description",
+                            fmt_text(b.data ? b.data : "", 30000), "issuetype", "name",
+                            t->jira_issue_type, "labels", "amsiwatch", label);
+    buf_free(&b);
+    return out;
 }
