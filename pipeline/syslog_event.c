@@ -1439,5 +1439,15 @@ json_t *syslog_event_source(const struct syslog_origin *o, const struct syslog_m
 
 bool syslog_candidate(const char *p, size_t n)
 {
-    return prefilter_candidate(p, n) || (n >= 2 && memmem(p, n, "&#", 2) != NULL);
+    if (prefilter_candidate(p, n))
+        return true;
+    /* XML character references ("&#65;") can spell the word too. memchr is vectorised and '&'
+     * is rare in event text, so this costs far less than a two-byte memmem. */
+    const char *end = p + n;
+    for (const char *a = memchr(p, '&', n); a && a + 1 < end;
+         a = memchr(a + 1, '&', (size_t)(end - a - 1))) {
+        if (a[1] == '#')
+            return true;
+    }
+    return false;
 }

@@ -224,6 +224,7 @@ static bool submit(struct beats_conn *c, struct batch *b)
         return false;
     }
     c->refs++;
+    c->srv->inflight_batches++;
     return true;
 }
 
@@ -237,6 +238,7 @@ static void retry_blocked(struct beats_conn *c)
             c->refs--;
             return;
         }
+        c->srv->inflight_batches++;
         c->blocked_head = next;
         if (!c->blocked_head)
             c->blocked_tail = NULL;

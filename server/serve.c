@@ -66,8 +66,25 @@ void server_batch_complete(struct batch *b)
         b->link = old;
     } while (!atomic_compare_exchange_weak_explicit(&s->done_head, &old, b, memory_order_release,
                                                     memory_order_relaxed));
-    if (!old)
-        uv_async_send(&s->done_async); /* the empty-to-non-empty edge */
+    if (!old) {
+        /* The empty-to-non-empty edge. After the loop closed its handle, completions only
+         * collect on the stack; the owner frees them after the workers and the journal stop. */
+        pthread_mutex_lock(&s->done_mu);
+        if (!s->loop_closed)
+            uv_async_send(&s->done_async);
+        pthread_mutex_unlock(&s->done_mu);
+    }
+}
+
+/* Frees whatever completed after the loop stopped listening for completions. */
+static void drain_completions(struct server *s)
+{
+    struct batch *list = atomic_exchange_explicit(&s->done_head, NULL, memory_order_acquire);
+    while (list) {
+        struct batch *next = list->link;
+        batch_free(list);
+        list = next;
+    }
 }
 
 static void maybe_finish_stop(struct server *s);
@@ -75,7 +92,7 @@ static void maybe_finish_stop(struct server *s);
 /* Connections paused on a budget or on the full queue read again once there is room. */
 static void resume_all(struct server *s)
 {
-    if (!s->need_resume || s->stopping)
+    if (!s->need_resume)
         return;
     s->need_resume = false;
     beats_resume_paused(s);
@@ -96,6 +113,7 @@ static void on_done_async(uv_async_t *h)
     }
     while (rev) {
         struct batch *next = rev->link;
+        s->inflight_batches--;
         if (rev->kind == BATCH_SYSLOG)
             syslog_batch_done(s, rev);
         else
@@ -123,12 +141,15 @@ static void finish(struct server *s)
     close_handle((uv_handle_t *)&s->tick);
     close_handle((uv_handle_t *)&s->sigint);
     close_handle((uv_handle_t *)&s->sigterm);
+    pthread_mutex_lock(&s->done_mu);
+    s->loop_closed = true;
+    pthread_mutex_unlock(&s->done_mu);
     close_handle((uv_handle_t *)&s->done_async);
 }
 
 static void maybe_finish_stop(struct server *s)
 {
-    if (beats_idle(s) && syslog_idle(s)) {
+    if (s->inflight_batches == 0 && beats_idle(s) && syslog_idle(s)) {
         log_info("serve", "every window in flight is acknowledged; stopping");
         finish(s);
     } else if (s->cfg.shutdown_timeout_ms && server_now(s) >= s->stop_deadline_ms) {
@@ -272,6 +293,7 @@ int serve_main(int argc, char **argv)
     s->sink.ctx = s;
 
     s->loop = uv_default_loop();
+    pthread_mutex_init(&s->done_mu, NULL);
     uv_async_init(s->loop, &s->done_async, on_done_async);
     s->done_async.data = s;
     uv_signal_init(s->loop, &s->sigint);
@@ -296,6 +318,8 @@ int serve_main(int argc, char **argv)
     /* Delivery stops last: what it has not sent stays in the journal for the next start. */
     delivery_stop(s->delivery);
     journal_close(s->journal);
+    drain_completions(s);
+    pthread_mutex_destroy(&s->done_mu);
     config_free(&s->cfg);
     fflush(stdout);
     int status = s->exit_status;

@@ -3,6 +3,7 @@
 #ifndef AMSI_SERVER_SERVER_H
 #define AMSI_SERVER_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +40,9 @@ struct server {
      * loop after one uv_async_send on the empty-to-non-empty edge. */
     _Atomic(struct batch *) done_head;
     uv_async_t done_async;
+    pthread_mutex_t done_mu;   /* orders the last wake-up against closing DONE_ASYNC */
+    bool loop_closed;          /* under DONE_MU: completions no longer wake the loop */
+    uint64_t inflight_batches; /* submitted to the workers and not yet back (loop thread) */
 
     uv_tcp_t beats_listener;
     bool beats_listening;
@@ -54,6 +58,8 @@ struct server {
     uint64_t nsyslog_conns;
     struct syslog_counters tcp_counters, udp_counters;
     uint64_t udp_drops_logged;
+    bool udp_draining; /* stopping: reading what the socket buffer holds */
+    uint64_t udp_drain_deadline_ms;
     uint64_t last_udp_drop_log_ms;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;

@@ -2,6 +2,7 @@
  * (RFC 6587 framing per connection; back-pressure pauses reading, nothing is dropped). Messages
  * travel to the workers in batches, like Beats windows, without an ACK. Loop thread only. */
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ struct syslog_conn {
     struct batch *blocked; /* a batch the full queue refused (at most one: reading stops) */
     uint64_t inflight_bytes;
     uint64_t last_read_ms;
+    bool draining;      /* stopping: reading what the kernel had already received */
+    int64_t drain_left; /* bytes still to read before this connection stops */
 };
 
 /* ---- Batches ---- */
@@ -119,6 +122,7 @@ static void flush_conn(struct syslog_conn *c)
         return;
     }
     c->refs++;
+    s->inflight_batches++;
 }
 
 static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
@@ -153,6 +157,7 @@ void syslog_batch_done(struct server *s, struct batch *b)
     if (!c->closing && c->blocked && workers_submit(s->workers, &c->blocked->work)) {
         c->blocked = NULL;
         c->refs++;
+        s->inflight_batches++;
     }
     if (c->paused)
         s->need_resume = true;
@@ -177,7 +182,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread < 0) {
         if (nread == UV_EOF) {
+            uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
             syslog_framer_finish(c->framer);
+            s->tcp_counters.framing_errors +=
+                syslog_framer_stats(c->framer)->framing_errors - errors_before;
             flush_conn(c);
             conn_close(c, "closed by the client", false);
         } else {
@@ -205,13 +213,22 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         syslog_framer_stats(c->framer)->framing_errors - errors_before;
     s->tcp_counters.drops += syslog_framer_stats(c->framer)->dropped - drops_before;
     flush_conn(c);
+    if (c->draining) {
+        c->drain_left -= nread;
+        if (c->drain_left <= 0) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+            c->draining = false;
+        }
+        return;
+    }
     if (c->inflight_bytes >= s->cfg.syslog_connection_budget)
         pause_conn(c);
 }
 
 static void start_reading(struct syslog_conn *c)
 {
-    if (c->reading || c->closing || c->srv->stopping)
+    if (c->reading || c->closing || (c->srv->stopping && !c->draining))
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
         c->reading = true;
@@ -227,6 +244,7 @@ void syslog_resume_paused(struct server *s)
         if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
             c->blocked = NULL;
             c->refs++;
+            s->inflight_batches++;
         }
         if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget) {
             s->need_resume = true;
@@ -297,7 +315,9 @@ static void flush_udp(struct server *s)
         /* UDP cannot push back: the messages are lost, and that is counted and logged. */
         batch_free(b);
         s->udp_counters.drops += count;
+        return;
     }
+    s->inflight_batches++;
 }
 
 static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -313,6 +333,13 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
                         unsigned flags)
 {
     struct server *s = h->data;
+    if (nread == 0 && !addr && s->udp_draining) {
+        /* The socket buffer is empty: what arrived before the stop has been read. */
+        uv_udp_recv_stop(&s->syslog_udp);
+        s->udp_draining = false;
+        flush_udp(s);
+        return;
+    }
     if (nread <= 0 || !addr)
         return;
     (void)flags;
@@ -422,6 +449,11 @@ int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bo
 void syslog_tick(struct server *s)
 {
     uint64_t now = server_now(s);
+    if (s->udp_draining && now >= s->udp_drain_deadline_ms) {
+        uv_udp_recv_stop(&s->syslog_udp);
+        s->udp_draining = false;
+        flush_udp(s);
+    }
     if (s->cfg.syslog_idle_timeout_ms) {
         struct syslog_conn *c = s->syslog_conns;
         while (c) {
@@ -450,11 +482,21 @@ void syslog_stop_reading_all(struct server *s)
         s->syslog_tcp_listening = false;
     }
     if (s->syslog_udp_listening) {
-        uv_udp_recv_stop(&s->syslog_udp);
-        flush_udp(s);
+        /* Read on until the socket buffer is empty (bounded in time), then stop. */
+        s->udp_draining = true;
+        s->udp_drain_deadline_ms = server_now(s) + 2000;
     }
     for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
-        if (c->reading) {
+        /* TCP has no ACK: what the kernel already received was acknowledged to the sender, so it
+         * is read and matched before the connection closes; nothing sent later is taken. */
+        int fd = -1, pending = 0;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+            pending > 0) {
+            c->draining = true;
+            c->drain_left = pending;
+            if (!c->reading)
+                start_reading(c);
+        } else if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
@@ -464,8 +506,10 @@ void syslog_stop_reading_all(struct server *s)
 
 bool syslog_idle(struct server *s)
 {
+    if (s->udp_draining)
+        return false;
     for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
-        if (c->inflight_bytes)
+        if (c->inflight_bytes || c->draining || c->blocked)
             return false;
     }
     return true;
