@@ -33,7 +33,7 @@ static char *corpus_file(const char *rel)
     const char *dir = tu_shared_corpus();
     if (!dir)
         cr_skip_test("no ../shared/corpus beside this checkout");
-    char path[4096];
+    char path[8192];
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
     char *text = tu_read_file(path, NULL);
     cr_assert_not_null(text, "cannot read %s", path);

@@ -256,7 +256,7 @@ static json_t *fixture_doc(const char *file, enum syslog_payload *kind)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, file);
-    size_t len;
+    size_t len = 0;
     char *text = tu_read_file(path, &len);
     cr_assert_not_null(text, "cannot read %s", path);
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
