@@ -501,18 +501,10 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->srv = s;
     c->refs = 1;
-    uv_tcp_init(s->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    /* The handle is the first member: closing it frees the connection. */
+    if (net_accept(server, &c->tcp, c, c->peer, sizeof(c->peer)) < 0)
         return;
-    }
     uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
-    net_format_addr(&ss, c->peer, sizeof(c->peer));
     c->id = ++s->next_conn_id;
     size_t max_frame = s->limits.max_compressed > s->limits.max_json ? s->limits.max_compressed
                                                                      : s->limits.max_json;

@@ -45,3 +45,24 @@ void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen
         snprintf(out, outlen, "?");
     }
 }
+
+static void free_block(uv_handle_t *h)
+{
+    free(h);
+}
+
+int net_accept(uv_stream_t *server, uv_tcp_t *tcp, void *data, char *peer, size_t peerlen)
+{
+    uv_tcp_init(server->loop, tcp);
+    tcp->data = data;
+    if (uv_accept(server, (uv_stream_t *)tcp) != 0) {
+        uv_close((uv_handle_t *)tcp, free_block);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len);
+    net_format_addr(&ss, peer, peerlen);
+    return 0;
+}

@@ -11,4 +11,9 @@ int net_parse_addr(const char *spec, struct sockaddr_storage *out);
 /* Formats an address as "ADDR:PORT" ("[ADDR]:PORT" for IPv6) into OUT. */
 void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen);
 
+/* Accepts a connection of SERVER into TCP (initialised here, its data set to DATA) and writes the
+ * peer's "ADDR:PORT" into PEER. TCP must be the first member of a malloc'd block: on failure it is
+ * closed, the block freed, and -1 returned. */
+int net_accept(uv_stream_t *server, uv_tcp_t *tcp, void *data, char *peer, size_t peerlen);
+
 #endif

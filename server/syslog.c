@@ -264,17 +264,9 @@ static void on_tcp_connection(uv_stream_t *server, int status)
         return;
     c->srv = s;
     c->refs = 1;
-    uv_tcp_init(s->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    /* The handle is the first member: closing it frees the connection. */
+    if (net_accept(server, &c->tcp, c, c->peer, sizeof(c->peer)) < 0)
         return;
-    }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
-    net_format_addr(&ss, c->peer, sizeof(c->peer));
     struct syslog_framer_config fc;
     syslog_framer_config_default(&fc);
     syslog_framing_parse(s->cfg.syslog_framing, &fc.framing);
