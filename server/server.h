@@ -58,7 +58,9 @@ struct server {
     uint64_t nsyslog_conns;
     struct syslog_counters tcp_counters, udp_counters;
     uint64_t udp_drops_logged;
-    bool udp_draining; /* stopping: reading what the socket buffer holds */
+    bool udp_draining;                     /* stopping: reading what the socket buffer holds */
+    struct sockaddr_storage udp_last_addr; /* the last datagram's sender and its name: most */
+    char udp_last_peer[96];                /* datagrams come from the one before them */
     uint64_t udp_drain_deadline_ms;
     uint64_t last_udp_drop_log_ms;
     uv_signal_t sigint, sigterm;

@@ -353,13 +353,16 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
         len = (size_t)s->cfg.syslog_max_message;
         mflags |= SYSLOG_MSG_TRUNCATED;
     }
-    /* The peer goes in front of the message so each alert can name it. */
-    char peer[96];
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    memcpy(&ss, addr,
-           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    net_format_addr(&ss, peer, sizeof(peer));
+    /* The peer goes in front of the message so each alert can name it; formatting it once per
+     * sender, not once per datagram. */
+    size_t alen =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (!s->udp_last_peer[0] || memcmp(&s->udp_last_addr, addr, alen) != 0) {
+        memset(&s->udp_last_addr, 0, sizeof(s->udp_last_addr));
+        memcpy(&s->udp_last_addr, addr, alen);
+        net_format_addr(&s->udp_last_addr, s->udp_last_peer, sizeof(s->udp_last_peer));
+    }
+    const char *peer = s->udp_last_peer;
     if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
         flush_udp(s);
         if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
