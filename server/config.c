@@ -96,6 +96,8 @@ static const struct option_def table[] = {
      "concurrent syslog TCP connections; more are refused"},
     {"syslog.idle-timeout", T_DURATION, "0", F(syslog_idle_timeout_ms), 0, 86400000, NULL,
      "close a syslog TCP connection silent this long (0: never)"},
+    {"stats-interval", T_DURATION, "60s", F(stats_interval_ms), 0, 86400000, NULL,
+     "log the listeners' and the detection's counters this often (0: only when stopping)"},
     {"shutdown-timeout", T_DURATION, "30s", F(shutdown_timeout_ms), 0, 3600000, NULL,
      "on SIGTERM, how long to wait for windows in flight before exiting anyway"},
 };

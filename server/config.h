@@ -44,6 +44,7 @@ struct config {
     uint64_t beats_idle_timeout_ms;
     uint64_t beats_frame_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    uint64_t stats_interval_ms;
     /* syslog */
     char syslog_framing[16];  /* auto | octet | lf */
     char syslog_oversize[16]; /* truncate | drop */

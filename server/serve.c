@@ -183,9 +183,33 @@ static void on_signal(uv_signal_t *h, int signum)
     maybe_finish_stop(s);
 }
 
+/* One line per listener with its counters, and the detection totals. */
+static void log_counters(struct server *s)
+{
+    if (strcmp(s->cfg.beats, "off") != 0)
+        log_info("beats",
+                 "%" PRIu64 " connections (%" PRIu64 " refused, %" PRIu64
+                 " closed on an error), %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
+                 " ACKs, %" PRIu64 " keep-alives",
+                 s->counters.connections, s->counters.refused, s->counters.closed_errors,
+                 s->counters.windows, s->counters.events, s->counters.acks, s->counters.keepalives);
+    syslog_log_counters(s);
+    struct detect_stats d;
+    workers_stats(s->workers, &d);
+    log_info("detect",
+             "%" PRIu64 " events, %" PRIu64 " candidates, %" PRIu64 " parsed, %" PRIu64
+             " alerts, %" PRIu64 " malformed",
+             d.events, d.candidates, d.parsed, d.alerts, d.malformed);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
+    uint64_t now = server_now(s);
+    if (s->cfg.stats_interval_ms && now - s->last_stats_ms >= s->cfg.stats_interval_ms) {
+        s->last_stats_ms = now;
+        log_counters(s);
+    }
     beats_tick(s);
     syslog_tick(s);
     resume_all(s);
@@ -301,6 +325,7 @@ int serve_main(int argc, char **argv)
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    s->last_stats_ms = uv_now(s->loop);
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 250, 250);
@@ -313,6 +338,7 @@ int serve_main(int argc, char **argv)
     }
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
+    log_counters(s);
     workers_stop(s->workers);
     journal_flush(s->journal);
     /* Delivery stops last: what it has not sent stays in the journal for the next start. */
@@ -323,11 +349,7 @@ int serve_main(int argc, char **argv)
     config_free(&s->cfg);
     fflush(stdout);
     int status = s->exit_status;
-    syslog_log_counters(s);
-    log_info("serve",
-             "stopped: %" PRIu64 " connections, %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
-             " ACKs",
-             s->counters.connections, s->counters.windows, s->counters.events, s->counters.acks);
+    log_info("serve", "stopped");
     g_server = NULL;
     free(s);
     return status;

@@ -74,6 +74,7 @@ struct server {
 
     bool stopping;
     int signals;
+    uint64_t last_stats_ms;
     uint64_t stop_deadline_ms;
     int exit_status;
 

@@ -210,11 +210,15 @@ class Server:
         self.reader.join(10)
 
     def counters(self, transport):
-        """The listener's counters, from the line serve logs when it stops."""
+        """The listener's counters, from the last such line: the one serve logs when it stops
+        (it also logs them every stats-interval while it runs)."""
+        found = None
         for line in self.snapshot():
             m = COUNTERS_RE.search(line)
             if m and m.group(1) == transport:
-                return dict(zip(COUNTER_NAMES, (int(x) for x in m.groups()[1:])))
+                found = dict(zip(COUNTER_NAMES, (int(x) for x in m.groups()[1:])))
+        if found is not None:
+            return found
         raise AssertionError("no counters line for %s in:\n%s" % (transport, self.log()))
 
 
