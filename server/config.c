@@ -270,8 +270,6 @@ struct yctx {
     struct config *c;
     const char *path;
     FILE *err;
-    char prefix[8][64];
-    int depth;
 };
 
 static int apply_scalar(struct yctx *y, const char *key, const char *value, size_t line)
@@ -282,16 +280,6 @@ static int apply_scalar(struct yctx *y, const char *key, const char *value, size
         return -1;
     }
     return 0;
-}
-
-static void full_key(struct yctx *y, const char *leaf, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    for (int i = 0; i < y->depth; i++) {
-        strncat(out, y->prefix[i], outlen - strlen(out) - 1);
-        strncat(out, ".", outlen - strlen(out) - 1);
-    }
-    strncat(out, leaf, outlen - strlen(out) - 1);
 }
 
 static int yaml_error(struct yctx *y, yaml_parser_t *p)
@@ -308,9 +296,17 @@ static int next_event(yaml_parser_t *p, yaml_event_t *e, struct yctx *y)
     return 0;
 }
 
-/* One item of `webhooks:`: a mapping of target options, nested keys flattened with dots. */
-static int parse_target_mapping(yaml_parser_t *p, struct yctx *y, struct target *t,
-                                const char *prefix)
+/* Receives each scalar found while walking a mapping: KEY is its dotted path, IN_LIST says it is
+ * an item of a sequence. Returns 0, or -1 after printing why. */
+typedef int (*scalar_fn)(struct yctx *y, void *ctx, const char *key, const char *value, size_t line,
+                         bool in_list);
+
+static int parse_targets(yaml_parser_t *p, struct yctx *y);
+
+/* Walks a mapping's content to its end, nested mappings flattened to dotted keys, sequences of
+ * scalars given item by item. At the top level (TOP), `webhooks:` is a sequence of mappings. */
+static int walk_mapping(yaml_parser_t *p, struct yctx *y, const char *prefix, int depth,
+                        scalar_fn fn, void *ctx, bool top)
 {
     for (;;) {
         yaml_event_t k;
@@ -334,15 +330,18 @@ static int parse_target_mapping(yaml_parser_t *p, struct yctx *y, struct target 
         if (next_event(p, &v, y) < 0)
             return -1;
         int rc = 0;
-        char why[300];
         if (v.type == YAML_SCALAR_EVENT) {
-            if (target_set(t, key, (const char *)v.data.scalar.value, why, sizeof(why)) < 0) {
-                fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path, line, key,
-                        why);
-                rc = -1;
-            }
+            rc = fn(y, ctx, key, (const char *)v.data.scalar.value, line, false);
         } else if (v.type == YAML_MAPPING_START_EVENT) {
-            rc = parse_target_mapping(p, y, t, key);
+            if (depth >= 8) {
+                fprintf(y->err, "amsiwatch: %s:%zu: key '%s': nested too deeply\n", y->path, line,
+                        key);
+                rc = -1;
+            } else {
+                rc = walk_mapping(p, y, key, depth + 1, fn, ctx, false);
+            }
+        } else if (v.type == YAML_SEQUENCE_START_EVENT && top && strcmp(key, "webhooks") == 0) {
+            rc = parse_targets(p, y);
         } else if (v.type == YAML_SEQUENCE_START_EVENT) {
             for (;;) {
                 yaml_event_t item;
@@ -354,27 +353,53 @@ static int parse_target_mapping(yaml_parser_t *p, struct yctx *y, struct target 
                     yaml_event_delete(&item);
                     break;
                 }
-                if (item.type != YAML_SCALAR_EVENT ||
-                    target_set(t, key, (const char *)item.data.scalar.value, why, sizeof(why)) <
-                        0) {
-                    fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path,
-                            item.start_mark.line + 1, key,
-                            item.type == YAML_SCALAR_EVENT ? why : "expected a list of values");
-                    yaml_event_delete(&item);
+                if (item.type != YAML_SCALAR_EVENT) {
+                    fprintf(y->err, "amsiwatch: %s:%zu: key '%s': expected a list of values\n",
+                            y->path, item.start_mark.line + 1, key);
                     rc = -1;
-                    break;
+                } else {
+                    rc = fn(y, ctx, key, (const char *)item.data.scalar.value,
+                            item.start_mark.line + 1, true);
                 }
                 yaml_event_delete(&item);
+                if (rc < 0)
+                    break;
             }
         } else {
-            fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': unexpected value\n", y->path,
-                    line, key);
+            fprintf(y->err, "amsiwatch: %s:%zu: key '%s': unexpected value\n", y->path, line, key);
             rc = -1;
         }
         yaml_event_delete(&v);
         if (rc < 0)
             return -1;
     }
+}
+
+/* A scalar of the option mapping. */
+static int option_scalar(struct yctx *y, void *ctx, const char *key, const char *value, size_t line,
+                         bool in_list)
+{
+    (void)ctx;
+    const struct option_def *o = find(key);
+    if (in_list && o && o->type != T_LIST) {
+        fprintf(y->err, "amsiwatch: %s:%zu: key '%s': takes one value, not a list\n", y->path, line,
+                key);
+        return -1;
+    }
+    return apply_scalar(y, key, value, line);
+}
+
+/* A scalar of one webhook target's mapping. */
+static int target_scalar(struct yctx *y, void *ctx, const char *key, const char *value, size_t line,
+                         bool in_list)
+{
+    (void)in_list;
+    char why[300];
+    if (target_set(ctx, key, value, why, sizeof(why)) < 0) {
+        fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path, line, key, why);
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_targets(yaml_parser_t *p, struct yctx *y)
@@ -400,7 +425,7 @@ static int parse_targets(yaml_parser_t *p, struct yctx *y)
         struct target t;
         target_defaults(&t);
         snprintf(t.name, sizeof(t.name), "webhook-%zu", y->c->targets.n + 1);
-        if (parse_target_mapping(p, y, &t, "") < 0)
+        if (walk_mapping(p, y, "", 0, target_scalar, &t, false) < 0)
             return -1;
         char why[300];
         if (target_validate(&t, why, sizeof(why)) < 0) {
@@ -408,87 +433,6 @@ static int parse_targets(yaml_parser_t *p, struct yctx *y)
             return -1;
         }
         if (target_list_add(&y->c->targets, &t) < 0)
-            return -1;
-    }
-}
-
-/* Parses a mapping's content until its end. */
-static int parse_mapping(yaml_parser_t *p, struct yctx *y)
-{
-    for (;;) {
-        yaml_event_t k;
-        if (next_event(p, &k, y) < 0)
-            return -1;
-        if (k.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&k);
-            return 0;
-        }
-        if (k.type != YAML_SCALAR_EVENT) {
-            fprintf(y->err, "amsiwatch: %s:%zu: expected a key\n", y->path, k.start_mark.line + 1);
-            yaml_event_delete(&k);
-            return -1;
-        }
-        char leaf[64], key[256];
-        snprintf(leaf, sizeof(leaf), "%s", (const char *)k.data.scalar.value);
-        size_t line = k.start_mark.line + 1;
-        yaml_event_delete(&k);
-        full_key(y, leaf, key, sizeof(key));
-        yaml_event_t v;
-        if (next_event(p, &v, y) < 0)
-            return -1;
-        int rc = 0;
-        if (v.type == YAML_SCALAR_EVENT) {
-            rc = apply_scalar(y, key, (const char *)v.data.scalar.value, line);
-        } else if (v.type == YAML_MAPPING_START_EVENT) {
-            if (y->depth >= 8) {
-                fprintf(y->err, "amsiwatch: %s:%zu: key '%s': nested too deeply\n", y->path, line,
-                        key);
-                rc = -1;
-            } else {
-                snprintf(y->prefix[y->depth++], sizeof(y->prefix[0]), "%s", leaf);
-                rc = parse_mapping(p, y);
-                y->depth--;
-            }
-        } else if (v.type == YAML_SEQUENCE_START_EVENT && strcmp(key, "webhooks") == 0) {
-            rc = parse_targets(p, y);
-        } else if (v.type == YAML_SEQUENCE_START_EVENT) {
-            for (;;) {
-                yaml_event_t item;
-                if (next_event(p, &item, y) < 0) {
-                    rc = -1;
-                    break;
-                }
-                if (item.type == YAML_SEQUENCE_END_EVENT) {
-                    yaml_event_delete(&item);
-                    break;
-                }
-                if (item.type != YAML_SCALAR_EVENT) {
-                    fprintf(y->err, "amsiwatch: %s:%zu: key '%s': expected a list of values\n",
-                            y->path, item.start_mark.line + 1, key);
-                    yaml_event_delete(&item);
-                    rc = -1;
-                    break;
-                }
-                const struct option_def *o = find(key);
-                if (o && o->type != T_LIST) {
-                    fprintf(y->err, "amsiwatch: %s:%zu: key '%s': takes one value, not a list\n",
-                            y->path, item.start_mark.line + 1, key);
-                    yaml_event_delete(&item);
-                    rc = -1;
-                    break;
-                }
-                rc = apply_scalar(y, key, (const char *)item.data.scalar.value,
-                                  item.start_mark.line + 1);
-                yaml_event_delete(&item);
-                if (rc < 0)
-                    break;
-            }
-        } else {
-            fprintf(y->err, "amsiwatch: %s:%zu: key '%s': unexpected value\n", y->path, line, key);
-            rc = -1;
-        }
-        yaml_event_delete(&v);
-        if (rc < 0)
             return -1;
     }
 }
@@ -517,7 +461,7 @@ int config_load_file(struct config *c, const char *path, FILE *err)
             done = true;
             break;
         case YAML_MAPPING_START_EVENT:
-            rc = parse_mapping(&p, &y);
+            rc = walk_mapping(&p, &y, "", 0, option_scalar, NULL, true);
             break;
         case YAML_SCALAR_EVENT:
         case YAML_SEQUENCE_START_EVENT:
