@@ -34,6 +34,7 @@ struct batch *batch_new(enum batch_kind kind, uint8_t *data, size_t len, json_t 
     b->limits = limits;
     b->sink = sink;
     atomic_init(&b->pending, 0);
+    atomic_init(&b->journal_status, 0);
     return b;
 }
 
@@ -62,14 +63,23 @@ static void fail(struct batch *b, int status, const char *fmt, ...)
 
 static void release(struct batch *b)
 {
-    if (atomic_fetch_sub(&b->pending, 1) == 1 && b->complete)
+    if (atomic_fetch_sub(&b->pending, 1) != 1)
+        return;
+    /* The last release: every other thread is done with B, so its fields can be written. */
+    int js = atomic_load(&b->journal_status);
+    if (js < 0)
+        fail(b, js, "an alert could not be written to the journal: %s", strerror(-js));
+    if (b->complete)
         b->complete(b);
 }
 
 void batch_alert_durable(struct batch *b, int status)
 {
-    if (status < 0)
-        fail(b, status, "an alert could not be written to the journal: %s", strerror(-status));
+    /* Runs on the sink's thread while a worker may still walk B: record, do not touch STATUS. */
+    if (status < 0) {
+        int none = 0;
+        atomic_compare_exchange_strong(&b->journal_status, &none, status);
+    }
     release(b);
 }
 

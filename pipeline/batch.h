@@ -55,6 +55,8 @@ struct batch {
     char error[160]; /* why, when STATUS is not 0 */
 
     atomic_int pending; /* internal: 1 while running + alerts not yet durable */
+    atomic_int
+        journal_status; /* internal: the first failed alert write, set by the sink's thread */
 };
 
 /* Creates a batch of KIND taking ownership of DATA (LEN bytes, malloc'd). SOURCE (may be NULL) is
