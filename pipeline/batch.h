@@ -50,7 +50,6 @@ struct batch {
     uint32_t frames;   /* data frames (events) seen */
     uint32_t last_seq; /* the highest sequence number among them */
     uint32_t alerts;
-    uint32_t invalid_utf8; /* syslog messages that are not valid UTF-8 (kept, flagged) */
     int status;      /* 0, or the first error: -EBADMSG malformed, -EMSGSIZE over a limit, ... */
     char error[160]; /* why, when STATUS is not 0 */
 
@@ -69,6 +68,9 @@ void batch_free(struct batch *b);
 
 /* Called by the sink once per emitted alert when it is durable (STATUS 0) or failed. */
 void batch_alert_durable(struct batch *b, int status);
+
+/* True when the LEN bytes at P are valid UTF-8 (receivers count the messages that are not). */
+bool batch_utf8_valid(const char *p, size_t n);
 
 /* Appends one syslog message (the framer's FLAGS with it) to OUT in the layout BATCH_SYSLOG
  * reads: u32 length, u8 flags, u8 peer length, the peer, the bytes. PEER (may be NULL: the

@@ -196,6 +196,7 @@ static void log_counters(struct server *s)
     syslog_log_counters(s);
     struct detect_stats d;
     workers_stats(s->workers, &d);
+    d.events += s->syslog_screened; /* syslog messages the loop ruled out count as events seen */
     log_info("detect",
              "%" PRIu64 " events, %" PRIu64 " candidates, %" PRIu64 " parsed, %" PRIu64
              " alerts, %" PRIu64 " malformed",

@@ -57,6 +57,7 @@ struct server {
     struct syslog_conn *syslog_conns;
     uint64_t nsyslog_conns;
     struct syslog_counters tcp_counters, udp_counters;
+    uint64_t syslog_screened; /* messages the loop's prefilter ruled out (never sent to workers) */
     uint64_t udp_drops_logged;
     bool udp_draining;                     /* stopping: reading what the socket buffer holds */
     struct sockaddr_storage udp_last_addr; /* the last datagram's sender and its name: most */

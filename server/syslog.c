@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "server/net.h"
 #include "server/server.h"
@@ -125,6 +126,19 @@ static void flush_conn(struct syslog_conn *c)
     s->inflight_batches++;
 }
 
+/* The screen every message passes on the loop: the UTF-8 check (counted) and the prefilter. Only
+ * the rare candidates travel to the workers; the rest cost a few nanoseconds per kilobyte here
+ * and no copy, no hand-over, no wake-up. */
+static bool screen(struct server *s, struct syslog_counters *k, const char *msg, size_t len)
+{
+    if (!batch_utf8_valid(msg, len))
+        k->invalid_utf8++;
+    if (syslog_candidate(msg, len))
+        return true;
+    s->syslog_screened++;
+    return false;
+}
+
 static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 {
     struct syslog_conn *c = ctx;
@@ -133,6 +147,8 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
     s->tcp_counters.bytes += len;
     if (flags & SYSLOG_MSG_TRUNCATED)
         s->tcp_counters.truncated++;
+    if (!screen(s, &s->tcp_counters, msg, len))
+        return 0;
     if (batch_syslog_append(&c->pending, NULL, msg, len, flags) < 0)
         return -ENOMEM;
     c->pending_count++;
@@ -144,12 +160,10 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 void syslog_batch_done(struct server *s, struct batch *b)
 {
     if (strcmp(b->transport, "udp") == 0) {
-        s->udp_counters.invalid_utf8 += b->invalid_utf8;
         batch_free(b);
         return;
     }
     struct syslog_conn *c = b->owner;
-    s->tcp_counters.invalid_utf8 += b->invalid_utf8;
     c->inflight_bytes -= b->len;
     if (b->status)
         log_warn("syslog", "%s: a batch failed: %s", c->peer, b->error);
@@ -362,6 +376,8 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
         memcpy(&s->udp_last_addr, addr, alen);
         net_format_addr(&s->udp_last_addr, s->udp_last_peer, sizeof(s->udp_last_peer));
     }
+    if (!screen(s, &s->udp_counters, p, len))
+        return;
     const char *peer = s->udp_last_peer;
     if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
         flush_udp(s);
