@@ -87,7 +87,7 @@ static void handle_event_from(struct batch *b, struct worker_ctx *ctx, const cha
                               const json_t *source)
 {
     json_t *alert = NULL;
-    int rc = detector_run(&ctx->det, ev, len, source, clock_now_ms(), &alert);
+    int rc = detector_run(&ctx->det, ev, len, source, -1, &alert);
     if (rc == -EBADMSG || rc == -EMSGSIZE) {
         /* A malformed event inside well-formed framing: counted, and the window goes on, as
          * Logstash does; it cannot carry an alert anyway. */

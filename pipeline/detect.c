@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "base/clock.h"
 #include "pipeline/alert.h"
 #include "pipeline/prefilter.h"
 
@@ -91,6 +92,8 @@ int detector_run(struct detector *d, const char *ev, size_t len, const json_t *s
     }
     enum clause c = rule_eval(&n, d->profile);
     if (c != CLAUSE_NONE) {
+        if (now_ms < 0)
+            now_ms = clock_now_ms();
         *alert = alert_build(ev, len, &n, d->profile, c, source, now_ms);
         rc = *alert ? 1 : -ENOMEM;
         if (rc == 1) {

@@ -36,7 +36,8 @@ void detector_init(struct detector *d, enum profile profile, bool prefilter, siz
 /* Runs the rule over one event (LEN bytes of JSON at EV). Returns 1 and sets *ALERT (the caller
  * owns it) when the event raises an alert; 0 when it does not; -EBADMSG when it is malformed
  * (D->error says why), -EMSGSIZE when it is over D->max_event, -ENOMEM. SOURCE (may be NULL) is
- * copied into the alert. NOW_MS is the detection time. */
+ * copied into the alert. NOW_MS is the detection time; -1 reads the clock only when an alert is
+ * made (the usual call: most events never need it). */
 int detector_run(struct detector *d, const char *ev, size_t len, const json_t *source,
                  int64_t now_ms, json_t **alert);
 
