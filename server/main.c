@@ -4,6 +4,7 @@
 
 #include "server/replay_cmd.h"
 #include "server/serve.h"
+#include "tools/gen.h"
 #include "tools/journal_cmd.h"
 #include "tools/scan.h"
 
@@ -19,6 +20,7 @@ static const struct {
     {"serve", serve_main, "receive Beats traffic, detect, journal and forward every alert"},
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
     {"journal", journal_main, "list, show, tail, verify, export the alert journal; its stats"},
+    {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
 };
 
 static void usage(FILE *f)
