@@ -196,6 +196,9 @@ static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *p
                                    .transport = b->transport[0] ? b->transport : NULL,
                                    .frame_flags = flags};
     json_t *source = syslog_event_source(&origin, &m, raw, len, kind);
+    /* What the owner knows about the connection (the TLS peer) joins each message's source. */
+    if (source && b->source)
+        json_object_update_missing(source, b->source);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text) {

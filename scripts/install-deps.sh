@@ -3,12 +3,13 @@
 # Does nothing when they are all present. Run as root (or with sudo available).
 set -euo pipefail
 
-# syslog-ng-core brings loggen, the syslog load generator the tests and benchmarks use.
+# syslog-ng-core brings loggen, the syslog load generator the tests and benchmarks use; openssl
+# the command the TLS tests make their certificates with.
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev zlib1g-dev libdeflate-dev libjansson-dev liblz4-dev lz4
   libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev
-  python3 bsdutils syslog-ng-core
+  python3 bsdutils syslog-ng-core openssl
 )
 
 missing=()

@@ -43,11 +43,20 @@ struct beats_conn {
 
     uint64_t inflight_bytes;
     uint64_t last_read_ms, last_write_ms, frame_started_ms;
+    uint32_t v1_window; /* v1: the window size announced, kept for the frames after an ACK */
+
+    struct sec_conn sec; /* TLS (sec.io NULL on a plaintext listener) */
 };
 
 struct ack_req {
     uv_write_t req;
     uint8_t bytes[6];
+};
+
+/* Ciphertext of a TLS connection on its way out. */
+struct tls_req {
+    uv_write_t req;
+    uint8_t *data;
 };
 
 static void conn_close(struct beats_conn *c, const char *why, bool error);
@@ -59,6 +68,7 @@ static void conn_unref(struct beats_conn *c)
         return;
     buf_free(&c->rbuf);
     buf_free(&c->bare);
+    sec_conn_free(&c->sec);
     struct window *w = c->head;
     while (w) {
         struct window *n = w->next;
@@ -129,12 +139,60 @@ static void on_written(uv_write_t *req, int status)
     conn_unref(c);
 }
 
+static void on_tls_written(uv_write_t *req, int status)
+{
+    struct tls_req *t = (struct tls_req *)req;
+    free(t->data);
+    on_written(req, status);
+}
+
+/* Sends what the TLS engine has ready (handshake messages, encrypted ACKs). */
+static void flush_tls(struct beats_conn *c)
+{
+    size_t len;
+    uint8_t *data = sec_conn_output(&c->sec, &len);
+    if (!data) {
+        if (len)
+            conn_close(c, "out of memory", true);
+        return;
+    }
+    struct tls_req *t = malloc(sizeof(*t));
+    if (!t) {
+        free(data);
+        conn_close(c, "out of memory", true);
+        return;
+    }
+    t->data = data;
+    t->req.data = c;
+    uv_buf_t ub = uv_buf_init((char *)data, (unsigned)len);
+    c->refs++;
+    int rc = uv_write(&t->req, (uv_stream_t *)&c->tcp, &ub, 1, on_tls_written);
+    if (rc < 0) {
+        free(data);
+        free(t);
+        c->refs--;
+        conn_close(c, uv_strerror(rc), false);
+    }
+}
+
 static void send_ack(struct beats_conn *c, uint8_t version, uint32_t seq)
 {
     if (c->closing)
         return;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_UNREAD_ACK_BYTES) {
         conn_close(c, "the client does not read its ACKs", true);
+        return;
+    }
+    if (c->sec.io) {
+        uint8_t ack[6] = {
+            version,     'A', (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
+            (uint8_t)seq};
+        if (sec_conn_write(&c->sec, ack, sizeof(ack)) < 0) {
+            conn_close(c, "TLS write failed", true);
+            return;
+        }
+        flush_tls(c);
+        c->last_write_ms = server_now(c->srv);
         return;
     }
     struct ack_req *a = malloc(sizeof(*a));
@@ -247,9 +305,13 @@ static void retry_blocked(struct beats_conn *c)
 
 static json_t *source_of(struct beats_conn *c, uint8_t version)
 {
-    return json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "beats", "peer", c->peer, "transport",
-                     "tcp", "protocol_version", version == LJ_V1 ? 1 : 2, "connection",
-                     (json_int_t)c->id);
+    json_t *src = json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "beats", "peer", c->peer,
+                            "transport", c->sec.io ? "tls" : "tcp", "protocol_version",
+                            version == LJ_V1 ? 1 : 2, "connection", (json_int_t)c->id);
+    /* A copy per batch: workers read it on their threads while the loop keeps the original. */
+    if (src && c->sec.peer)
+        json_object_set_new(src, "tls", json_deep_copy(c->sec.peer));
+    return src;
 }
 
 static void dispatch(struct beats_conn *c, struct window *w, enum batch_kind kind,
@@ -336,33 +398,39 @@ static void protocol_error(struct beats_conn *c, long rc, const uint8_t *p, size
     conn_close(c, why, true);
 }
 
-static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const uint8_t *raw)
+static void open_window(struct beats_conn *c, uint8_t version, uint32_t size)
 {
     struct server *s = c->srv;
-    switch (f->type) {
-    case LJ_WINDOW: {
-        if (c->cur) {
-            flush_bare(c);
-            c->cur->closed = true; /* a new W closes the partial window */
-        }
-        struct window *w = calloc(1, sizeof(*w));
-        if (!w) {
-            conn_close(c, "out of memory", true);
-            return;
-        }
-        w->version = f->version;
-        w->size = f->window;
-        w->closed = f->window == 0;
-        w->started_ms = server_now(s);
-        if (c->tail)
-            c->tail->next = w;
-        else
-            c->head = w;
-        c->tail = w;
-        c->cur = w;
-        s->counters.windows++;
+    if (c->cur) {
+        flush_bare(c);
+        c->cur->closed = true; /* a new W closes the partial window */
+    }
+    struct window *w = calloc(1, sizeof(*w));
+    if (!w) {
+        conn_close(c, "out of memory", true);
         return;
     }
+    w->version = version;
+    w->size = size;
+    w->closed = size == 0;
+    w->started_ms = server_now(s);
+    if (c->tail)
+        c->tail->next = w;
+    else
+        c->head = w;
+    c->tail = w;
+    c->cur = w;
+    s->counters.windows++;
+}
+
+static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const uint8_t *raw)
+{
+    switch (f->type) {
+    case LJ_WINDOW:
+        open_window(c, f->version, f->window);
+        if (f->version == LJ_V1)
+            c->v1_window = f->window;
+        return;
     case LJ_COMPRESSED:
         if (!c->cur) {
             conn_close(c, "a compressed frame before any window frame", true);
@@ -373,6 +441,14 @@ static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const u
         return;
     case LJ_JSON:
     case LJ_DATA:
+        /* A v1 sender may announce its window once per connection and go on sending (the
+         * original Lumberjack server ACKs every window-size frames): a full window is followed by
+         * another of the same size. */
+        if (f->version == LJ_V1 && c->v1_window && (!c->cur || c->cur->closed)) {
+            open_window(c, LJ_V1, c->v1_window);
+            if (c->closing)
+                return;
+        }
         if (!c->cur) {
             conn_close(c, "a data frame before any window frame", true);
             return;
@@ -432,6 +508,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct beats_conn *c = h->data;
     (void)suggested;
+    if (c->sec.io) {
+        /* Ciphertext is decrypted into RBUF at once: one scratch buffer serves every read. */
+        *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
+        return;
+    }
     if (buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
         /* Cannot happen for valid frames (limits are checked on the header); give a small
          * buffer so the read reports and the parser closes the connection. */
@@ -460,6 +541,25 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         } else {
             conn_close(c, uv_strerror((int)nread), false);
         }
+        return;
+    }
+    if (c->sec.io) {
+        char why[600];
+        int rc = sec_conn_input(&c->srv->beats_sec, &c->sec, c->peer, (const uint8_t *)b->base,
+                                (size_t)nread, &c->rbuf, server_now(c->srv), why, sizeof(why));
+        flush_tls(c); /* handshake messages, alerts */
+        if (rc < 0) {
+            conn_close(c, why, true);
+            return;
+        }
+        c->last_read_ms = server_now(c->srv);
+        if (c->rbuf.len)
+            conn_parse(c);
+        if (rc == 1 && !c->closing)
+            conn_close(c,
+                       c->rbuf.len ? "TLS session closed inside a frame (truncated frame)"
+                                   : "closed by the client",
+                       c->rbuf.len != 0);
         return;
     }
     c->rbuf.len += (size_t)nread;
@@ -527,6 +627,15 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c, "too many connections (beats.max-connections)", true);
         return;
     }
+    if (!sec_admit_tcp(&s->beats_sec, &c->tcp, c->peer, "beats", server_now(s))) {
+        s->counters.refused++;
+        conn_close(c, "refused by beats.allow-networks", false); /* logged once a minute */
+        return;
+    }
+    if (s->beats_sec.tls && sec_conn_start(&s->beats_sec, &c->sec, server_now(s)) < 0) {
+        conn_close(c, "out of memory starting TLS", true);
+        return;
+    }
     start_reading(c);
 }
 
@@ -566,8 +675,12 @@ void beats_tick(struct server *s)
     while (c) {
         struct beats_conn *next = c->next; /* closing unlinks C */
         const struct config *cfg = &s->cfg;
-        if (c->rbuf.len && c->frame_started_ms &&
-            now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
+        if (sec_conn_handshake_expired(&s->beats_sec, &c->sec, now)) {
+            s->beats_sec.handshake_failures++;
+            conn_close(c, "the TLS handshake did not complete within beats.ssl-handshake-timeout",
+                       true);
+        } else if (c->rbuf.len && c->frame_started_ms &&
+                   now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
             conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
         } else if (c->head) {
             if (now - c->head->started_ms >= cfg->beats_keepalive_max_ms) {

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <yaml.h>
 
-enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_DURATION, T_ENUM, T_ADDR, T_LIST };
+/* T_LIST: the webhook flags. T_LINES: a list kept one value per line in a string field; the
+ * first value given (file or flag) replaces the default, later ones add to it; with choices ","
+ * a value may also hold several, separated by commas or spaces. Its bit in lists_set is MIN. */
+enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_DURATION, T_ENUM, T_ADDR, T_LIST, T_LINES };
 
 struct option_def {
     const char *name; /* YAML key (dotted for nested); the flag is "--" + name with '.' -> '-' */
@@ -23,6 +26,37 @@ struct option_def {
 
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 
+/* The TLS and access-control options of listener P (its key prefix), in field FIELD; BIT0 is the
+ * first of the five lists_set bits its lists use. */
+/* clang-format off */
+#define TLS_OPTIONS(P, FIELD, BIT0)                                                               \
+    {P ".ssl-certificate", T_STR, "", F(FIELD.certificate), 0, 0, NULL,                           \
+     "server certificate, PEM, followed by its intermediate CAs; reloaded on SIGHUP"},            \
+    {P ".ssl-key", T_STR, "", F(FIELD.key), 0, 0, NULL,                                           \
+     "private key of the certificate, PEM: PKCS#8 (encrypted or not) or PKCS#1; reloaded on "     \
+     "SIGHUP"},                                                                                   \
+    {P ".ssl-key-passphrase-file", T_STR, "", F(FIELD.key_passphrase_file), 0, 0, NULL,           \
+     "file holding the passphrase of an encrypted key (its first line)"},                         \
+    {P ".ssl-certificate-authorities", T_LINES, "", F(FIELD.certificate_authorities), BIT0, 0,   \
+     ",", "PEM files of the CAs that sign client certificates (repeatable or comma-separated)"},  \
+    {P ".ssl-client-authentication", T_ENUM, "none", F(FIELD.client_authentication), 0, 0,        \
+     "none|optional|required",                                                                    \
+     "client certificates: none (not asked), optional (verified when sent), required"},           \
+    {P ".ssl-supported-protocols", T_LINES, "TLSv1.2,TLSv1.3", F(FIELD.supported_protocols),      \
+     BIT0 + 1, 0, ",", "TLS versions accepted: TLSv1.1, TLSv1.2, TLSv1.3"},                      \
+    {P ".ssl-cipher-suites", T_LINES, "", F(FIELD.cipher_suites), BIT0 + 2, 0, ",",              \
+     "cipher suites, IANA (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) or OpenSSL names; empty: the "  \
+     "TLS 1.3 suites, ECDHE with AES-GCM or ChaCha20, then the ECDHE CBC suites older Beats "     \
+     "offer"},                                                                                    \
+    {P ".ssl-handshake-timeout", T_DURATION, "10s", F(FIELD.handshake_timeout_ms), 100, 600000,   \
+     NULL, "close a connection whose TLS handshake takes longer than this"},                      \
+    {P ".allow-networks", T_LINES, "", F(FIELD.allow_networks), BIT0 + 3, 0, ",",                \
+     "client networks allowed to connect (CIDR: 10.0.0.0/8, 2001:db8::/32); empty: any"},         \
+    {P ".ssl-allow-peers", T_LINES, "", F(FIELD.allow_peers), BIT0 + 4, 0, NULL,                  \
+     "client certificates allowed to talk, by subject (RFC 2253: CN=host,O=Org) or "              \
+     "sha256:FINGERPRINT, repeatable; empty: any the CAs sign"}
+/* clang-format on */
+
 static const struct option_def table[] = {
     {"data-dir", T_STR, "./amsiwatch-data", F(data_dir), 0, 0, NULL,
      "data directory: the alert journal and the delivery cursors"},
@@ -32,6 +66,9 @@ static const struct option_def table[] = {
      "syslog over TCP listener (RFC 6587 framing, see syslog.framing), ADDR:PORT or off"},
     {"syslog-udp", T_ADDR, "0.0.0.0:5514", F(syslog_udp), 0, 0, NULL,
      "syslog over UDP listener (one datagram, one message), ADDR:PORT or off"},
+    {"syslog-tls", T_ADDR, "0.0.0.0:6514", F(syslog_tls), 0, 0, NULL,
+     "syslog over TLS listener (RFC 5425, framing as syslog.framing), ADDR:PORT or off; listens "
+     "only when syslog-tls.ssl-certificate is set"},
     {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",
      "detection profile: elastic (Elastic's verdicts exactly) or extended"},
     {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
@@ -96,6 +133,12 @@ static const struct option_def table[] = {
      "concurrent syslog TCP connections; more are refused"},
     {"syslog.idle-timeout", T_DURATION, "0", F(syslog_idle_timeout_ms), 0, 86400000, NULL,
      "close a syslog TCP connection silent this long (0: never)"},
+    {"syslog.allow-networks", T_LINES, "", F(syslog_allow_networks), 0, 0, ",",
+     "networks allowed to send over syslog TCP and UDP (CIDR); empty: any"},
+    {"beats.ssl-enabled", T_BOOL, "false", F(beats_tls.ssl_enabled), 0, 0, NULL,
+     "TLS on the Beats listener (needs beats.ssl-certificate and beats.ssl-key)"},
+    TLS_OPTIONS("beats", beats_tls, 1),
+    TLS_OPTIONS("syslog-tls", syslog_tls_opts, 6),
     {"stats-interval", T_DURATION, "60s", F(stats_interval_ms), 0, 86400000, NULL,
      "log the listeners' and the detection's counters this often (0: only when stopping)"},
     {"shutdown-timeout", T_DURATION, "30s", F(shutdown_timeout_ms), 0, 3600000, NULL,
@@ -216,6 +259,37 @@ static int parse_value(const struct option_def *o, struct config *c, const char 
         }
         break;
     }
+    case T_LINES: {
+        uint64_t bit = 1ull << o->min;
+        if (!(c->lists_set & bit)) {
+            field[0] = '\0';
+            c->lists_set |= bit;
+        }
+        const char *p = v;
+        while (*p) {
+            size_t len;
+            if (o->choices) {
+                while (*p == ',' || *p == ' ' || *p == '\t')
+                    p++;
+                len = strcspn(p, ", \t");
+            } else {
+                len = strlen(p);
+            }
+            if (!len)
+                break;
+            size_t have = strlen(field);
+            if (have + len + 2 > o->size) {
+                snprintf(why, whylen, "the list is longer than %zu characters", o->size - 2);
+                return -1;
+            }
+            if (have)
+                field[have++] = '\n';
+            memcpy(field + have, p, len);
+            field[have + len] = '\0';
+            p += len;
+        }
+        return 0;
+    }
     case T_LIST: {
         size_t *count = &c->nwebhooks;
         if (!*v)
@@ -240,13 +314,32 @@ static int parse_value(const struct option_def *o, struct config *c, const char 
     return 0;
 }
 
-int config_set(struct config *c, const char *name, const char *value, char *why, size_t whylen)
+/* The option a file key or a flag names, aliases included. */
+static const struct option_def *lookup(const char *name)
 {
     /* In a file, the listener can sit beside the Beats limits: beats: {listen: ..., max-window:}.
      */
     if (strcmp(name, "beats.listen") == 0)
         name = "beats";
+    if (strcmp(name, "syslog-tls.listen") == 0)
+        name = "syslog-tls";
     const struct option_def *o = find(name);
+    if (!o && strchr(name, '_')) {
+        /* Logstash spells its options with underscores (ssl_certificate): take them too. */
+        char dashed[256];
+        snprintf(dashed, sizeof(dashed), "%s", name);
+        for (char *p = dashed; *p; p++) {
+            if (*p == '_')
+                *p = '-';
+        }
+        o = find(dashed);
+    }
+    return o;
+}
+
+int config_set(struct config *c, const char *name, const char *value, char *why, size_t whylen)
+{
+    const struct option_def *o = lookup(name);
     if (!o) {
         snprintf(why, whylen, "unknown key");
         return -1;
@@ -262,6 +355,7 @@ void config_defaults(struct config *c)
         if (parse_value(&table[i], c, table[i].def, why, sizeof(why)) < 0)
             abort(); /* a broken default is a programming error */
     }
+    c->lists_set = 0; /* the first value given replaces a list's default */
 }
 
 /* ---- YAML: nested mappings are flattened to dotted keys; a sequence gives a list. ---- */
@@ -380,8 +474,8 @@ static int option_scalar(struct yctx *y, void *ctx, const char *key, const char 
                          bool in_list)
 {
     (void)ctx;
-    const struct option_def *o = find(key);
-    if (in_list && o && o->type != T_LIST) {
+    const struct option_def *o = lookup(key);
+    if (in_list && o && o->type != T_LIST && o->type != T_LINES) {
         fprintf(y->err, "amsiwatch: %s:%zu: key '%s': takes one value, not a list\n", y->path, line,
                 key);
         return -1;
@@ -509,6 +603,8 @@ static const char *type_hint(const struct option_def *o)
         return "ADDR:PORT|off";
     case T_LIST:
         return "[NAME=][FORMAT:]URL";
+    case T_LINES:
+        return o->choices ? "A,B,..." : "VALUE";
     }
     return "";
 }
@@ -550,8 +646,9 @@ static void usage(FILE *f)
                "Receives Beats (Lumberjack v1/v2) traffic, runs the AmsiEnable rule on every\n"
                "event, journals every alert durably before acknowledging, and prints alerts as\n"
                "JSON lines unless --quiet or a webhook is configured. Prints one line\n"
-               "\"ready beats=ADDR:PORT syslog-tcp=ADDR:PORT syslog-udp=ADDR:PORT\" on standard\n"
-               "error when every listener is bound (listeners that are off are left out).\n\n"
+               "\"ready beats=ADDR:PORT syslog-tcp=ADDR:PORT syslog-udp=ADDR:PORT\n"
+               "syslog-tls=ADDR:PORT\" on standard error when every listener is bound\n"
+               "(listeners that are off are left out).\n\n"
                "  --config FILE                        YAML file with the keys below (nested or\n"
                "                                       dotted); flags win over the file\n"
                "  --help                               show this help\n"

@@ -13,11 +13,28 @@
 
 #define CONFIG_MAX_LIST 16
 
+/* TLS and access control of one listener, named as Logstash's beats input names them. Lists hold
+ * one value per line. */
+struct tls_options {
+    bool ssl_enabled; /* Beats only: the syslog-tls listener is TLS by definition */
+    char certificate[1024];
+    char key[1024];
+    char key_passphrase_file[1024];
+    char certificate_authorities[4096];
+    char client_authentication[16]; /* none | optional | required */
+    char supported_protocols[128];
+    char cipher_suites[4096];
+    uint64_t handshake_timeout_ms;
+    char allow_networks[4096];
+    char allow_peers[4096];
+};
+
 struct config {
     char data_dir[1024];
     char beats[256];      /* "ADDR:PORT" or "off" */
     char syslog_tcp[256]; /* "ADDR:PORT" or "off" */
     char syslog_udp[256]; /* "ADDR:PORT" or "off" */
+    char syslog_tls[256]; /* "ADDR:PORT" or "off"; listens only with a certificate */
     char profile[16];     /* elastic | extended */
     char log_level[16];
     bool quiet;
@@ -54,6 +71,11 @@ struct config {
     uint64_t syslog_connection_budget;
     uint64_t syslog_max_connections;
     uint64_t syslog_idle_timeout_ms;
+    char syslog_allow_networks[4096]; /* plaintext TCP and UDP */
+    /* TLS and access control per listener */
+    struct tls_options beats_tls;
+    struct tls_options syslog_tls_opts;
+    uint64_t lists_set; /* list options given a value since the defaults (bit per option) */
     /* webhooks (delivery comes with its own options) */
     char webhooks[CONFIG_MAX_LIST][512];
     size_t nwebhooks;

@@ -141,6 +141,7 @@ static void finish(struct server *s)
     close_handle((uv_handle_t *)&s->tick);
     close_handle((uv_handle_t *)&s->sigint);
     close_handle((uv_handle_t *)&s->sigterm);
+    close_handle((uv_handle_t *)&s->sighup);
     pthread_mutex_lock(&s->done_mu);
     s->loop_closed = true;
     pthread_mutex_unlock(&s->done_mu);
@@ -159,6 +160,54 @@ static void maybe_finish_stop(struct server *s)
                  s->cfg.shutdown_timeout_ms);
         finish(s);
     }
+}
+
+/* SIGHUP: new certificates and keys for new connections; established ones keep theirs. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    (void)signum;
+    log_info("serve", "SIGHUP: reloading the TLS certificates and keys");
+    sec_listener_reload(&s->beats_sec);
+    sec_listener_reload(&s->syslog_tls_sec);
+}
+
+/* The TLS and access rules of every listener; a configuration error is printed. */
+static int security_init(struct server *s)
+{
+    struct config *c = &s->cfg;
+    char why[2400];
+    s->syslog_tls_enabled =
+        strcmp(c->syslog_tls, "off") != 0 && c->syslog_tls_opts.certificate[0] != '\0';
+    if (sec_listener_init(&s->beats_sec, "beats", c->beats_tls.ssl_enabled ? &c->beats_tls : NULL,
+                          c->beats_tls.allow_networks, c->beats_tls.allow_peers, why,
+                          sizeof(why)) < 0 ||
+        sec_listener_init(&s->syslog_sec, "syslog", NULL, c->syslog_allow_networks, NULL, why,
+                          sizeof(why)) < 0 ||
+        sec_listener_init(
+            &s->syslog_tls_sec, "syslog-tls", s->syslog_tls_enabled ? &c->syslog_tls_opts : NULL,
+            c->syslog_tls_opts.allow_networks,
+            s->syslog_tls_enabled ? c->syslog_tls_opts.allow_peers : NULL, why, sizeof(why)) < 0) {
+        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        return -1;
+    }
+    if (!c->syslog_tls_opts.certificate[0] &&
+        (c->syslog_tls_opts.key[0] || c->syslog_tls_opts.certificate_authorities[0])) {
+        fprintf(stderr, "amsiwatch serve: syslog-tls.ssl-certificate is not set: the syslog TLS "
+                        "listener needs a certificate and its key\n");
+        return -1;
+    }
+    if (!c->beats_tls.ssl_enabled && c->beats_tls.certificate[0])
+        log_warn("beats", "beats.ssl-certificate is set but beats.ssl-enabled is false: the Beats "
+                          "listener is plaintext");
+    return 0;
+}
+
+static void security_free(struct server *s)
+{
+    sec_listener_free(&s->beats_sec);
+    sec_listener_free(&s->syslog_sec);
+    sec_listener_free(&s->syslog_tls_sec);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -194,6 +243,9 @@ static void log_counters(struct server *s)
                  s->counters.connections, s->counters.refused, s->counters.closed_errors,
                  s->counters.windows, s->counters.events, s->counters.acks, s->counters.keepalives);
     syslog_log_counters(s);
+    sec_listener_log_counters(&s->beats_sec);
+    sec_listener_log_counters(&s->syslog_sec);
+    sec_listener_log_counters(&s->syslog_tls_sec);
     struct detect_stats d;
     workers_stats(s->workers, &d);
     d.events += s->syslog_screened; /* syslog messages the loop ruled out count as events seen */
@@ -229,8 +281,12 @@ static int start(struct server *s)
     int rc = syslog_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
     if (rc < 0)
         return rc;
-    fprintf(stderr, "ready%s%s%s%s%s%s\n", beats[0] ? " beats=" : "", beats,
-            tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp);
+    char stls[128] = "";
+    if (s->syslog_tls_enabled && (rc = syslog_tls_listen(s, stls, sizeof(stls))) < 0)
+        return rc;
+    fprintf(stderr, "ready%s%s%s%s%s%s%s%s\n", beats[0] ? " beats=" : "", beats,
+            tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,
+            stls[0] ? " syslog-tls=" : "", stls);
     fflush(stderr);
     return 0;
 }
@@ -255,6 +311,12 @@ int serve_main(int argc, char **argv)
     profile_parse(s->cfg.profile, &profile);
     s->print_alerts = !s->cfg.quiet && s->cfg.targets.n == 0;
     signal(SIGPIPE, SIG_IGN);
+    if (security_init(s) < 0) {
+        security_free(s);
+        config_free(&s->cfg);
+        free(s);
+        return 2;
+    }
 
     lj_limits_default(&s->limits);
     s->limits.max_window = (uint32_t)s->cfg.beats_max_window;
@@ -277,6 +339,7 @@ int serve_main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "amsiwatch serve: cannot open the journal in %s: %s\n", s->cfg.data_dir,
                 strerror(-rc));
+        security_free(s);
         config_free(&s->cfg);
         free(s);
         return 3;
@@ -291,6 +354,7 @@ int serve_main(int argc, char **argv)
         if (rc < 0) {
             fprintf(stderr, "amsiwatch serve: cannot start webhook delivery: %s\n", strerror(-rc));
             journal_close(s->journal);
+            security_free(s);
             config_free(&s->cfg);
             free(s);
             return 3;
@@ -310,6 +374,7 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "amsiwatch serve: cannot start the workers: %s\n", strerror(-rc));
         delivery_stop(s->delivery);
         journal_close(s->journal);
+        security_free(s);
         config_free(&s->cfg);
         free(s);
         return 3;
@@ -326,6 +391,9 @@ int serve_main(int argc, char **argv)
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_init(s->loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     s->last_stats_ms = uv_now(s->loop);
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
@@ -347,6 +415,7 @@ int serve_main(int argc, char **argv)
     journal_close(s->journal);
     drain_completions(s);
     pthread_mutex_destroy(&s->done_mu);
+    security_free(s);
     config_free(&s->cfg);
     fflush(stdout);
     int status = s->exit_status;

@@ -15,6 +15,7 @@
 #include "protocol/lumberjack.h"
 #include "server/config.h"
 #include "server/delivery.h"
+#include "server/secure.h"
 #include "store/journal.h"
 
 struct beats_conn;
@@ -49,6 +50,9 @@ struct server {
 
     uv_tcp_t syslog_tcp;
     bool syslog_tcp_listening;
+    uv_tcp_t syslog_tls;
+    bool syslog_tls_listening;
+    struct syslog_counters tls_counters;
     uv_udp_t syslog_udp;
     bool syslog_udp_listening;
     uv_check_t syslog_flush; /* hands the UDP messages of each loop turn to the workers */
@@ -64,7 +68,10 @@ struct server {
     char udp_last_peer[96];                /* datagrams come from the one before them */
     uint64_t udp_drain_deadline_ms;
     uint64_t last_udp_drop_log_ms;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    /* TLS and access control of each listener (syslog: plaintext TCP and UDP). */
+    struct sec_listener beats_sec, syslog_sec, syslog_tls_sec;
+    bool syslog_tls_enabled; /* syslog-tls has an address and a certificate */
     uv_timer_t tick;
 
     struct beats_conn *conns; /* doubly linked */
@@ -102,6 +109,7 @@ void beats_close_all(struct server *s);
 
 /* The syslog listeners and connections (server/syslog.c). */
 int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen);
+int syslog_tls_listen(struct server *s, char *bound, size_t boundlen);
 void syslog_batch_done(struct server *s, struct batch *b);
 void syslog_tick(struct server *s);
 void syslog_resume_paused(struct server *s);

@@ -33,6 +33,19 @@ struct syslog_conn {
     uint64_t last_read_ms;
     bool draining;      /* stopping: reading what the kernel had already received */
     int64_t drain_left; /* bytes still to read before this connection stops */
+
+    /* The listener: plaintext TCP or TLS (RFC 5425), its counters and its log name. */
+    struct sec_listener *lsec;
+    struct syslog_counters *k;
+    const char *logname;
+    struct sec_conn sec; /* TLS (sec.io NULL on plaintext TCP) */
+    struct buf plain;    /* TLS: the plaintext of the last read */
+};
+
+/* Ciphertext of a TLS connection on its way out (handshake messages, alerts). */
+struct tls_req {
+    uv_write_t req;
+    uint8_t *data;
 };
 
 /* ---- Batches ---- */
@@ -60,6 +73,8 @@ static void conn_unref(struct syslog_conn *c)
         return;
     syslog_framer_free(c->framer);
     buf_free(&c->pending);
+    buf_free(&c->plain);
+    sec_conn_free(&c->sec);
     batch_free(c->blocked);
     free(c);
 }
@@ -76,9 +91,9 @@ static void conn_close(struct syslog_conn *c, const char *why, bool error)
     c->closing = true;
     struct server *s = c->srv;
     if (error)
-        log_warn("syslog", "%s: closing: %s", c->peer, why);
+        log_warn(c->logname, "%s: closing: %s", c->peer, why);
     else
-        log_debug("syslog", "%s: closing: %s", c->peer, why);
+        log_debug(c->logname, "%s: closing: %s", c->peer, why);
     if (c->blocked) {
         c->inflight_bytes -= c->blocked->len;
         batch_free(c->blocked);
@@ -109,8 +124,16 @@ static void flush_conn(struct syslog_conn *c)
     if (!c->pending.len || c->blocked)
         return;
     struct server *s = c->srv;
-    struct batch *b = make_batch(s, &c->pending, c->peer, "tcp");
+    struct batch *b = make_batch(s, &c->pending, c->peer, c->sec.io ? "tls" : "tcp");
     c->pending_count = 0;
+    if (b && c->sec.peer) {
+        /* A copy per batch: the worker reads it on its thread. */
+        b->source = json_pack("{s:o}", "tls", json_deep_copy(c->sec.peer));
+        if (!b->source) {
+            batch_free(b);
+            b = NULL;
+        }
+    }
     if (!b) {
         conn_close(c, "out of memory", true);
         return;
@@ -143,11 +166,11 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 {
     struct syslog_conn *c = ctx;
     struct server *s = c->srv;
-    s->tcp_counters.messages++;
-    s->tcp_counters.bytes += len;
+    c->k->messages++;
+    c->k->bytes += len;
     if (flags & SYSLOG_MSG_TRUNCATED)
-        s->tcp_counters.truncated++;
-    if (!screen(s, &s->tcp_counters, msg, len))
+        c->k->truncated++;
+    if (!screen(s, c->k, msg, len))
         return 0;
     if (batch_syslog_append(&c->pending, NULL, msg, len, flags) < 0)
         return -ENOMEM;
@@ -166,7 +189,7 @@ void syslog_batch_done(struct server *s, struct batch *b)
     struct syslog_conn *c = b->owner;
     c->inflight_bytes -= b->len;
     if (b->status)
-        log_warn("syslog", "%s: a batch failed: %s", c->peer, b->error);
+        log_warn(c->logname, "%s: a batch failed: %s", c->peer, b->error);
     batch_free(b);
     if (!c->closing && c->blocked && workers_submit(s->workers, &c->blocked->work)) {
         c->blocked = NULL;
@@ -187,6 +210,49 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     *out = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+static void on_tls_written(uv_write_t *req, int status)
+{
+    struct tls_req *t = (struct tls_req *)req;
+    struct syslog_conn *c = req->data;
+    free(t->data);
+    free(t);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_close(c, uv_strerror(status), false);
+    conn_unref(c);
+}
+
+/* Sends what the TLS engine has ready. */
+static void flush_tls(struct syslog_conn *c)
+{
+    size_t len;
+    uint8_t *data = sec_conn_output(&c->sec, &len);
+    if (!data)
+        return;
+    struct tls_req *t = malloc(sizeof(*t));
+    if (!t) {
+        free(data);
+        return;
+    }
+    t->data = data;
+    t->req.data = c;
+    uv_buf_t ub = uv_buf_init((char *)data, (unsigned)len);
+    c->refs++;
+    if (uv_write(&t->req, (uv_stream_t *)&c->tcp, &ub, 1, on_tls_written) < 0) {
+        free(data);
+        free(t);
+        c->refs--;
+    }
+}
+
+static void end_of_stream(struct syslog_conn *c)
+{
+    uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
+    syslog_framer_finish(c->framer);
+    c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
+    flush_conn(c);
+    conn_close(c, "closed by the client", false);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct syslog_conn *c = st->data;
@@ -195,17 +261,28 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     if (nread == 0)
         return;
     if (nread < 0) {
-        if (nread == UV_EOF) {
-            uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
-            syslog_framer_finish(c->framer);
-            s->tcp_counters.framing_errors +=
-                syslog_framer_stats(c->framer)->framing_errors - errors_before;
-            flush_conn(c);
-            conn_close(c, "closed by the client", false);
-        } else {
+        if (nread == UV_EOF)
+            end_of_stream(c);
+        else
             conn_close(c, uv_strerror((int)nread), false);
-        }
         return;
+    }
+    const char *data = c->rbuf;
+    size_t len = (size_t)nread;
+    int tls_rc = 0;
+    if (c->sec.io) {
+        char why[600];
+        buf_reset(&c->plain);
+        tls_rc = sec_conn_input(c->lsec, &c->sec, c->peer, (const uint8_t *)c->rbuf, len, &c->plain,
+                                server_now(s), why, sizeof(why));
+        flush_tls(c);
+        if (tls_rc < 0) {
+            conn_close(c, why, true);
+            return;
+        }
+        data = c->plain.data;
+        len = c->plain.len;
+        c->first_read_done = true;
     }
     if (!c->first_read_done) {
         c->first_read_done = true;
@@ -219,14 +296,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     c->last_read_ms = server_now(s);
     uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
     uint64_t drops_before = syslog_framer_stats(c->framer)->dropped;
-    if (syslog_framer_feed(c->framer, c->rbuf, (size_t)nread) < 0) {
+    if (len && syslog_framer_feed(c->framer, data, len) < 0) {
         conn_close(c, "out of memory", true);
         return;
     }
-    s->tcp_counters.framing_errors +=
-        syslog_framer_stats(c->framer)->framing_errors - errors_before;
-    s->tcp_counters.drops += syslog_framer_stats(c->framer)->dropped - drops_before;
+    c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
+    c->k->drops += syslog_framer_stats(c->framer)->dropped - drops_before;
     flush_conn(c);
+    if (tls_rc == 1) {
+        end_of_stream(c); /* the client's close_notify */
+        return;
+    }
     if (c->draining) {
         c->drain_left -= nread;
         if (c->drain_left <= 0) {
@@ -278,6 +358,10 @@ static void on_tcp_connection(uv_stream_t *server, int status)
         return;
     c->srv = s;
     c->refs = 1;
+    bool tls = server == (uv_stream_t *)&s->syslog_tls;
+    c->lsec = tls ? &s->syslog_tls_sec : &s->syslog_sec;
+    c->k = tls ? &s->tls_counters : &s->tcp_counters;
+    c->logname = tls ? "syslog-tls" : "syslog";
     /* The handle is the first member: closing it frees the connection. */
     if (net_accept(server, &c->tcp, c, c->peer, sizeof(c->peer)) < 0)
         return;
@@ -292,16 +376,29 @@ static void on_tcp_connection(uv_stream_t *server, int status)
         s->syslog_conns->prev = c;
     s->syslog_conns = c;
     s->nsyslog_conns++;
-    s->tcp_counters.connections++;
+    c->k->connections++;
     c->last_read_ms = server_now(s);
     if (syslog_framer_new(&fc, on_message, c, &c->framer) < 0) {
         conn_close(c, "out of memory", true);
         return;
     }
     if (s->nsyslog_conns > s->cfg.syslog_max_connections || s->stopping) {
-        s->tcp_counters.refused++;
+        c->k->refused++;
         conn_close(c, "too many connections (syslog.max-connections)", true);
         return;
+    }
+    if (!sec_admit_tcp(c->lsec, &c->tcp, c->peer, c->logname, server_now(s))) {
+        c->k->refused++;
+        conn_close(c, "refused by allow-networks", false); /* logged once a minute */
+        return;
+    }
+    if (tls) {
+        /* One read's plaintext: at most what the ciphertext of one read decrypts to. */
+        buf_init(&c->plain, READ_CHUNK + 32768);
+        if (sec_conn_start(c->lsec, &c->sec, server_now(s)) < 0) {
+            conn_close(c, "out of memory starting TLS", true);
+            return;
+        }
     }
     start_reading(c);
 }
@@ -379,6 +476,11 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
     if (!screen(s, &s->udp_counters, p, len))
         return;
     const char *peer = s->udp_last_peer;
+    if (s->syslog_sec.acl.nnets &&
+        !sec_admit(&s->syslog_sec, addr, peer, "syslog", server_now(s))) {
+        s->udp_counters.refused++;
+        return;
+    }
     if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
         flush_udp(s);
         if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
@@ -457,9 +559,56 @@ int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bo
     return 0;
 }
 
+/* The TCP listener at SPEC (for NAME's messages), accepting into on_tcp_connection. */
+static int listen_tcp(struct server *s, uv_tcp_t *h, const char *spec, const char *flag,
+                      const char *what, char *bound, size_t boundlen)
+{
+    struct sockaddr_storage addr, got;
+    if (net_parse_addr(spec, &addr) < 0) {
+        fprintf(stderr, "amsiwatch serve: --%s: '%s' is not an IP address and port\n", flag, spec);
+        return -EINVAL;
+    }
+    uv_tcp_init(s->loop, h);
+    h->data = s;
+    int rc = uv_tcp_bind(h, (struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)h, 1024, on_tcp_connection);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot listen on %s (%s): %s\n", spec, what,
+                uv_strerror(rc));
+        uv_close((uv_handle_t *)h, NULL);
+        return -EIO;
+    }
+    int len = sizeof(got);
+    uv_tcp_getsockname(h, (struct sockaddr *)&got, &len);
+    net_format_addr(&got, bound, boundlen);
+    return 0;
+}
+
+int syslog_tls_listen(struct server *s, char *bound, size_t boundlen)
+{
+    int rc = listen_tcp(s, &s->syslog_tls, s->cfg.syslog_tls, "syslog-tls", "syslog TLS", bound,
+                        boundlen);
+    if (rc == 0)
+        s->syslog_tls_listening = true;
+    return rc;
+}
+
 void syslog_tick(struct server *s)
 {
     uint64_t now = server_now(s);
+    struct syslog_conn *t = s->syslog_conns;
+    while (t) {
+        struct syslog_conn *next = t->next;
+        if (sec_conn_handshake_expired(t->lsec, &t->sec, now)) {
+            t->lsec->handshake_failures++;
+            conn_close(t,
+                       "the TLS handshake did not complete within "
+                       "syslog-tls.ssl-handshake-timeout",
+                       true);
+        }
+        t = next;
+    }
     if (s->udp_draining && now >= s->udp_drain_deadline_ms) {
         uv_udp_recv_stop(&s->syslog_udp);
         s->udp_draining = false;
@@ -488,6 +637,10 @@ void syslog_tick(struct server *s)
 
 void syslog_stop_reading_all(struct server *s)
 {
+    if (s->syslog_tls_listening) {
+        uv_close((uv_handle_t *)&s->syslog_tls, NULL);
+        s->syslog_tls_listening = false;
+    }
     if (s->syslog_tcp_listening) {
         uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
         s->syslog_tcp_listening = false;
@@ -528,6 +681,10 @@ bool syslog_idle(struct server *s)
 
 void syslog_close_all(struct server *s)
 {
+    if (s->syslog_tls_listening) {
+        uv_close((uv_handle_t *)&s->syslog_tls, NULL);
+        s->syslog_tls_listening = false;
+    }
     if (s->syslog_tcp_listening) {
         uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
         s->syslog_tcp_listening = false;
@@ -557,6 +714,8 @@ void syslog_log_counters(struct server *s)
 {
     if (strcmp(s->cfg.syslog_tcp, "off") != 0)
         log_one("tcp", &s->tcp_counters);
+    if (s->syslog_tls_enabled)
+        log_one("tls", &s->tls_counters);
     if (strcmp(s->cfg.syslog_udp, "off") != 0)
         log_one("udp", &s->udp_counters);
 }

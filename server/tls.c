@@ -1,0 +1,641 @@
+#include "server/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+const char *const tls_default_cipher_suites = "TLS_AES_256_GCM_SHA384\n"
+                                              "TLS_AES_128_GCM_SHA256\n"
+                                              "TLS_CHACHA20_POLY1305_SHA256\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
+                                              "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
+                                              "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA";
+
+struct tls_server {
+    char name[16];
+    const struct tls_options *opt;
+    SSL_CTX *ctx;
+};
+
+/* The last OpenSSL reason on the error queue (the queue is emptied). */
+static const char *ssl_reason(char *buf, size_t len)
+{
+    unsigned long e, last = 0;
+    while ((e = ERR_get_error()) != 0)
+        last = e;
+    if (!last)
+        snprintf(buf, len, "unreadable");
+    else
+        snprintf(buf, len, "%s",
+                 ERR_reason_error_string(last) ? ERR_reason_error_string(last) : "unknown");
+    return buf;
+}
+
+/* ---- Building a context ---- */
+
+struct passphrase {
+    char text[1024];
+    bool have;
+};
+
+static int passphrase_cb(char *buf, int size, int rwflag, void *u)
+{
+    struct passphrase *p = u;
+    (void)rwflag;
+    if (!p || !p->have)
+        return -1;
+    int n = (int)strlen(p->text);
+    if (n >= size)
+        return -1;
+    memcpy(buf, p->text, (size_t)n);
+    return n;
+}
+
+static int read_passphrase(const char *path, struct passphrase *p, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "ssl-key-passphrase-file: cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!fgets(p->text, sizeof(p->text), f))
+        p->text[0] = '\0';
+    fclose(f);
+    p->text[strcspn(p->text, "\r\n")] = '\0';
+    p->have = true;
+    return 0;
+}
+
+static int parse_protocol(const char *v, int *out)
+{
+    static const struct {
+        const char *name;
+        int version;
+    } names[] = {
+        {"TLSv1.1", TLS1_1_VERSION}, {"TLSv1.2", TLS1_2_VERSION}, {"TLSv1.3", TLS1_3_VERSION}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(v, names[i].name) == 0) {
+            *out = names[i].version;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static bool is_tls13_suite(const char *name)
+{
+    return strcmp(name, "TLS_AES_128_GCM_SHA256") == 0 ||
+           strcmp(name, "TLS_AES_256_GCM_SHA384") == 0 ||
+           strcmp(name, "TLS_CHACHA20_POLY1305_SHA256") == 0 ||
+           strcmp(name, "TLS_AES_128_CCM_SHA256") == 0 ||
+           strcmp(name, "TLS_AES_128_CCM_8_SHA256") == 0;
+}
+
+/* The OpenSSL name of a TLS 1.2 suite given by its IANA or OpenSSL name, or NULL. */
+static const char *openssl_cipher_name(STACK_OF(SSL_CIPHER) * all, const char *name)
+{
+    for (int i = 0; i < sk_SSL_CIPHER_num(all); i++) {
+        const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, i);
+        const char *std = SSL_CIPHER_standard_name(c);
+        if ((std && strcmp(std, name) == 0) || strcmp(SSL_CIPHER_get_name(c), name) == 0)
+            return SSL_CIPHER_get_name(c);
+    }
+    return NULL;
+}
+
+static void append(char *dst, size_t cap, const char *sep, const char *s)
+{
+    size_t n = strlen(dst);
+    snprintf(dst + n, cap - n, "%s%s", n ? sep : "", s);
+}
+
+static int set_ciphers(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
+{
+    SSL_CTX *probe = SSL_CTX_new(TLS_method());
+    if (!probe || !SSL_CTX_set_cipher_list(probe, "ALL:COMPLEMENTOFALL")) {
+        SSL_CTX_free(probe);
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    STACK_OF(SSL_CIPHER) *all = SSL_CTX_get_ciphers(probe);
+    char tls12[4096] = "", tls13[512] = "";
+    const char *p = list;
+    int rc = 0;
+    while (*p && rc == 0) {
+        size_t len = strcspn(p, "\n");
+        char name[128];
+        if (len >= sizeof(name)) {
+            snprintf(why, whylen, "ssl-cipher-suites: a name is too long");
+            rc = -1;
+            break;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        p += len + (p[len] ? 1 : 0);
+        if (!len)
+            continue;
+        if (is_tls13_suite(name)) {
+            append(tls13, sizeof(tls13), ":", name);
+            continue;
+        }
+        const char *os = openssl_cipher_name(all, name);
+        if (!os) {
+            snprintf(why, whylen, "ssl-cipher-suites: '%s' is not a cipher suite OpenSSL knows",
+                     name);
+            rc = -1;
+            break;
+        }
+        append(tls12, sizeof(tls12), ":", os);
+    }
+    SSL_CTX_free(probe);
+    if (rc < 0)
+        return -1;
+    /* An empty list for one version disables that version's suites: say so rather than fail at
+     * the first handshake. */
+    if ((tls12[0] && !SSL_CTX_set_cipher_list(ctx, tls12)) ||
+        !SSL_CTX_set_ciphersuites(ctx, tls13)) {
+        char r[160];
+        snprintf(why, whylen, "ssl-cipher-suites: %s", ssl_reason(r, sizeof(r)));
+        return -1;
+    }
+    if (!tls12[0])
+        SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    if (!tls13[0])
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    return 0;
+}
+
+static int set_protocols(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
+{
+    int lo = 0, hi = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        char name[32];
+        int v;
+        if (len >= sizeof(name) || (memcpy(name, p, len), name[len] = '\0', 0) ||
+            parse_protocol(name, &v) < 0) {
+            snprintf(why, whylen,
+                     "ssl-supported-protocols: '%.*s' is not TLSv1.1, TLSv1.2 or TLSv1.3",
+                     (int)(len < 40 ? len : 40), p);
+            return -1;
+        }
+        if (!lo || v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
+        p += len + (p[len] ? 1 : 0);
+    }
+    if (!lo) {
+        snprintf(why, whylen, "ssl-supported-protocols: no protocol given");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, lo);
+    SSL_CTX_set_max_proto_version(ctx, hi);
+    if (lo < TLS1_2_VERSION)
+        SSL_CTX_set_security_level(ctx, 0); /* TLS 1.1 needs SHA-1 signatures */
+    return 0;
+}
+
+static int load_cas(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
+{
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    if (!names) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        char path[1024];
+        snprintf(path, sizeof(path), "%.*s", (int)len, p);
+        p += len + (p[len] ? 1 : 0);
+        char r[160];
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            snprintf(why, whylen, "ssl-certificate-authorities: cannot read %s: %s", path,
+                     strerror(errno));
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return -1;
+        }
+        fclose(f);
+        if (!SSL_CTX_load_verify_locations(ctx, path, NULL)) {
+            snprintf(why, whylen, "ssl-certificate-authorities: cannot load %s: %s", path,
+                     ssl_reason(r, sizeof(r)));
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return -1;
+        }
+        /* The CA names go into the CertificateRequest, so a client with several certificates
+         * picks the right one. */
+        SSL_add_file_cert_subjects_to_stack(names, path);
+        ERR_clear_error();
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    return 0;
+}
+
+static void describe_cert(X509 *x, char *out, size_t outlen);
+
+/* True when the first 8 KiB of PATH contain WORD (a PEM header). */
+static bool file_has(const char *path, const char *word)
+{
+    char head[8193];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(head, 1, sizeof(head) - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strstr(head, word) != NULL;
+}
+
+/* A file that cannot be opened is named with the system's reason (OpenSSL only says "system
+ * lib"). */
+static bool readable(const char *name, const char *option, const char *path, char *why,
+                     size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return true;
+    }
+    snprintf(why, whylen, "%s.%s: cannot read %s: %s", name, option, path, strerror(errno));
+    return false;
+}
+
+static SSL_CTX *build_ctx(const char *name, const struct tls_options *o, char *why, size_t whylen)
+{
+    char r[200];
+    ERR_clear_error();
+    if (!o->certificate[0] || !o->key[0]) {
+        snprintf(why, whylen, "%s: TLS needs %s.ssl-certificate and %s.ssl-key", name, name, name);
+        return NULL;
+    }
+    bool verify = strcmp(o->client_authentication, "none") != 0;
+    if (verify && !o->certificate_authorities[0]) {
+        snprintf(why, whylen,
+                 "%s.ssl-client-authentication %s needs %s.ssl-certificate-authorities (the CAs "
+                 "that sign the client certificates)",
+                 name, o->client_authentication, name);
+        return NULL;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    char sub[2200];
+    struct passphrase pass = {.have = false};
+    if (set_protocols(ctx, o->supported_protocols, sub, sizeof(sub)) < 0 ||
+        set_ciphers(ctx, o->cipher_suites[0] ? o->cipher_suites : tls_default_cipher_suites, sub,
+                    sizeof(sub)) < 0) {
+        snprintf(why, whylen, "%s.%s", name, sub);
+        goto fail;
+    }
+    if (!readable(name, "ssl-certificate", o->certificate, why, whylen) ||
+        !readable(name, "ssl-key", o->key, why, whylen))
+        goto fail;
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->certificate) != 1) {
+        snprintf(why, whylen, "%s.ssl-certificate: cannot load %s: %s", name, o->certificate,
+                 ssl_reason(r, sizeof(r)));
+        goto fail;
+    }
+    if (o->key_passphrase_file[0] &&
+        read_passphrase(o->key_passphrase_file, &pass, sub, sizeof(sub)) < 0) {
+        snprintf(why, whylen, "%s.%s", name, sub);
+        goto fail;
+    }
+    SSL_CTX_set_default_passwd_cb(ctx, passphrase_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &pass);
+    /* PEM_read_bio_PrivateKey reads PKCS#8 (plain or encrypted), PKCS#1 and SEC1 alike. */
+    int ok = SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb(ctx, NULL);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    explicit_bzero(pass.text, sizeof(pass.text));
+    if (ok != 1) {
+        ssl_reason(r, sizeof(r));
+        const char *hint = "";
+        if (strstr(r, "bad decrypt"))
+            hint = " (wrong passphrase in ssl-key-passphrase-file?)";
+        else if (!o->key_passphrase_file[0] && file_has(o->key, "ENCRYPTED"))
+            hint = " (the key is encrypted: give its passphrase in ssl-key-passphrase-file)";
+        if (strstr(r, "values mismatch"))
+            snprintf(why, whylen, "%s.ssl-key: %s does not belong to the certificate %s", name,
+                     o->key, o->certificate);
+        else
+            snprintf(why, whylen, "%s.ssl-key: cannot load %s: %s%s", name, o->key, r, hint);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(why, whylen, "%s.ssl-key: %s does not belong to the certificate %s", name, o->key,
+                 o->certificate);
+        ERR_clear_error();
+        goto fail;
+    }
+    if (o->certificate_authorities[0] &&
+        load_cas(ctx, o->certificate_authorities, sub, sizeof(sub)) < 0) {
+        snprintf(why, whylen, "%s.%s", name, sub);
+        goto fail;
+    }
+    if (strcmp(o->client_authentication, "required") == 0)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else if (strcmp(o->client_authentication, "optional") == 0)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Sessions resumed by a client certificate's holder must stay within this listener. */
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)name, (unsigned)strlen(name));
+
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+        char d[400];
+        describe_cert(cert, d, sizeof(d));
+        log_warn("tls", "%s: the certificate %s has EXPIRED (%s): every Beat will refuse it", name,
+                 o->certificate, d);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* ---- The listener's context ---- */
+
+int tls_server_new(struct tls_server **out, const char *name, const struct tls_options *o,
+                   char *why, size_t whylen)
+{
+    *out = NULL;
+    struct tls_server *t = calloc(1, sizeof(*t));
+    if (!t) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->opt = o;
+    t->ctx = build_ctx(name, o, why, whylen);
+    if (!t->ctx) {
+        free(t);
+        return -1;
+    }
+    X509 *cert = SSL_CTX_get0_certificate(t->ctx);
+    char d[400];
+    describe_cert(cert, d, sizeof(d));
+    log_info("tls", "%s: certificate %s (%s), client authentication %s", name, o->certificate, d,
+             o->client_authentication);
+    *out = t;
+    return 0;
+}
+
+void tls_server_free(struct tls_server *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+int tls_server_reload(struct tls_server *t)
+{
+    char why[2400];
+    SSL_CTX *ctx = build_ctx(t->name, t->opt, why, sizeof(why));
+    if (!ctx) {
+        log_error("tls", "%s: reload failed, keeping the current certificate and key: %s", t->name,
+                  why);
+        return -1;
+    }
+    /* Established connections hold their own reference to the old context. */
+    SSL_CTX_free(t->ctx);
+    t->ctx = ctx;
+    char d[400];
+    describe_cert(SSL_CTX_get0_certificate(ctx), d, sizeof(d));
+    log_info("tls", "%s: reloaded %s (%s); new connections use it", t->name, t->opt->certificate,
+             d);
+    return 0;
+}
+
+int tls_server_accept(struct tls_server *t, struct tlsio **out)
+{
+    return tlsio_new(out, t->ctx, true, NULL);
+}
+
+uint64_t tls_server_handshake_timeout_ms(const struct tls_server *t)
+{
+    return t->opt->handshake_timeout_ms;
+}
+
+/* ---- The peer ---- */
+
+static void name_text(const X509_NAME *n, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b)
+        return;
+    X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+    int len = BIO_read(b, out, (int)outlen - 1);
+    out[len > 0 ? len : 0] = '\0';
+    BIO_free(b);
+}
+
+static void hex_colons(const uint8_t *p, size_t n, char *out, size_t outlen)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 4 <= outlen; i++)
+        k += (size_t)snprintf(out + k, outlen - k, i ? ":%02X" : "%02X", p[i]);
+    out[k < outlen ? k : outlen - 1] = '\0';
+}
+
+static void describe_cert(X509 *x, char *out, size_t outlen)
+{
+    if (!x) {
+        snprintf(out, outlen, "none");
+        return;
+    }
+    char subject[256], after[64] = "?";
+    name_text(X509_get_subject_name(x), subject, sizeof(subject));
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        ASN1_TIME_print(b, X509_get0_notAfter(x));
+        int n = BIO_read(b, after, sizeof(after) - 1);
+        after[n > 0 ? n : 0] = '\0';
+        BIO_free(b);
+    }
+    uint8_t md[32];
+    unsigned mdlen = 0;
+    char fp[100] = "";
+    if (X509_digest(x, EVP_sha256(), md, &mdlen))
+        hex_colons(md, mdlen, fp, sizeof(fp));
+    snprintf(out, outlen, "subject %s, expires %s, sha256 %s", subject, after, fp);
+}
+
+bool tls_peer_identity(SSL *ssl, char *subject, size_t subjectlen, uint8_t fingerprint[32])
+{
+    subject[0] = '\0';
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (!x)
+        return false;
+    name_text(X509_get_subject_name(x), subject, subjectlen);
+    unsigned len = 0;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    X509_digest(x, EVP_sha256(), md, &len);
+    memcpy(fingerprint, md, 32);
+    return true;
+}
+
+static json_t *sans_json(X509 *x)
+{
+    json_t *arr = json_array();
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; arr && names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        char text[300] = "";
+        if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
+            const ASN1_IA5STRING *s = g->d.ia5;
+            snprintf(text, sizeof(text), "%s:%.*s",
+                     g->type == GEN_DNS     ? "DNS"
+                     : g->type == GEN_EMAIL ? "email"
+                                            : "URI",
+                     s->length, (const char *)s->data);
+        } else if (g->type == GEN_IPADD) {
+            const ASN1_OCTET_STRING *ip = g->d.ip;
+            char a[64] = "?";
+            if (ip->length == 4)
+                snprintf(a, sizeof(a), "%u.%u.%u.%u", ip->data[0], ip->data[1], ip->data[2],
+                         ip->data[3]);
+            else if (ip->length == 16)
+                hex_colons(ip->data, 16, a, sizeof(a));
+            snprintf(text, sizeof(text), "IP:%s", a);
+        } else {
+            continue;
+        }
+        json_array_append_new(arr, json_string(text));
+    }
+    GENERAL_NAMES_free(names);
+    return arr;
+}
+
+json_t *tls_peer_json(SSL *ssl)
+{
+    const char *cipher = SSL_get_cipher_name(ssl);
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    const char *std = c ? SSL_CIPHER_standard_name(c) : NULL;
+    json_t *j = json_pack("{s:s, s:s}", "protocol", SSL_get_version(ssl), "cipher",
+                          std ? std : (cipher ? cipher : "?"));
+    if (!j)
+        return NULL;
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (x) {
+        char subject[512], issuer[512], fp[100];
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        name_text(X509_get_subject_name(x), subject, sizeof(subject));
+        name_text(X509_get_issuer_name(x), issuer, sizeof(issuer));
+        X509_digest(x, EVP_sha256(), md, &len);
+        hex_colons(md, len, fp, sizeof(fp));
+        json_object_set_new(j, "client",
+                            json_pack("{s:s, s:s, s:o, s:s}", "subject", subject, "issuer", issuer,
+                                      "san", sans_json(x), "fingerprint_sha256", fp));
+    }
+    return j;
+}
+
+/* ---- Why a handshake failed, from the listener's side ---- */
+
+void tls_explain(struct tlsio *io, char *out, size_t outlen)
+{
+    const char *detail = tlsio_error(io);
+    if (tlsio_plaintext_peer(io)) {
+        snprintf(out, outlen, "%s", detail);
+        return;
+    }
+    int alert = tlsio_peer_alert(io);
+    const char *what = NULL;
+    char buf[300];
+    switch (alert) {
+    case SSL_AD_UNKNOWN_CA:
+        what = "the client does not trust the CA that signed our certificate (it sent 'unknown "
+               "CA'): give the client our CA in its certificate_authorities";
+        break;
+    case SSL_AD_BAD_CERTIFICATE:
+    case SSL_AD_CERTIFICATE_UNKNOWN:
+    case SSL_AD_UNSUPPORTED_CERTIFICATE:
+        snprintf(buf, sizeof(buf),
+                 "the client rejected our certificate (it sent '%s'): check that the "
+                 "certificate's SANs name the host the Beat dials and that the client trusts "
+                 "its CA",
+                 SSL_alert_desc_string_long(alert));
+        what = buf;
+        break;
+    case SSL_AD_CERTIFICATE_EXPIRED:
+        what = "the client rejected our certificate as expired (it sent 'certificate expired'): "
+               "renew the server certificate and send SIGHUP";
+        break;
+    case SSL_AD_PROTOCOL_VERSION:
+    case SSL_AD_HANDSHAKE_FAILURE:
+    case SSL_AD_INSUFFICIENT_SECURITY:
+        snprintf(buf, sizeof(buf),
+                 "the client found no protocol version or cipher suite in common (it sent "
+                 "'%s'): compare ssl-supported-protocols and ssl-cipher-suites with the client's",
+                 SSL_alert_desc_string_long(alert));
+        what = buf;
+        break;
+    default:
+        break;
+    }
+    if (!what) {
+        SSL *ssl = tlsio_ssl(io);
+        long v = SSL_get_verify_result(ssl);
+        if (strstr(detail, "peer did not return a certificate")) {
+            what = "the client sent no certificate, and ssl-client-authentication is required: "
+                   "configure the client's certificate and key";
+        } else if (strstr(detail, "certificate verify failed")) {
+            switch (v) {
+            case X509_V_ERR_CERT_HAS_EXPIRED:
+                what = "the client's certificate has expired: renew it";
+                break;
+            case X509_V_ERR_CERT_NOT_YET_VALID:
+                what = "the client's certificate is not valid yet (check the clocks)";
+                break;
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+            case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+            case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+                what = "the client's certificate is signed by an unknown CA (not one of "
+                       "ssl-certificate-authorities)";
+                break;
+            default:
+                snprintf(buf, sizeof(buf), "the client's certificate failed verification: %s",
+                         X509_verify_cert_error_string(v));
+                what = buf;
+            }
+        } else if (strstr(detail, "no shared cipher")) {
+            what = "no cipher suite in common with the client: compare ssl-cipher-suites with "
+                   "the client's";
+        } else if (strstr(detail, "unsupported protocol") ||
+                   strstr(detail, "wrong version number") || strstr(detail, "version too low")) {
+            what = "the client offers no protocol version of ssl-supported-protocols";
+        }
+    }
+    if (what)
+        snprintf(out, outlen, "TLS handshake failed: %s [%s]", what, detail);
+    else
+        snprintf(out, outlen, "TLS handshake failed: %s", detail);
+}
