@@ -6,6 +6,7 @@
 #include "server/serve.h"
 #include "tools/gen.h"
 #include "tools/journal_cmd.h"
+#include "tools/replay.h"
 #include "tools/scan.h"
 
 #ifndef AMSIWATCH_VERSION
@@ -21,6 +22,7 @@ static const struct {
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
     {"journal", journal_main, "list, show, tail, verify, export the alert journal; its stats"},
     {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
+    {"replay", replay_load_main, "load generator: replay events to a Beats or syslog receiver"},
 };
 
 static void usage(FILE *f)

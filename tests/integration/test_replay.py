@@ -1,0 +1,682 @@
+#!/usr/bin/env python3
+"""`amsiwatch replay`, the load generator, driven against real receivers: `amsiwatch serve` (Beats
+v1 and v2, syslog TCP with octet counting and LF framing, syslog UDP), receivers written here that
+misbehave (an ACK past the window, no ACK at all, a connection closed in the middle of a window,
+keep-alives and partial ACKs), and bench/ack_sink when it is built.
+
+What is checked: every event is acknowledged and the report's counts are right; amsiwatch raises
+exactly the alerts `amsiwatch scan` finds in the same events; the rate limit holds; every ACK
+error ends the run with a clear message and a non-zero exit status.
+
+usage: test_replay.py path/to/amsiwatch [path/to/ack_sink] [unittest options]"""
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import zlib
+
+BINARY = None
+ACK_SINK = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EVENTS = os.path.join(ROOT, "tests", "fixtures", "events")
+SYSLOG = os.path.join(ROOT, "tests", "fixtures", "syslog")
+
+
+# ---- Inputs and what they should raise --------------------------------------------------------
+
+def fixture_lines():
+    """Every event of tests/fixtures/events (alerting or not), and the background events."""
+    events, background = [], []
+    for name in sorted(os.listdir(EVENTS)):
+        if not name.endswith(".ndjson"):
+            continue
+        with open(os.path.join(EVENTS, name), "rb") as f:
+            lines = [ln for ln in f.read().split(b"\n") if ln.strip()]
+        (background if "background" in name else events).extend(lines)
+    return events, background
+
+
+def make_input(path):
+    """200 background events, every fixture event, 200 background events: with windows of 50,
+    the first and last windows hold no candidate for the prefilter."""
+    events, background = fixture_lines()
+    lines = [background[i % len(background)] for i in range(200)] + events + \
+            [background[i % len(background)] for i in range(200)]
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    return lines
+
+
+def is_candidate(line):
+    """The prefilter's rule, close enough for these events: 'amsienable' in any case or a \\u00
+    escape."""
+    return b"amsienable" in line.lower() or b"\\u00" in line
+
+
+def flatten_v1(line):
+    """A v1 event as `replay --lumberjack 1` sends it (README): nested keys joined with '.',
+    strings as they are, other scalars as JSON text, null left out, an array of one scalar that
+    scalar, any other array its compact JSON."""
+    out = {}
+
+    def walk(key, v):
+        if isinstance(v, dict):
+            for k, child in v.items():
+                walk(key + "." + k if key else k, child)
+        elif v is None:
+            return
+        elif isinstance(v, str):
+            out[key or "message"] = v
+        elif isinstance(v, list) and len(v) == 1 and not isinstance(v[0], (dict, list)):
+            walk(key, v[0])
+        else:
+            out[key or "message"] = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+    walk("", json.loads(line))
+    return json.dumps(out, ensure_ascii=False).encode()
+
+
+def scan_alerts(workdir, lines):
+    """How many alerts `amsiwatch scan` raises over LINES."""
+    path = os.path.join(workdir, "scan-%d.ndjson" % random.randrange(1 << 30))
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    proc = subprocess.run([BINARY, "scan", path], capture_output=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return len([ln for ln in proc.stdout.splitlines() if ln.strip()])
+
+
+# ---- amsiwatch serve ---------------------------------------------------------------------------
+
+BEATS_RE = re.compile(r"beats: (\d+) connections .*?, (\d+) windows, (\d+) events, (\d+) ACKs")
+SYSLOG_RE = re.compile(r"syslog: (tcp|udp): (\d+) messages")
+
+
+class Serve:
+    """`amsiwatch serve` on 127.0.0.1 port 0, alerts as JSON lines on standard output (counted by a
+    thread), the log on standard error (kept)."""
+
+    def __init__(self, workdir, beats=True, syslog=False):
+        self.data = os.path.join(workdir, "data-%d" % random.randrange(1 << 30))
+        listen = "127.0.0.1:0"
+        cmd = [BINARY, "serve", "--data-dir", self.data,
+               "--beats", listen if beats else "off",
+               "--syslog-tcp", listen if syslog else "off",
+               "--syslog-udp", listen if syslog else "off"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        self.alerts, self.log = [], []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.threads = [threading.Thread(target=self._out, daemon=True),
+                        threading.Thread(target=self._err, daemon=True)]
+        for t in self.threads:
+            t.start()
+        if not self.ready.wait(30):
+            self.kill()
+            raise AssertionError("serve printed no ready line:\n" + self.text())
+        line = [ln for ln in self.snapshot() if ln.startswith("ready")][0]
+        self.ports = {k: int(v) for k, v in re.findall(r"([\w-]+)=127\.0\.0\.1:(\d+)", line)}
+        self.rc = None
+
+    def _out(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                with self.lock:
+                    self.alerts.append(json.loads(line))
+
+    def _err(self):
+        for line in self.proc.stderr:
+            with self.lock:
+                self.log.append(line.rstrip("\n"))
+            if line.startswith("ready"):
+                self.ready.set()
+        self.ready.set()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.log)
+
+    def text(self):
+        return "\n".join(self.snapshot())
+
+    def alert_count(self):
+        with self.lock:
+            return len(self.alerts)
+
+    def stop(self):
+        if self.rc is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.rc = self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError("serve did not stop after SIGTERM")
+            self.close()
+        return self.rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.rc = self.proc.wait()
+        self.close()
+
+    def close(self):
+        for t in self.threads:
+            t.join(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def beats_counters(self):
+        for line in reversed(self.snapshot()):
+            m = BEATS_RE.search(line)
+            if m:
+                return dict(zip(("connections", "windows", "events", "acks"),
+                                (int(x) for x in m.groups())))
+        raise AssertionError("no beats counters in the log:\n" + self.text())
+
+    def syslog_messages(self, transport):
+        for line in reversed(self.snapshot()):
+            m = SYSLOG_RE.search(line)
+            if m and m.group(1) == transport:
+                return int(m.group(2))
+        raise AssertionError("no syslog %s counters in the log:\n%s" % (transport, self.text()))
+
+
+def replay(*args, timeout=120):
+    """Runs `amsiwatch replay ARGS`; returns (exit status, stdout, stderr)."""
+    proc = subprocess.run([BINARY, "replay"] + [str(a) for a in args], capture_output=True,
+                          text=True, errors="replace", timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def replay_json(*args, timeout=120):
+    rc, out, err = replay("--json", *args, timeout=timeout)
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1, "expected one JSON line, got:\n%s\nstderr:\n%s" % (out, err)
+    return rc, json.loads(lines[0]), err
+
+
+# ---- Receivers that misbehave ------------------------------------------------------------------
+
+class Frames:
+    """Reads Lumberjack frames from a socket: read_window() returns (version, [seq...]) for one
+    whole window, inflating C frames."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    @staticmethod
+    def data_frames(blob):
+        seqs, off = [], 0
+        while off < len(blob):
+            kind = blob[off + 1:off + 2]
+            if kind == b"J":
+                seq, ln = struct.unpack(">II", blob[off + 2:off + 10])
+                off += 10 + ln
+            elif kind == b"D":
+                seq, pairs = struct.unpack(">II", blob[off + 2:off + 10])
+                off += 10
+                for _ in range(2 * pairs):
+                    (ln,) = struct.unpack(">I", blob[off:off + 4])
+                    off += 4 + ln
+            else:
+                raise AssertionError("unexpected frame %r" % kind)
+            seqs.append(seq)
+        return seqs
+
+    def read_window(self):
+        head = self.need(6)
+        assert head[1:2] == b"W", head
+        version, (n,) = head[0:1], struct.unpack(">I", head[2:6])
+        seqs = []
+        while len(seqs) < n:
+            h = self.need(2)
+            if h[1:2] == b"C":
+                (ln,) = struct.unpack(">I", self.need(4))
+                seqs += self.data_frames(zlib.decompress(self.need(ln)))
+            elif h[1:2] == b"J":
+                rest = self.need(8)
+                ln = struct.unpack(">I", rest[4:8])[0]
+                seqs += self.data_frames(h + rest + self.need(ln))
+            elif h[1:2] == b"D":
+                rest = self.need(8)
+                blob = h + rest
+                for _ in range(2 * struct.unpack(">I", rest[4:8])[0]):
+                    lb = self.need(4)
+                    blob += lb + self.need(struct.unpack(">I", lb)[0])
+                seqs += self.data_frames(blob)
+            else:
+                raise AssertionError("unexpected frame %r" % h)
+        return version, seqs
+
+
+def ack(sock, version, seq):
+    sock.sendall(version + b"A" + struct.pack(">I", seq))
+
+
+class Receiver:
+    """A Lumberjack receiver on 127.0.0.1 (port 0) whose behaviour per window is HANDLE(conn_no,
+    window_no, sock, version, seqs); it returns False to close the connection."""
+
+    def __init__(self, handle, host="127.0.0.1"):
+        self.handle = handle
+        self.server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.server.bind((host, 0))
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.windows = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                sock, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(sock, self.connections),
+                             daemon=True).start()
+
+    def _serve(self, sock, conn_no):
+        frames, window_no = Frames(sock), 0
+        try:
+            while True:
+                version, seqs = frames.read_window()
+                window_no += 1
+                self.windows += 1
+                if self.handle(conn_no, window_no, sock, version, seqs) is False:
+                    break
+        except (EOFError, OSError):
+            pass
+        finally:
+            sock.close()
+
+    def close(self):
+        self.stopping = True
+        self.server.close()
+
+
+# ---- Tests -------------------------------------------------------------------------------------
+
+class ReplayCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="amsiwatch-replay-")
+        cls.input = os.path.join(cls.dir, "events.ndjson")
+        cls.lines = make_input(cls.input)
+        cls.n = len(cls.lines)
+        cls.alerts_v2 = scan_alerts(cls.dir, cls.lines)
+        cls.alerts_v1 = scan_alerts(cls.dir, [flatten_v1(ln) for ln in cls.lines])
+        assert cls.alerts_v2 > 10, "the fixtures should raise alerts"
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        self.servers, self.receivers = [], []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        for r in self.receivers:
+            r.close()
+
+    def serve(self, **kw):
+        s = Serve(self.dir, **kw)
+        self.servers.append(s)
+        return s
+
+    def receiver(self, handle, **kw):
+        r = Receiver(handle, **kw)
+        self.receivers.append(r)
+        return r
+
+    def wait_alerts(self, srv, n, timeout=30):
+        deadline = time.time() + timeout
+        while srv.alert_count() < n and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # an extra alert would show by now
+
+    def candidate_windows(self, window, lines=None):
+        lines = self.lines if lines is None else lines
+        return sum(1 for i in range(0, len(lines), window)
+                   if any(is_candidate(ln) for ln in lines[i:i + window]))
+
+    def check_beats(self, srv, report, expected_alerts, events):
+        self.assertTrue(report["ok"], report)
+        self.assertEqual(report["events_sent"], events, report)
+        self.assertEqual(report["events_acked"], events, report)
+        self.assertEqual(report["errors"], 0, report)
+        self.wait_alerts(srv, expected_alerts)
+        self.assertEqual(srv.stop(), 0, srv.text())
+        self.assertEqual(srv.alert_count(), expected_alerts, srv.text())
+        self.assertEqual(srv.beats_counters()["events"], events, srv.text())
+
+    # -- into amsiwatch serve, Beats --
+
+    def test_v2_compressed_every_event_acknowledged(self):
+        srv = self.serve()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--window", 50,
+                                   "--compression", 3, self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["windows_sent"], math.ceil(self.n / 50), rep)
+        self.assertEqual(rep["windows_acked"], rep["windows_sent"], rep)
+        self.assertEqual(rep["candidate_windows"], self.candidate_windows(50), rep)
+        self.assertLess(rep["candidate_windows"], rep["windows_sent"], rep)
+        self.assertEqual(rep["ack_latency_ms"]["windows"], rep["windows_acked"], rep)
+        self.assertEqual(rep["candidate_ack_latency_ms"]["windows"], rep["candidate_windows"])
+        lat = rep["ack_latency_ms"]
+        self.assertTrue(0 < lat["p50"] <= lat["p99"] <= lat["p99_9"] <= lat["max"], lat)
+        self.assertGreater(rep["bytes_sent"], 0)
+        self.assertLess(rep["bytes_sent"], rep["payload_bytes"], "compressed on the wire")
+        self.check_beats(srv, rep, self.alerts_v2, self.n)
+
+    def test_v2_uncompressed(self):
+        srv = self.serve()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--window", 64,
+                                   "--compression", 0, self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(rep["bytes_sent"], rep["payload_bytes"], "bare J frames")
+        self.check_beats(srv, rep, self.alerts_v2, self.n)
+
+    def test_v1_compressed_and_uncompressed(self):
+        for level in (3, 0):
+            with self.subTest(level=level):
+                srv = self.serve()
+                rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--lumberjack", 1,
+                                           "--window", 40, "--compression", level, self.input)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(rep["version"], 1)
+                self.check_beats(srv, rep, self.alerts_v1, self.n)
+
+    def test_precompress_connections_pipelining(self):
+        srv = self.serve()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--precompress",
+                                   "--connections", 4, "--pipelining", 2, "--window", 25,
+                                   self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(rep["precompress"])
+        self.assertEqual(rep["windows_acked"], math.ceil(self.n / 25), rep)
+        self.check_beats(srv, rep, self.alerts_v2, self.n)
+        self.assertEqual(srv.beats_counters()["connections"], 4, srv.text())
+
+    def test_loop_with_count(self):
+        srv = self.serve()
+        count = 2 * self.n + 77
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--loop", "--count",
+                                   count, "--window", 100, "--connections", 2, "--precompress",
+                                   self.input)
+        self.assertEqual(rc, 0, err)
+        self.check_beats(srv, rep, 2 * self.alerts_v2 + scan_alerts(self.dir, self.lines[:77]),
+                         count)
+
+    def test_count_without_loop_stops_at_the_end_of_the_input(self):
+        srv = self.serve()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--count", 10 * self.n,
+                                   self.input)
+        self.assertEqual(rc, 0, err)
+        self.check_beats(srv, rep, self.alerts_v2, self.n)
+
+    def test_rate_limit(self):
+        srv = self.serve()
+        start = time.time()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], "--rate", 2000,
+                                   "--duration", "1.5s", "--loop", "--window", 50,
+                                   "--connections", 2, "--pipelining", 4, self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertGreaterEqual(time.time() - start, 1.5)
+        # 2000/s for 1.5 s: 3000 events, within one window per connection and 10 %.
+        self.assertGreaterEqual(rep["events_acked"], 2700, rep)
+        self.assertLessEqual(rep["events_acked"], 3300, rep)
+        self.assertEqual(rep["events_acked"], rep["events_sent"], rep)
+
+    def test_text_report_and_stdin(self):
+        srv = self.serve()
+        with open(self.input, "rb") as f:
+            proc = subprocess.run([BINARY, "replay", "127.0.0.1:%d" % srv.ports["beats"], "-"],
+                                  stdin=f, capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("%d sent, %d acknowledged" % (self.n, self.n), proc.stdout)
+        self.assertIn("ACK latency", proc.stdout)
+        self.assertIn("candidate windows", proc.stdout)
+        self.wait_alerts(srv, self.alerts_v2)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(srv.alert_count(), self.alerts_v2)
+
+    def test_lz4_input(self):
+        lz4 = shutil.which("lz4")
+        if not lz4:
+            self.skipTest("no lz4 command")
+        path = self.input + ".lz4"
+        subprocess.run([lz4, "-q", "-f", self.input, path], check=True, timeout=60)
+        srv = self.serve()
+        rc, rep, err = replay_json("127.0.0.1:%d" % srv.ports["beats"], path)
+        self.assertEqual(rc, 0, err)
+        self.check_beats(srv, rep, self.alerts_v2, self.n)
+
+    # -- into amsiwatch serve, syslog --
+
+    def test_syslog_tcp_octet_fixtures(self):
+        lines, expected = [], 0
+        with open(os.path.join(SYSLOG, "verdicts.tsv")) as f:
+            for row in f:
+                if row.startswith("#") or not row.strip():
+                    continue
+                name, _, elastic, _ = row.rstrip("\n").split("\t")
+                with open(os.path.join(SYSLOG, name), "rb") as g:
+                    line = g.read().rstrip(b"\n")
+                # serve's default framing (auto) takes "LEN SP <" for octet counting: a message
+                # with no syslog header would be read as LF-framed.
+                if line.startswith(b"<"):
+                    lines.append(line)
+                    expected += elastic != "none"
+        path = os.path.join(self.dir, "syslog.log")
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines * 3) + b"\n")
+        srv = self.serve(beats=False, syslog=True)
+        rc, rep, err = replay_json("--protocol", "syslog-tcp", "--framing", "octet", "--window",
+                                   7, "127.0.0.1:%d" % srv.ports["syslog-tcp"], path)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_sent"], 3 * len(lines), rep)
+        self.wait_alerts(srv, 3 * expected)
+        self.assertEqual(srv.stop(), 0, srv.text())
+        self.assertEqual(srv.syslog_messages("tcp"), 3 * len(lines), srv.text())
+        self.assertEqual(srv.alert_count(), 3 * expected, srv.text())
+
+    def test_syslog_tcp_lf_and_udp_ndjson(self):
+        srv = self.serve(beats=False, syslog=True)
+        rc, rep, err = replay_json("--proto", "syslog-tcp", "--framing", "lf", "--connections", 2,
+                                   "127.0.0.1:%d" % srv.ports["syslog-tcp"], self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_sent"], self.n, rep)
+        rc, rep, err = replay_json("--proto", "syslog-udp", "--rate", 20000, "--window", 10,
+                                   "127.0.0.1:%d" % srv.ports["syslog-udp"], self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_sent"], self.n, rep)
+        self.wait_alerts(srv, 2)  # NDJSON events in an RFC 5424 header do alert
+        self.assertEqual(srv.stop(), 0, srv.text())
+        self.assertEqual(srv.syslog_messages("tcp"), self.n, srv.text())
+        self.assertEqual(srv.syslog_messages("udp"), self.n, srv.text())
+        self.assertGreater(srv.alert_count(), 0, srv.text())
+
+    # -- ACK checking against receivers that misbehave --
+
+    def test_ipv6(self):
+        try:
+            r = self.receiver(lambda conn, win, sock, version, seqs: ack(sock, version, seqs[-1]),
+                              host="::1")
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        rc, rep, err = replay_json("[::1]:%d" % r.port, "--window", 100, self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_acked"], self.n)
+        self.assertEqual(r.windows, math.ceil(self.n / 100))
+
+    def test_ack_past_the_window_is_an_error(self):
+        def handle(conn, win, sock, version, seqs):
+            ack(sock, version, max(seqs) + (1 if win == 2 else 0))
+
+        r = self.receiver(handle)
+        rc, out, err = replay("127.0.0.1:%d" % r.port, "--window", 50, self.input)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("ACK past the window", err)
+        self.assertIn("sequence 51", err)
+        self.assertIn("FAILED", out)
+
+    def test_missing_ack_times_out(self):
+        r = self.receiver(lambda *a: None)
+        start = time.time()
+        rc, rep, err = replay_json("127.0.0.1:%d" % r.port, "--ack-timeout", "2s", "--window", 50,
+                                   self.input)
+        self.assertEqual(rc, 3, err)
+        self.assertLess(time.time() - start, 20)
+        self.assertIn("no ACK", err)
+        self.assertIn("--ack-timeout", rep["error"])
+        self.assertFalse(rep["ok"])
+        self.assertEqual(rep["events_acked"], 0)
+
+    def test_keepalives_and_partial_acks_are_tolerated(self):
+        def handle(conn, win, sock, version, seqs):
+            for _ in range(3):
+                ack(sock, version, 0)
+            ack(sock, version, seqs[len(seqs) // 2])
+            ack(sock, version, seqs[len(seqs) // 2])  # repeated: not an error either
+            time.sleep(0.02)
+            ack(sock, version, seqs[-1])
+
+        r = self.receiver(handle)
+        rc, rep, err = replay_json("127.0.0.1:%d" % r.port, "--window", 100, self.input)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_acked"], self.n)
+        self.assertGreaterEqual(rep["keepalives"], 3 * rep["windows_acked"])
+
+    def test_ack_with_the_wrong_version_is_an_error(self):
+        def handle(conn, win, sock, version, seqs):
+            ack(sock, b"1", seqs[-1])
+
+        r = self.receiver(handle)
+        rc, out, err = replay("127.0.0.1:%d" % r.port, "--window", 100, self.input)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("ACK with version byte '1' on a v2 connection", err)
+
+    def closing_receiver(self):
+        """Closes the first connection in the middle of its third window, after a partial ACK;
+        behaves afterwards."""
+        got = []
+
+        def handle(conn, win, sock, version, seqs):
+            got.append((conn, len(seqs)))
+            if conn == 1 and win == 3:
+                ack(sock, version, seqs[9])  # 10 events of this window are acknowledged
+                time.sleep(0.1)
+                return False
+            ack(sock, version, seqs[-1])
+
+        return self.receiver(handle), got
+
+    def test_connection_closed_mid_window_reconnects(self):
+        for version in (2, 1):
+            with self.subTest(version=version):
+                r, got = self.closing_receiver()
+                rc, rep, err = replay_json("127.0.0.1:%d" % r.port, "--window", 50,
+                                           "--pipelining", 1, "--lumberjack", version,
+                                           self.input)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(rep["reconnects"], 1, rep)
+                self.assertEqual(rep["events_acked"], self.n, rep)
+                self.assertEqual(rep["events_resent"], 40, rep)
+                self.assertGreaterEqual(r.connections, 2)
+                # The rest of the cut window went again, alone, on the new connection.
+                self.assertIn((2, 40), got)
+
+    def test_connection_closed_with_no_reconnect_is_an_error(self):
+        r, _ = self.closing_receiver()
+        rc, rep, err = replay_json("127.0.0.1:%d" % r.port, "--window", 50, "--pipelining", 1,
+                                   "--no-reconnect", self.input)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("--no-reconnect", rep["error"])
+        self.assertEqual(rep["reconnects"], 0)
+
+    def test_connection_refused(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        rc, out, err = replay("127.0.0.1:%d" % port, self.input)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("cannot connect", err)
+
+    def test_usage_errors(self):
+        for args, what in ((["nohost", self.input], "not HOST:PORT"),
+                           (["127.0.0.1:1", os.path.join(self.dir, "missing")], "cannot open"),
+                           (["127.0.0.1:1", "--compression", "12", self.input], "--compression"),
+                           (["127.0.0.1:1", "--lumberjack", "1", "--precompress", self.input],
+                            "--precompress"),
+                           (["127.0.0.1:1", "--framing", "lf", self.input], "--framing")):
+            with self.subTest(args=args):
+                rc, out, err = replay(*args)
+                self.assertEqual(rc, 2, out + err)
+                self.assertIn(what, err)
+
+    # -- bench/ack_sink --
+
+    def test_ack_sink(self):
+        if not ACK_SINK:
+            self.skipTest("bench/ack_sink is not built")
+        sink = subprocess.Popen([ACK_SINK], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            ready = sink.stderr.readline()
+            port = int(re.match(r"ready 127\.0\.0\.1:(\d+)", ready).group(1))
+            total = 0
+            for args in (["--precompress", "--connections", 3], ["--compression", 0],
+                         ["--lumberjack", 1], ["--lumberjack", 1, "--compression", 0]):
+                rc, rep, err = replay_json("127.0.0.1:%d" % port, "--window", 50, "--loop",
+                                           "--count", 5000, *args, self.input)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(rep["events_acked"], 5000, rep)
+                total += 5000
+        finally:
+            sink.send_signal(signal.SIGTERM)
+            out, _ = sink.communicate(timeout=30)
+            sink.stderr.close()
+        self.assertIn("events %d " % total, out)
+
+
+def main():
+    global BINARY, ACK_SINK
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-") and os.path.exists(sys.argv[1]):
+        ACK_SINK = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1562 @@
+/* amsiwatch replay: the load generator. One libuv loop drives every connection; windows are
+ * encoded on the thread pool (or once, up front, with --precompress) and written with one
+ * uv_write each; ACKs are checked window by window. */
+#include "tools/replay.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "base/log.h"
+#include "protocol/lumberjack.h"
+#include "tools/replay_int.h"
+
+#define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
+#define MAX_CONNECTIONS   100000u
+#define MAX_CONNECTING    256u /* connects in progress at once, so a large ramp does not flood */
+#define MAX_FAILURES      10u  /* failed reconnects in a row before the run gives up */
+#define PUMP_BUDGET       256u /* windows assigned per turn of the loop before yielding */
+#define TICK_MS           100u
+#define READ_BUF          65536u
+#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
+#define DEFAULT_MAX_EVENT ((size_t)4 << 20)
+
+enum proto { P_BEATS, P_SYSLOG_TCP, P_SYSLOG_UDP };
+
+struct opts {
+    char target[300];
+    enum proto proto;
+    int version; /* Lumberjack 1 or 2 */
+    bool lf;     /* syslog TCP framing */
+    uint32_t connections, window, pipelining;
+    int level;
+    double rate; /* events/s; 0 = unlimited */
+    uint64_t count, duration_ms, ack_timeout_ms;
+    bool loop, precompress, no_reconnect, json, progress;
+    size_t max_input, max_event;
+    char **paths;
+    int npaths;
+};
+
+struct run;
+struct conn;
+
+/* One window assigned to a connection: waiting for its bytes, written, or waiting for its ACK. */
+struct win {
+    struct win *next;
+    struct conn *conn;
+    uint64_t start;     /* first event (index into the input) */
+    uint32_t n;         /* events */
+    uint32_t seq_base;  /* v1: the window's sequence numbers are seq_base + 1 .. seq_base + n */
+    uint32_t next_base; /* v1: SEQ_BASE to use once the encoding under way (STALE) is done */
+    uint32_t acked;     /* events of this window acknowledged so far */
+    const char *bytes;  /* what is written: prepared (shared), a slice of the input, or OWN */
+    size_t len;
+    struct buf own;
+    uint64_t write_ns;
+    int work_rc;
+    bool ready, written, writing, working, stale, done, counted, candidate;
+    uv_write_t wreq;
+    uv_work_t work;
+};
+
+enum cstate { C_NEW, C_CONNECTING, C_OPEN, C_CLOSING, C_WAIT, C_DONE };
+
+struct conn {
+    struct run *run;
+    uint32_t id;
+    union {
+        uv_tcp_t tcp;
+        uv_udp_t udp;
+        uv_handle_t handle;
+    } h;
+    uv_connect_t creq;
+    enum cstate state;
+    struct win *head, *tail;
+    uint32_t nwin;
+    uint32_t v1_seq; /* v1: the last sequence number given out on this connection */
+    uint8_t carry[6];
+    size_t ncarry;
+    uint64_t activity_ns; /* the last ACK read, or the write that started a wait for one */
+    uint64_t since_ns;    /* when the connect started, or when the backoff ends */
+    unsigned failures;
+    bool ever_open, reconnect, in_ready, udp_blocked;
+    uint64_t udp_pos, udp_end;
+    struct conn *ready_next;
+};
+
+struct stats {
+    uint64_t events_sent, events_acked, events_resent, windows_sent, windows_acked;
+    uint64_t cand_windows, bytes_sent, payload_bytes, keepalives, reconnects, errors;
+    struct rp_hist lat, lat_cand;
+};
+
+struct run {
+    struct opts o;
+    uv_loop_t *loop;
+    struct rp_input in;
+    struct sockaddr_storage addr;
+    uint8_t version_byte;
+    struct conn *conns;
+    uint32_t next_to_open, connecting;
+    /* --precompress: window K holds events [K * window, ...), built once, shared by all. */
+    struct buf *prep;
+    size_t nslices, prep_pending;
+    uv_work_t *prep_work;
+    int prep_rc;
+    /* The cursor over the input. */
+    size_t slice;
+    uint64_t assigned;
+    bool exhausted, stopping, aborting, closed;
+    struct conn *ready_head, *ready_tail;
+    double tokens;
+    uint64_t tokens_ns;
+    uv_timer_t tick, rate_timer, duration_timer, udp_timer;
+    uv_idle_t pump_idle;
+    uv_signal_t sigint, sigterm;
+    int signals;
+    size_t jobs;
+    uint64_t start_ns, end_ns, last_progress_ns, prep_ns;
+    bool started, progress_shown;
+    struct stats st;
+    char error[512];
+};
+
+static char read_buf[READ_BUF];
+
+static void pump(struct run *r);
+static void maybe_finish(struct run *r);
+static void conn_connect(struct conn *c);
+static void flush_writes(struct conn *c);
+static void conn_drop(struct conn *c, const char *why);
+static void on_udp_timer(uv_timer_t *t);
+
+/* ---- Errors and the end of the run ----------------------------------------------------------- */
+
+static void close_handle(uv_handle_t *h, uv_close_cb cb)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, cb);
+}
+
+static void on_conn_closed(uv_handle_t *h);
+
+static void close_all(struct run *r)
+{
+    if (r->closed)
+        return;
+    r->closed = true;
+    r->end_ns = uv_hrtime();
+    for (uint32_t i = 0; i < r->o.connections; i++) {
+        struct conn *c = &r->conns[i];
+        if (c->state == C_CONNECTING || c->state == C_OPEN) {
+            c->state = C_CLOSING;
+            c->reconnect = false;
+            uv_close(&c->h.handle, on_conn_closed);
+        } else if (c->state != C_CLOSING) {
+            c->state = C_DONE;
+        }
+    }
+    close_handle((uv_handle_t *)&r->tick, NULL);
+    close_handle((uv_handle_t *)&r->rate_timer, NULL);
+    close_handle((uv_handle_t *)&r->duration_timer, NULL);
+    close_handle((uv_handle_t *)&r->udp_timer, NULL);
+    close_handle((uv_handle_t *)&r->pump_idle, NULL);
+    close_handle((uv_handle_t *)&r->sigint, NULL);
+    close_handle((uv_handle_t *)&r->sigterm, NULL);
+}
+
+/* A failure that ends the run: counted, logged, every connection closed. */
+__attribute__((format(printf, 2, 3))) static void run_fail(struct run *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->st.errors++;
+    if (!r->error[0])
+        snprintf(r->error, sizeof(r->error), "%s", msg);
+    if (r->progress_shown) {
+        fputc('\n', stderr);
+        r->progress_shown = false;
+    }
+    log_error("replay", "%s", msg);
+    r->aborting = r->stopping = true;
+    close_all(r);
+}
+
+/* ---- Windows --------------------------------------------------------------------------------- */
+
+static void win_free(struct win *w)
+{
+    buf_free(&w->own);
+    free(w);
+}
+
+static bool beats(const struct run *r)
+{
+    return r->o.proto == P_BEATS;
+}
+
+static size_t slice_len(const struct run *r, size_t k)
+{
+    size_t start = k * r->o.window;
+    size_t left = r->in.n - start;
+    return left < r->o.window ? left : r->o.window;
+}
+
+/* Where a window's bytes come from when nothing needs encoding: the prepared window when the
+ * window is exactly one, the input's bytes for syslog. False: it must be encoded. */
+static bool set_ready_bytes(struct run *r, struct win *w)
+{
+    if (!beats(r)) {
+        const struct rp_event *a = &r->in.ev[w->start], *b = &r->in.ev[w->start + w->n - 1];
+        w->bytes = r->in.data.data + a->off;
+        w->len = (size_t)(b->off + b->len - a->off);
+        w->ready = true;
+        return true;
+    }
+    if (r->prep && w->start % r->o.window == 0 &&
+        w->n == slice_len(r, (size_t)(w->start / r->o.window))) {
+        struct buf *p = &r->prep[w->start / r->o.window];
+        w->bytes = p->data;
+        w->len = p->len;
+        w->ready = true;
+        return true;
+    }
+    return false;
+}
+
+static void encode_work(uv_work_t *req)
+{
+    struct win *w = req->data;
+    struct run *r = w->conn->run;
+    buf_reset(&w->own);
+    w->work_rc = rp_encode_window(&r->in, (size_t)w->start, w->n, r->o.level, w->seq_base, &w->own);
+}
+
+static void queue_encode(struct win *w);
+
+static void encode_done(uv_work_t *req, int status)
+{
+    struct win *w = req->data;
+    struct conn *c = w->conn;
+    struct run *r = c->run;
+    w->working = false;
+    r->jobs--;
+    if (r->aborting || status == UV_ECANCELED) {
+        maybe_finish(r);
+        return;
+    }
+    if (w->stale) { /* the connection was re-made while this ran: the numbering changed */
+        w->stale = false;
+        w->seq_base = w->next_base;
+        queue_encode(w);
+        return;
+    }
+    if (w->work_rc < 0) {
+        run_fail(r, "cannot encode a window of %" PRIu32 " events: %s", w->n,
+                 strerror(-w->work_rc));
+        return;
+    }
+    w->bytes = w->own.data;
+    w->len = w->own.len;
+    w->ready = true;
+    if (c->state == C_OPEN)
+        flush_writes(c);
+}
+
+static void queue_encode(struct win *w)
+{
+    struct run *r = w->conn->run;
+    w->ready = false;
+    w->bytes = NULL;
+    w->working = true;
+    w->work.data = w;
+    r->jobs++;
+    int rc = uv_queue_work(r->loop, &w->work, encode_work, encode_done);
+    if (rc < 0) {
+        w->working = false;
+        r->jobs--;
+        run_fail(r, "cannot queue work: %s", uv_strerror(rc));
+    }
+}
+
+/* ---- Writing (the path a TLS layer would wrap: conn_send out, conn_on_bytes in) ---------------
+ */
+
+static void complete_window(struct conn *c, struct win *w);
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct win *w = req->data;
+    struct conn *c = w->conn;
+    struct run *r = c->run;
+    w->writing = false;
+    if (status == 0 || w->done) {
+        r->st.bytes_sent += w->len;
+        if (!w->counted) {
+            w->counted = true;
+            r->st.events_sent += w->n;
+            r->st.windows_sent++;
+            r->st.payload_bytes +=
+                (uint64_t)(r->in.ev[w->start + w->n - 1].off + r->in.ev[w->start + w->n - 1].len -
+                           r->in.ev[w->start].off);
+            if (w->candidate)
+                r->st.cand_windows++;
+        }
+    }
+    if (w->done) { /* acknowledged before this callback ran */
+        win_free(w);
+        maybe_finish(r);
+        return;
+    }
+    if (status < 0) {
+        if (status != UV_ECANCELED && c->state == C_OPEN) {
+            char why[128];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
+            conn_drop(c, why);
+        }
+        return;
+    }
+    if (!beats(r)) /* syslog: nothing comes back; a window is done once the kernel has it */
+        complete_window(c, w);
+}
+
+/* Writes one window with one uv_write. */
+static int conn_send(struct conn *c, struct win *w)
+{
+    uv_buf_t b = uv_buf_init((char *)w->bytes, (unsigned)w->len);
+    w->wreq.data = w;
+    int rc = uv_write(&w->wreq, (uv_stream_t *)&c->h.tcp, &b, 1, on_write);
+    if (rc < 0)
+        return rc;
+    w->writing = w->written = true;
+    w->write_ns = uv_hrtime();
+    return 0;
+}
+
+/* Writes the windows whose bytes are ready, in order; stops at the first that is not. */
+static void flush_writes(struct conn *c)
+{
+    bool waiting = false; /* a window already written is waiting for its ACK */
+    for (struct win *w = c->head; w && c->state == C_OPEN; w = w->next) {
+        if (w->written) {
+            waiting = true;
+            continue;
+        }
+        if (!w->ready)
+            return;
+        int rc = conn_send(c, w);
+        if (rc < 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(rc));
+            conn_drop(c, why);
+            return;
+        }
+        if (!waiting)
+            c->activity_ns = w->write_ns;
+        waiting = true;
+    }
+}
+
+/* ---- Scheduling --------------------------------------------------------------------------------
+ */
+
+static bool can_take(const struct conn *c)
+{
+    if (c->state != C_OPEN)
+        return false;
+    if (c->run->o.proto == P_SYSLOG_UDP)
+        return !c->udp_blocked;
+    return c->nwin < c->run->o.pipelining;
+}
+
+static void push_ready(struct conn *c)
+{
+    struct run *r = c->run;
+    if (c->in_ready || !can_take(c))
+        return;
+    c->in_ready = true;
+    c->ready_next = NULL;
+    if (r->ready_tail)
+        r->ready_tail->ready_next = c;
+    else
+        r->ready_head = c;
+    r->ready_tail = c;
+}
+
+static struct conn *pop_ready(struct run *r)
+{
+    struct conn *c = r->ready_head;
+    if (c) {
+        r->ready_head = c->ready_next;
+        if (!r->ready_head)
+            r->ready_tail = NULL;
+        c->in_ready = false;
+    }
+    return c;
+}
+
+/* The size of the next window, or 0 when there is none left to send. */
+static uint32_t next_size(struct run *r)
+{
+    if (r->stopping || r->exhausted)
+        return 0;
+    if (r->o.count && r->assigned >= r->o.count)
+        return 0;
+    uint64_t n = slice_len(r, r->slice);
+    if (r->o.count && n > r->o.count - r->assigned)
+        n = r->o.count - r->assigned;
+    return (uint32_t)n;
+}
+
+static uint64_t take_next(struct run *r, uint32_t n)
+{
+    uint64_t start = (uint64_t)r->slice * r->o.window;
+    r->assigned += n;
+    if (++r->slice == r->nslices) {
+        r->slice = 0;
+        if (!r->o.loop)
+            r->exhausted = true;
+    }
+    return start;
+}
+
+static void udp_continue(struct conn *c)
+{
+    struct run *r = c->run;
+    while (c->udp_pos < c->udp_end) {
+        const struct rp_event *e = &r->in.ev[c->udp_pos];
+        uv_buf_t b = uv_buf_init(r->in.data.data + e->off, e->len);
+        int rc = uv_udp_try_send(&c->h.udp, &b, 1, NULL);
+        if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
+            c->udp_blocked = true;
+            if (!uv_is_active((uv_handle_t *)&r->udp_timer))
+                uv_timer_start(&r->udp_timer, on_udp_timer, 1, 0);
+            return;
+        }
+        if (rc < 0) {
+            run_fail(r, "sending a datagram to %s failed: %s", r->o.target, uv_strerror(rc));
+            return;
+        }
+        r->st.events_sent++;
+        r->st.bytes_sent += e->len;
+        r->st.payload_bytes += e->len;
+        c->udp_pos++;
+    }
+    c->udp_blocked = false;
+    r->st.windows_sent++;
+}
+
+static void assign(struct conn *c, uint64_t start, uint32_t n)
+{
+    struct run *r = c->run;
+    if (r->o.proto == P_SYSLOG_UDP) {
+        c->udp_pos = start;
+        c->udp_end = start + n;
+        udp_continue(c);
+        return;
+    }
+    struct win *w = calloc(1, sizeof(*w));
+    if (!w) {
+        run_fail(r, "out of memory");
+        return;
+    }
+    w->conn = c;
+    w->start = start;
+    w->n = n;
+    w->candidate = rp_candidates(&r->in, (size_t)start, n) > 0;
+    buf_init(&w->own, (size_t)1 << 31);
+    if (r->o.version == 1) {
+        w->seq_base = c->v1_seq;
+        c->v1_seq += n;
+    }
+    if (c->tail)
+        c->tail->next = w;
+    else
+        c->head = w;
+    c->tail = w;
+    c->nwin++;
+    if (!set_ready_bytes(r, w))
+        queue_encode(w);
+    flush_writes(c);
+}
+
+static void refill(struct run *r)
+{
+    uint64_t now = uv_hrtime();
+    r->tokens += r->o.rate * (double)(now - r->tokens_ns) / 1e9;
+    r->tokens_ns = now;
+    double cap = r->o.rate / 10 > r->o.window ? r->o.rate / 10 : r->o.window;
+    if (r->tokens > cap)
+        r->tokens = cap;
+}
+
+static void on_rate_timer(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void on_pump_idle(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    pump(h->data);
+}
+
+/* Hands windows to connections that can take one, round robin, within the rate. */
+static void pump(struct run *r)
+{
+    if (r->stopping || !r->started)
+        return;
+    if (r->o.rate > 0)
+        refill(r);
+    unsigned budget = PUMP_BUDGET;
+    while (r->ready_head) {
+        uint32_t n = next_size(r);
+        if (n == 0) {
+            r->stopping = true;
+            maybe_finish(r);
+            return;
+        }
+        if (r->o.rate > 0 && r->tokens < n) {
+            double wait_ms = ceil((n - r->tokens) * 1000.0 / r->o.rate);
+            uv_timer_start(&r->rate_timer, on_rate_timer, wait_ms < 1 ? 1 : (uint64_t)wait_ms, 0);
+            return;
+        }
+        if (budget-- == 0) {
+            uv_idle_start(&r->pump_idle, on_pump_idle);
+            return;
+        }
+        struct conn *c = pop_ready(r);
+        if (!can_take(c))
+            continue;
+        uint64_t start = take_next(r, n);
+        if (r->o.rate > 0)
+            r->tokens -= n;
+        assign(c, start, n);
+        if (r->aborting)
+            return;
+        push_ready(c);
+    }
+    if (next_size(r) == 0) {
+        r->stopping = true;
+        maybe_finish(r);
+    }
+}
+
+static void on_udp_timer(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    for (uint32_t i = 0; i < r->o.connections && !r->aborting; i++) {
+        struct conn *c = &r->conns[i];
+        if (c->state == C_OPEN && c->udp_blocked) {
+            udp_continue(c);
+            push_ready(c);
+        }
+    }
+    if (!r->aborting) {
+        pump(r);
+        maybe_finish(r);
+    }
+}
+
+static bool all_delivered(const struct run *r)
+{
+    if (r->jobs)
+        return false;
+    for (uint32_t i = 0; i < r->o.connections; i++) {
+        const struct conn *c = &r->conns[i];
+        if (c->nwin || c->udp_blocked)
+            return false;
+    }
+    return true;
+}
+
+/* Ends the run once nothing is left to assign and every window is delivered. */
+static void maybe_finish(struct run *r)
+{
+    if (r->closed || !r->stopping || !all_delivered(r))
+        return;
+    close_all(r);
+}
+
+/* ---- ACKs --------------------------------------------------------------------------------------
+ */
+
+static void complete_window(struct conn *c, struct win *w)
+{
+    struct run *r = c->run;
+    c->head = w->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->nwin--;
+    if (beats(r)) {
+        uint64_t us = (uv_hrtime() - w->write_ns) / 1000;
+        rp_hist_add(&r->st.lat, us);
+        if (w->candidate)
+            rp_hist_add(&r->st.lat_cand, us);
+        r->st.windows_acked++;
+    }
+    if (w->writing)
+        w->done = true;
+    else
+        win_free(w);
+    push_ready(c);
+    pump(r);
+    maybe_finish(r);
+}
+
+static void handle_ack(struct conn *c, const uint8_t *p)
+{
+    struct run *r = c->run;
+    if (p[1] != LJ_ACK || (p[0] != LJ_V1 && p[0] != LJ_V2)) {
+        char what[160];
+        lj_describe_garbage(p, 6, what, sizeof(what));
+        run_fail(r, "connection %" PRIu32 ": the receiver sent something other than an ACK: %s",
+                 c->id, what);
+        return;
+    }
+    if (p[0] != r->version_byte) {
+        run_fail(r, "connection %" PRIu32 ": ACK with version byte '%c' on a v%d connection", c->id,
+                 p[0], r->o.version);
+        return;
+    }
+    uint32_t seq = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
+    c->activity_ns = uv_hrtime();
+    struct win *w = c->head;
+    if (seq == 0) { /* keep-alive: the receiver is still working on the window */
+        r->st.keepalives++;
+        return;
+    }
+    if (!w || !w->written) {
+        run_fail(r, "connection %" PRIu32 ": ACK %" PRIu32 " with no window in flight", c->id, seq);
+        return;
+    }
+    uint32_t lo = w->seq_base;
+    if (seq <= lo + w->acked) { /* nothing new: a repeated (partial) ACK */
+        r->st.keepalives++;
+        return;
+    }
+    if (seq - lo > w->n) {
+        run_fail(r,
+                 "connection %" PRIu32 ": ACK past the window: sequence %" PRIu32
+                 " acknowledges more than the window in flight, which holds sequences %" PRIu32
+                 "..%" PRIu32,
+                 c->id, seq, lo + 1, lo + w->n);
+        return;
+    }
+    r->st.events_acked += seq - lo - w->acked;
+    w->acked = seq - lo;
+    if (w->acked == w->n)
+        complete_window(c, w);
+}
+
+/* Bytes read from the receiver: whole 6-byte ACK frames, the rest kept for the next read. */
+static void conn_on_bytes(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (!beats(c->run))
+        return; /* syslog receivers send nothing we act on */
+    while (n && c->state == C_OPEN) {
+        size_t take = 6 - c->ncarry;
+        if (c->ncarry == 0 && n >= 6) {
+            handle_ack(c, p);
+            p += 6;
+            n -= 6;
+            continue;
+        }
+        if (take > n)
+            take = n;
+        memcpy(c->carry + c->ncarry, p, take);
+        c->ncarry += take;
+        p += take;
+        n -= take;
+        if (c->ncarry == 6) {
+            c->ncarry = 0;
+            handle_ack(c, c->carry);
+        }
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    (void)hint;
+    *b = uv_buf_init(read_buf, sizeof(read_buf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    if (nread > 0) {
+        conn_on_bytes(c, (const uint8_t *)b->base, (size_t)nread);
+        return;
+    }
+    if (nread == UV_EOF)
+        conn_drop(c, "closed by the receiver");
+    else if (nread < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "read failed: %s", uv_strerror((int)nread));
+        conn_drop(c, why);
+    }
+}
+
+/* ---- Connections -------------------------------------------------------------------------------
+ */
+
+/* Back in line after a drop: the windows not acknowledged go again, from the first event not
+ * acknowledged, renumbered for the new connection. */
+static void rewind_windows(struct conn *c)
+{
+    struct run *r = c->run;
+    uint32_t seq = 0;
+    c->ncarry = 0;
+    for (struct win *w = c->head; w; w = w->next) {
+        bool encode = false;
+        w->written = false;
+        if (w->counted)
+            r->st.events_resent += w->n - w->acked;
+        if (w->acked) {
+            w->start += w->acked;
+            w->n -= w->acked;
+            w->acked = 0;
+            w->candidate = rp_candidates(&r->in, (size_t)w->start, w->n) > 0;
+            encode = true;
+        }
+        if (r->o.version == 1 && beats(r)) {
+            if (w->working) { /* never written, so never trimmed: only the numbering changes */
+                w->stale = w->seq_base != seq;
+                w->next_base = seq;
+                seq += w->n;
+                continue;
+            }
+            encode = encode || w->seq_base != seq;
+            w->seq_base = seq;
+            seq += w->n;
+        }
+        if (!encode || w->working)
+            continue;
+        if (!set_ready_bytes(r, w))
+            queue_encode(w);
+    }
+    c->v1_seq = seq;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct run *r = c->run;
+    if (!c->reconnect || r->aborting || r->closed) {
+        c->state = C_DONE;
+        maybe_finish(r);
+        return;
+    }
+    c->reconnect = false;
+    rewind_windows(c);
+    c->state = C_WAIT;
+    unsigned shift = c->failures < 5 ? c->failures : 5;
+    c->since_ns = uv_hrtime() + (100000000ull << shift); /* 100 ms, doubling to 3.2 s */
+}
+
+/* The connection broke: reconnect (the windows in flight go again), or with --no-reconnect end
+ * the run. */
+static void conn_drop(struct conn *c, const char *why)
+{
+    struct run *r = c->run;
+    if (c->state != C_OPEN)
+        return;
+    if (r->stopping && !c->nwin) { /* done with it anyway */
+        c->state = C_CLOSING;
+        uv_close(&c->h.handle, on_conn_closed);
+        return;
+    }
+    if (r->o.no_reconnect) {
+        run_fail(r,
+                 "connection %" PRIu32 " to %s %s with %" PRIu32
+                 " windows in flight (--no-reconnect)",
+                 c->id, r->o.target, why, c->nwin);
+        return;
+    }
+    r->st.reconnects++;
+    log_warn("replay",
+             "connection %" PRIu32 " to %s %s with %" PRIu32 " windows in flight; reconnecting",
+             c->id, r->o.target, why, c->nwin);
+    c->state = C_CLOSING;
+    c->reconnect = true;
+    uv_close(&c->h.handle, on_conn_closed);
+}
+
+static void connect_failed(struct conn *c, int status)
+{
+    struct run *r = c->run;
+    if (!c->ever_open) {
+        run_fail(r, "cannot connect to %s: %s", r->o.target, uv_strerror(status));
+        return;
+    }
+    if (++c->failures >= MAX_FAILURES) {
+        run_fail(r, "cannot reconnect to %s after %u attempts: %s", r->o.target, c->failures,
+                 uv_strerror(status));
+        return;
+    }
+    c->state = C_CLOSING;
+    c->reconnect = true;
+    uv_close(&c->h.handle, on_conn_closed);
+}
+
+static void open_more(struct run *r);
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    struct run *r = c->run;
+    r->connecting--;
+    open_more(r);
+    if (status == UV_ECANCELED || r->closed || c->state != C_CONNECTING)
+        return;
+    if (status < 0) {
+        connect_failed(c, status);
+        return;
+    }
+    c->state = C_OPEN;
+    c->ever_open = true;
+    c->failures = 0;
+    c->activity_ns = uv_hrtime();
+    uv_tcp_nodelay(&c->h.tcp, 1);
+    int rc = uv_read_start((uv_stream_t *)&c->h.tcp, on_alloc, on_read);
+    if (rc < 0) {
+        connect_failed(c, rc);
+        return;
+    }
+    flush_writes(c);
+    push_ready(c);
+    pump(r);
+}
+
+static void conn_connect(struct conn *c)
+{
+    struct run *r = c->run;
+    int rc;
+    c->since_ns = uv_hrtime();
+    if (r->o.proto == P_SYSLOG_UDP) {
+        rc = uv_udp_init(r->loop, &c->h.udp);
+        c->h.udp.data = c;
+        if (rc == 0)
+            rc = uv_udp_connect(&c->h.udp, (const struct sockaddr *)&r->addr);
+        if (rc < 0) {
+            c->state = C_OPEN; /* so that close_all closes it */
+            run_fail(r, "cannot open a UDP socket to %s: %s", r->o.target, uv_strerror(rc));
+            return;
+        }
+        c->state = C_OPEN;
+        c->ever_open = true;
+        push_ready(c);
+        return;
+    }
+    rc = uv_tcp_init(r->loop, &c->h.tcp);
+    if (rc < 0) {
+        run_fail(r, "cannot create a socket: %s", uv_strerror(rc));
+        return;
+    }
+    c->h.tcp.data = c;
+    c->creq.data = c;
+    c->state = C_CONNECTING;
+    rc = uv_tcp_connect(&c->creq, &c->h.tcp, (const struct sockaddr *)&r->addr, on_connect);
+    if (rc < 0) {
+        connect_failed(c, rc);
+        return;
+    }
+    r->connecting++;
+}
+
+static void open_more(struct run *r)
+{
+    while (!r->stopping && r->next_to_open < r->o.connections && r->connecting < MAX_CONNECTING)
+        conn_connect(&r->conns[r->next_to_open++]);
+}
+
+/* ---- Timers, signals, progress -----------------------------------------------------------------
+ */
+
+static void show_progress(struct run *r, uint64_t now)
+{
+    double s = (double)(now - r->start_ns) / 1e9;
+    uint32_t open = 0;
+    for (uint32_t i = 0; i < r->o.connections; i++)
+        open += r->conns[i].state == C_OPEN;
+    uint64_t done = beats(r) ? r->st.events_acked : r->st.events_sent;
+    fprintf(stderr,
+            "\r%7.1f s  sent %" PRIu64 "  acked %" PRIu64 "  %.0f events/s  %.1f MB/s  "
+            "connections %" PRIu32 "/%" PRIu32 "  reconnects %" PRIu64 "   ",
+            s, r->st.events_sent, beats(r) ? r->st.events_acked : 0, s > 0 ? done / s : 0,
+            s > 0 ? r->st.bytes_sent / s / 1e6 : 0, open, r->o.connections, r->st.reconnects);
+    fflush(stderr);
+    r->progress_shown = true;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    uint64_t now = uv_hrtime();
+    uint64_t timeout_ns = r->o.ack_timeout_ms * 1000000ull;
+    for (uint32_t i = 0; i < r->o.connections && !r->aborting; i++) {
+        struct conn *c = &r->conns[i];
+        if (c->state == C_WAIT && now >= c->since_ns) {
+            if (r->stopping && !c->nwin)
+                c->state = C_DONE;
+            else
+                conn_connect(c);
+        } else if (c->state == C_CONNECTING && now - c->since_ns > timeout_ns) {
+            connect_failed(c, UV_ETIMEDOUT);
+        } else if (c->state == C_OPEN && beats(r) && c->head && c->head->written &&
+                   now - c->activity_ns > timeout_ns) {
+            run_fail(r,
+                     "connection %" PRIu32 ": no ACK from %s within --ack-timeout (%.1f s) for a "
+                     "window of %" PRIu32 " events (%" PRIu32 " windows in flight)",
+                     c->id, r->o.target, r->o.ack_timeout_ms / 1000.0, c->head->n, c->nwin);
+        }
+    }
+    if (r->aborting)
+        return;
+    if (r->o.progress && now - r->last_progress_ns >= 1000000000ull) {
+        r->last_progress_ns = now;
+        show_progress(r, now);
+    }
+    maybe_finish(r);
+}
+
+static void on_duration(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    r->stopping = true;
+    maybe_finish(r);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct run *r = s->data;
+    if (++r->signals == 1 && !r->aborting) {
+        if (r->progress_shown) {
+            fputc('\n', stderr);
+            r->progress_shown = false;
+        }
+        log_info("replay", "%s: finishing the windows in flight (again to stop at once)",
+                 strsignal(signum));
+        r->stopping = true;
+        maybe_finish(r);
+        return;
+    }
+    uint32_t inflight = 0;
+    for (uint32_t i = 0; i < r->o.connections; i++)
+        inflight += r->conns[i].nwin;
+    if (inflight || !r->closed)
+        run_fail(r, "interrupted with %" PRIu32 " windows in flight", inflight);
+}
+
+static void start_sending(struct run *r)
+{
+    r->started = true;
+    r->start_ns = r->tokens_ns = r->last_progress_ns = uv_hrtime();
+    uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    if (r->o.duration_ms)
+        uv_timer_start(&r->duration_timer, on_duration, r->o.duration_ms, 0);
+    open_more(r);
+    pump(r);
+}
+
+/* ---- --precompress -----------------------------------------------------------------------------
+ */
+
+static void prep_work(uv_work_t *req)
+{
+    struct run *r = req->data;
+    size_t k = (size_t)(req - r->prep_work);
+    int rc = rp_encode_window(&r->in, k * r->o.window, (uint32_t)slice_len(r, k), r->o.level, 0,
+                              &r->prep[k]);
+    if (rc < 0)
+        r->prep_rc = rc; /* any failure; the value is only shown */
+}
+
+static void prep_done(uv_work_t *req, int status)
+{
+    struct run *r = req->data;
+    (void)status;
+    if (--r->prep_pending)
+        return;
+    free(r->prep_work);
+    r->prep_work = NULL;
+    if (r->aborting || r->closed)
+        return;
+    if (r->prep_rc < 0) {
+        run_fail(r, "cannot prepare the windows: %s", strerror(-r->prep_rc));
+        return;
+    }
+    uint64_t total = 0;
+    for (size_t k = 0; k < r->nslices; k++)
+        total += r->prep[k].len;
+    r->prep_ns = uv_hrtime() - r->prep_ns;
+    log_info("replay", "prepared %zu windows: %.1f MB of events, %.1f MB to send, in %.2f s",
+             r->nslices, r->in.raw_bytes / 1e6, total / 1e6, r->prep_ns / 1e9);
+    start_sending(r);
+}
+
+static int start_prep(struct run *r)
+{
+    r->prep = calloc(r->nslices, sizeof(*r->prep));
+    r->prep_work = calloc(r->nslices, sizeof(*r->prep_work));
+    if (!r->prep || !r->prep_work)
+        return -ENOMEM;
+    r->prep_ns = uv_hrtime();
+    r->prep_pending = r->nslices;
+    for (size_t k = 0; k < r->nslices; k++) {
+        buf_init(&r->prep[k], (size_t)1 << 31);
+        r->prep_work[k].data = r;
+        int rc = uv_queue_work(r->loop, &r->prep_work[k], prep_work, prep_done);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- Options -----------------------------------------------------------------------------------
+ */
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: amsiwatch replay [OPTION]... HOST:PORT [FILE]...\n"
+        "Replays NDJSON events (one per line; plain or LZ4; each FILE, or standard input) to a\n"
+        "Beats receiver (Lumberjack v2 or v1: amsiwatch, Logstash, Vector...) or a syslog\n"
+        "receiver, checks every ACK, and reports throughput and ACK latency.\n"
+        "\n"
+        "  -t, --target HOST:PORT   the receiver (or the first argument); [IPv6]:PORT\n"
+        "  -p, --protocol NAME      beats (default), syslog-tcp or syslog-udp (also --proto)\n"
+        "      --lumberjack 1|2     Beats protocol version (default 2)\n"
+        "  -c, --connections N      connections (default 1)\n"
+        "  -w, --window N           events per window (syslog: per write), 1-%u (default 2048)\n"
+        "  -z, --compression L      zlib level 0-9 (default 3; 0 sends bare data frames)\n"
+        "      --pipelining N       windows in flight per connection (default 2)\n"
+        "      --precompress        encode every window once before sending (v2): the sender's\n"
+        "                           CPU is not what is measured\n"
+        "  -r, --rate N|unlimited   events per second over all connections (default unlimited)\n"
+        "  -n, --count N            send N events (with --loop, going round the input)\n"
+        "  -d, --duration D         stop assigning windows after D (30s, 500ms, 2m)\n"
+        "  -l, --loop               start over at the end of the input\n"
+        "      --framing octet|lf   syslog TCP framing (default octet: RFC 6587 octet counting)\n"
+        "      --ack-timeout D      longest wait for an ACK or a connect (default 30s)\n"
+        "      --no-reconnect       a dropped connection ends the run with an error\n"
+        "      --json               print the report as one JSON object\n"
+        "      --no-progress        no progress line (shown only on a terminal)\n"
+        "      --max-input BYTES    largest input held in memory (default 1 GiB)\n"
+        "      --max-event BYTES    longest event line (default 4 MiB)\n"
+        "  -h, --help               show this help\n"
+        "\n"
+        "Exit status: 0 every event sent and (Beats) acknowledged, 2 usage or input error,\n"
+        "3 a failure during the run (ACK error or timeout, connection refused or lost).\n",
+        MAX_WINDOW);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-')
+        return -EINVAL;
+    double mult = 1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -EINVAL;
+    if (*end == 'k' || *end == 'K')
+        mult = 1e3, end++;
+    else if (*end == 'm' || *end == 'M')
+        mult = 1e6, end++;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1e9, end++;
+    if (*end)
+        return -EINVAL;
+    *out = (uint64_t)((double)v * mult);
+    return 0;
+}
+
+/* "30s", "1.5s", "500ms", "2m", "1h"; a bare number is seconds. */
+static int parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -EINVAL;
+    double scale = 1000;
+    if (strcmp(end, "ms") == 0)
+        scale = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        scale = 60000;
+    else if (strcmp(end, "h") == 0)
+        scale = 3600000;
+    else if (*end && strcmp(end, "s") != 0)
+        return -EINVAL;
+    *ms = (uint64_t)(v * scale + 0.5);
+    return 0;
+}
+
+static int resolve(const char *target, bool udp, struct sockaddr_storage *out, char *err,
+                   size_t errlen)
+{
+    char host[256];
+    const char *port;
+    if (target[0] == '[') {
+        const char *close = strchr(target, ']');
+        if (!close || close[1] != ':' || (size_t)(close - target - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, target + 1, (size_t)(close - target - 1));
+        host[close - target - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(target, ':');
+        if (!colon || colon == target || (size_t)(colon - target) >= sizeof(host) ||
+            memchr(target, ':', (size_t)(colon - target)))
+            goto bad;
+        memcpy(host, target, (size_t)(colon - target));
+        host[colon - target] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 1 || p > 65535)
+        goto bad;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+bad:
+    snprintf(err, errlen, "target '%s' is not HOST:PORT ([IPv6]:PORT for IPv6; port 1-65535)",
+             target);
+    return -EINVAL;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("amsiwatch replay: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+enum {
+    OPT_PIPELINING = 256,
+    OPT_PRECOMPRESS,
+    OPT_FRAMING,
+    OPT_ACK_TIMEOUT,
+    OPT_NO_RECONNECT,
+    OPT_JSON,
+    OPT_NO_PROGRESS,
+    OPT_MAX_INPUT,
+    OPT_MAX_EVENT,
+    OPT_LUMBERJACK,
+};
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option longs[] = {
+        {"target", required_argument, NULL, 't'},
+        {"protocol", required_argument, NULL, 'p'},
+        {"proto", required_argument, NULL, 'p'},
+        {"lumberjack", required_argument, NULL, OPT_LUMBERJACK},
+        {"connections", required_argument, NULL, 'c'},
+        {"window", required_argument, NULL, 'w'},
+        {"compression", required_argument, NULL, 'z'},
+        {"pipelining", required_argument, NULL, OPT_PIPELINING},
+        {"precompress", no_argument, NULL, OPT_PRECOMPRESS},
+        {"rate", required_argument, NULL, 'r'},
+        {"count", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'},
+        {"loop", no_argument, NULL, 'l'},
+        {"framing", required_argument, NULL, OPT_FRAMING},
+        {"ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT},
+        {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"max-input", required_argument, NULL, OPT_MAX_INPUT},
+        {"max-event", required_argument, NULL, OPT_MAX_EVENT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (struct opts){.proto = P_BEATS,
+                       .version = 2,
+                       .connections = 1,
+                       .window = 2048,
+                       .pipelining = 2,
+                       .level = 3,
+                       .ack_timeout_ms = 30000,
+                       .progress = true,
+                       .max_input = DEFAULT_MAX_INPUT,
+                       .max_event = DEFAULT_MAX_EVENT};
+    bool framing_set = false;
+    int ch;
+    uint64_t v;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "t:p:c:w:z:r:n:d:lh", longs, NULL)) != -1) {
+        switch (ch) {
+        case 't':
+            snprintf(o->target, sizeof(o->target), "%s", optarg);
+            break;
+        case 'p':
+            if (strcmp(optarg, "beats") == 0)
+                o->proto = P_BEATS;
+            else if (strcmp(optarg, "syslog-tcp") == 0)
+                o->proto = P_SYSLOG_TCP;
+            else if (strcmp(optarg, "syslog-udp") == 0)
+                o->proto = P_SYSLOG_UDP;
+            else
+                return usage_error("--protocol: '%s' is not beats, syslog-tcp or syslog-udp",
+                                   optarg);
+            break;
+        case OPT_LUMBERJACK:
+            if (strcmp(optarg, "1") != 0 && strcmp(optarg, "2") != 0)
+                return usage_error("--lumberjack: '%s' is not 1 or 2", optarg);
+            o->version = optarg[0] - '0';
+            break;
+        case 'c':
+            if (parse_u64(optarg, &v) || v < 1 || v > MAX_CONNECTIONS)
+                return usage_error("--connections: '%s' is not 1-%u", optarg, MAX_CONNECTIONS);
+            o->connections = (uint32_t)v;
+            break;
+        case 'w':
+            if (parse_u64(optarg, &v) || v < 1 || v > MAX_WINDOW)
+                return usage_error("--window: '%s' is not 1-%u", optarg, MAX_WINDOW);
+            o->window = (uint32_t)v;
+            break;
+        case 'z':
+            if (parse_u64(optarg, &v) || v > 9)
+                return usage_error("--compression: '%s' is not 0-9", optarg);
+            o->level = (int)v;
+            break;
+        case OPT_PIPELINING:
+            if (parse_u64(optarg, &v) || v < 1 || v > 1000)
+                return usage_error("--pipelining: '%s' is not 1-1000", optarg);
+            o->pipelining = (uint32_t)v;
+            break;
+        case OPT_PRECOMPRESS:
+            o->precompress = true;
+            break;
+        case 'r':
+            if (strcmp(optarg, "unlimited") == 0 || strcmp(optarg, "0") == 0) {
+                o->rate = 0;
+            } else {
+                char *end;
+                errno = 0;
+                double rate = strtod(optarg, &end);
+                if (errno || end == optarg || *end || !(rate > 0) || rate > 1e10)
+                    return usage_error("--rate: '%s' is not events per second or 'unlimited'",
+                                       optarg);
+                o->rate = rate;
+            }
+            break;
+        case 'n':
+            if (parse_u64(optarg, &v) || v < 1)
+                return usage_error("--count: '%s' is not a positive number of events", optarg);
+            o->count = v;
+            break;
+        case 'd':
+            if (parse_duration(optarg, &o->duration_ms) || !o->duration_ms)
+                return usage_error("--duration: '%s' is not a duration (30s, 500ms, 2m)", optarg);
+            break;
+        case 'l':
+            o->loop = true;
+            break;
+        case OPT_FRAMING:
+            if (strcmp(optarg, "octet") != 0 && strcmp(optarg, "lf") != 0)
+                return usage_error("--framing: '%s' is not octet or lf", optarg);
+            o->lf = strcmp(optarg, "lf") == 0;
+            framing_set = true;
+            break;
+        case OPT_ACK_TIMEOUT:
+            if (parse_duration(optarg, &o->ack_timeout_ms) || o->ack_timeout_ms < 100)
+                return usage_error("--ack-timeout: '%s' is not a duration of at least 100ms",
+                                   optarg);
+            break;
+        case OPT_NO_RECONNECT:
+            o->no_reconnect = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_NO_PROGRESS:
+            o->progress = false;
+            break;
+        case OPT_MAX_INPUT:
+        case OPT_MAX_EVENT:
+            if (parse_u64(optarg, &v) || v < 1024 || v > ((uint64_t)1 << 40))
+                return usage_error("--%s: '%s' is not a size in bytes (at least 1024)",
+                                   ch == OPT_MAX_INPUT ? "max-input" : "max-event", optarg);
+            if (ch == OPT_MAX_INPUT)
+                o->max_input = (size_t)v;
+            else
+                o->max_event = (size_t)v;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o->target[0]) {
+        if (optind >= argc)
+            return usage_error("no target: give HOST:PORT");
+        snprintf(o->target, sizeof(o->target), "%s", argv[optind++]);
+    }
+    o->paths = argv + optind;
+    o->npaths = argc - optind;
+    if (framing_set && o->proto != P_SYSLOG_TCP)
+        return usage_error("--framing applies to --protocol syslog-tcp only");
+    if (o->precompress && o->proto == P_BEATS && o->version == 1)
+        return usage_error("--precompress needs --lumberjack 2: v1 numbers events across the "
+                           "connection, so its windows cannot be shared");
+    if (o->json || !isatty(STDERR_FILENO))
+        o->progress = false;
+    return -1; /* go on */
+}
+
+/* ---- The report --------------------------------------------------------------------------------
+ */
+
+static const char *proto_name(const struct opts *o)
+{
+    return o->proto == P_BEATS ? "beats" : o->proto == P_SYSLOG_TCP ? "syslog-tcp" : "syslog-udp";
+}
+
+static json_t *hist_json(const struct rp_hist *h)
+{
+    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "windows", (json_int_t)h->count, "p50",
+                     rp_hist_quantile(h, 0.5) / 1000.0, "p99", rp_hist_quantile(h, 0.99) / 1000.0,
+                     "p99_9", rp_hist_quantile(h, 0.999) / 1000.0, "max", h->max / 1000.0);
+}
+
+static void print_hist(const char *what, const struct rp_hist *h)
+{
+    if (!h->count) {
+        printf("  %-18s none\n", what);
+        return;
+    }
+    printf("  %-18s p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (%" PRIu64 " windows)\n",
+           what, rp_hist_quantile(h, 0.5) / 1000.0, rp_hist_quantile(h, 0.99) / 1000.0,
+           rp_hist_quantile(h, 0.999) / 1000.0, h->max / 1000.0, h->count);
+}
+
+static void report(struct run *r, bool ok)
+{
+    const struct opts *o = &r->o;
+    const struct stats *s = &r->st;
+    double secs = r->started ? (double)(r->end_ns - r->start_ns) / 1e9 : 0;
+    uint64_t done = beats(r) ? s->events_acked : s->events_sent;
+    double eps = secs > 0 ? done / secs : 0, mbps = secs > 0 ? s->bytes_sent / secs / 1e6 : 0;
+    double pmbps = secs > 0 ? s->payload_bytes / secs / 1e6 : 0;
+    if (r->progress_shown)
+        fputc('\n', stderr);
+    if (o->json) {
+        json_t *j = json_pack(
+            "{s:s, s:s, s:i, s:I, s:I, s:i, s:b, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+            " s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:b}",
+            "protocol", proto_name(o), "target", o->target, "version", o->version, "connections",
+            (json_int_t)o->connections, "window", (json_int_t)o->window, "compression", o->level,
+            "precompress", o->precompress, "pipelining", (json_int_t)o->pipelining, "rate", o->rate,
+            "loop", o->loop, "events_sent", (json_int_t)s->events_sent, "events_acked",
+            (json_int_t)s->events_acked, "events_resent", (json_int_t)s->events_resent,
+            "windows_sent", (json_int_t)s->windows_sent, "windows_acked",
+            (json_int_t)s->windows_acked, "candidate_windows", (json_int_t)s->cand_windows,
+            "bytes_sent", (json_int_t)s->bytes_sent, "payload_bytes", (json_int_t)s->payload_bytes,
+            "seconds", secs, "events_per_second", eps, "mb_per_second", mbps,
+            "payload_mb_per_second", pmbps, "errors", (json_int_t)s->errors, "reconnects",
+            (json_int_t)s->reconnects, "keepalives", (json_int_t)s->keepalives, "ok", ok);
+        if (j && beats(r)) {
+            json_object_set_new(j, "ack_latency_ms", hist_json(&s->lat));
+            json_object_set_new(j, "candidate_ack_latency_ms", hist_json(&s->lat_cand));
+        }
+        if (j)
+            json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(j);
+        fflush(stdout);
+        return;
+    }
+    printf("amsiwatch replay: %s%s to %s: %s\n", proto_name(o),
+           o->proto == P_BEATS ? (o->version == 1 ? " v1" : " v2") : "", o->target,
+           ok ? "ok" : "FAILED");
+    char rate[32];
+    if (o->rate > 0)
+        snprintf(rate, sizeof(rate), "%.0f/s", o->rate);
+    else
+        snprintf(rate, sizeof(rate), "unlimited");
+    if (beats(r))
+        printf("  connections %" PRIu32 ", window %" PRIu32
+               ", compression %d%s, pipelining %" PRIu32 ", rate %s\n",
+               o->connections, o->window, o->level, o->precompress ? " (precompressed)" : "",
+               o->pipelining, rate);
+    else
+        printf("  connections %" PRIu32 ", %" PRIu32 " messages per write%s, rate %s\n",
+               o->connections, o->window,
+               o->proto == P_SYSLOG_TCP ? (o->lf ? ", LF framing" : ", octet counting") : "", rate);
+    if (beats(r)) {
+        printf("  events             %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
+               " resent\n",
+               s->events_sent, s->events_acked, s->events_resent);
+        printf("  windows            %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
+               " with candidate events\n",
+               s->windows_sent, s->windows_acked, s->cand_windows);
+    } else {
+        printf("  events             %" PRIu64 " sent (syslog has no acknowledgement)\n",
+               s->events_sent);
+    }
+    printf("  throughput         %.3f s, %.0f events/s, %.2f MB/s on the wire, %.2f MB/s of "
+           "events\n",
+           secs, eps, mbps, pmbps);
+    if (beats(r)) {
+        print_hist("ACK latency", &s->lat);
+        print_hist("candidate windows", &s->lat_cand);
+    }
+    printf("  errors %" PRIu64 ", reconnects %" PRIu64 ", keep-alives %" PRIu64 "\n", s->errors,
+           s->reconnects, s->keepalives);
+    if (r->error[0])
+        printf("  error: %s\n", r->error);
+    fflush(stdout);
+}
+
+/* ---- Entry point -------------------------------------------------------------------------------
+ */
+
+static void raise_fd_limit(uint32_t connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= (rlim_t)connections + 64)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)connections + 64)
+        log_warn("replay",
+                 "%" PRIu32 " connections but only %llu file descriptors allowed "
+                 "(ulimit -n): some connections will fail",
+                 connections, (unsigned long long)rl.rlim_cur);
+}
+
+int replay_load_main(int argc, char **argv)
+{
+    struct run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        fprintf(stderr, "amsiwatch replay: out of memory\n");
+        return 3;
+    }
+    int status = parse_args(argc, argv, &r->o);
+    if (status >= 0) {
+        free(r);
+        return status;
+    }
+    struct opts *o = &r->o;
+    char err[512];
+    if (resolve(o->target, o->proto == P_SYSLOG_UDP, &r->addr, err, sizeof(err)) < 0) {
+        free(r);
+        return usage_error("%s", err);
+    }
+    struct rp_load_opts lo = {.max_input = o->max_input, .max_event = o->max_event};
+    lo.shape = o->proto == P_SYSLOG_UDP   ? RP_SYSLOG_UDP
+               : o->proto == P_SYSLOG_TCP ? (o->lf ? RP_SYSLOG_LF : RP_SYSLOG_OCT)
+               : o->version == 1          ? RP_BEATS_V1
+                                          : RP_BEATS_V2;
+    if (rp_input_load(&r->in, &lo, o->paths, o->npaths, err, sizeof(err)) < 0) {
+        fprintf(stderr, "amsiwatch replay: %s\n", err);
+        rp_input_free(&r->in);
+        free(r);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(o->connections);
+    r->version_byte = o->version == 1 ? LJ_V1 : LJ_V2;
+    r->nslices = (r->in.n + o->window - 1) / o->window;
+    r->conns = calloc(o->connections, sizeof(*r->conns));
+    r->loop = malloc(sizeof(*r->loop));
+    if (!r->conns || !r->loop || uv_loop_init(r->loop) != 0) {
+        fprintf(stderr, "amsiwatch replay: out of memory\n");
+        return 3;
+    }
+    for (uint32_t i = 0; i < o->connections; i++) {
+        r->conns[i].run = r;
+        r->conns[i].id = i + 1;
+    }
+    uv_timer_init(r->loop, &r->tick);
+    uv_timer_init(r->loop, &r->rate_timer);
+    uv_timer_init(r->loop, &r->duration_timer);
+    uv_timer_init(r->loop, &r->udp_timer);
+    uv_idle_init(r->loop, &r->pump_idle);
+    r->tick.data = r->rate_timer.data = r->duration_timer.data = r->udp_timer.data = r;
+    r->pump_idle.data = r;
+    uv_signal_init(r->loop, &r->sigint);
+    uv_signal_init(r->loop, &r->sigterm);
+    r->sigint.data = r->sigterm.data = r;
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+
+    if (o->precompress && o->proto == P_BEATS) {
+        int rc = start_prep(r);
+        if (rc < 0)
+            run_fail(r, "cannot prepare the windows: %s", strerror(-rc));
+    } else {
+        start_sending(r);
+    }
+    uv_run(r->loop, UV_RUN_DEFAULT);
+    if (!r->end_ns)
+        r->end_ns = uv_hrtime();
+
+    bool ok =
+        r->st.errors == 0 && (!beats(r) || r->st.events_acked == r->st.events_sent) && r->started;
+    if (r->st.errors == 0 && beats(r) && r->st.events_acked != r->st.events_sent) {
+        snprintf(r->error, sizeof(r->error), "%" PRIu64 " events sent were not acknowledged",
+                 r->st.events_sent - r->st.events_acked);
+        r->st.errors++;
+    }
+    report(r, ok);
+
+    uv_loop_close(r->loop);
+    for (uint32_t i = 0; i < o->connections; i++) {
+        struct win *w = r->conns[i].head;
+        while (w) {
+            struct win *next = w->next;
+            win_free(w);
+            w = next;
+        }
+    }
+    for (size_t k = 0; r->prep && k < r->nslices; k++)
+        buf_free(&r->prep[k]);
+    free(r->prep);
+    free(r->prep_work);
+    free(r->conns);
+    free(r->loop);
+    rp_input_free(&r->in);
+    free(r);
+    return ok ? 0 : 3;
+}
