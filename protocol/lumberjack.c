@@ -30,13 +30,13 @@ static void put_be32(uint8_t *p, uint32_t v)
 long lj_decode(const uint8_t *p, size_t n, const struct lj_limits *lim, bool accept_ack,
                struct lj_frame *f)
 {
+    memset(f, 0, sizeof(*f));
     if (n < 1)
         return -EAGAIN;
     if (p[0] != LJ_V1 && p[0] != LJ_V2)
         return -EBADMSG;
     if (n < 2)
         return -EAGAIN;
-    memset(f, 0, sizeof(*f));
     f->version = p[0];
     f->type = p[1];
     switch (p[1]) {
@@ -62,10 +62,10 @@ long lj_decode(const uint8_t *p, size_t n, const struct lj_limits *lim, bool acc
         f->payload_len = be32(p + 2);
         if (f->payload_len > lim->max_compressed)
             return -EMSGSIZE;
+        f->frame_len = 6 + (size_t)f->payload_len;
         if (n - 6 < f->payload_len)
             return -EAGAIN;
         f->payload = p + 6;
-        f->frame_len = 6 + (size_t)f->payload_len;
         return (long)f->frame_len;
     case LJ_JSON:
         if (n < 10)
@@ -74,10 +74,10 @@ long lj_decode(const uint8_t *p, size_t n, const struct lj_limits *lim, bool acc
         f->payload_len = be32(p + 6);
         if (f->payload_len > lim->max_json)
             return -EMSGSIZE;
+        f->frame_len = 10 + (size_t)f->payload_len;
         if (n - 10 < f->payload_len)
             return -EAGAIN;
         f->payload = p + 10;
-        f->frame_len = 10 + (size_t)f->payload_len;
         return (long)f->frame_len;
     case LJ_DATA: {
         if (n < 10)

@@ -43,8 +43,9 @@ struct lj_frame {
 };
 
 /* Decodes one frame at the start of P (N bytes). Returns the frame's length (> 0) and fills *F, or
- * -EAGAIN when more bytes are needed, -EBADMSG for an unknown version or type, -EMSGSIZE when a
- * length is over LIMITS. ACCEPT_ACK allows 'A' frames (clients decode those). */
+ * -EAGAIN when more bytes are needed (F->frame_len is then the whole frame's length when its header
+ * is complete and says it, C and J frames, else 0), -EBADMSG for an unknown version or type,
+ * -EMSGSIZE when a length is over LIMITS. ACCEPT_ACK allows 'A' frames (clients decode those). */
 long lj_decode(const uint8_t *p, size_t n, const struct lj_limits *limits, bool accept_ack,
                struct lj_frame *f);
 

@@ -11,6 +11,7 @@
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)
+#define HEADER_READ          10u /* the longest frame header (J, D): what a read waiting for room takes */
 #define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
 
 struct window {
@@ -43,6 +44,11 @@ struct beats_conn {
 
     uint64_t inflight_bytes;
     uint64_t last_read_ms, last_write_ms, frame_started_ms;
+    size_t reserved; /* the frame being read, counted in the global budget once admitted */
+    bool admitted;
+    bool waiting;                     /* in the server's queue of connections waiting for room */
+    bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
+    struct beats_conn *wprev, *wnext; /* that queue */
     uint32_t v1_window; /* v1: the window size announced, kept for the frames after an ACK */
 
     struct sec_conn sec; /* TLS (sec.io NULL on a plaintext listener) */
@@ -102,6 +108,48 @@ static void unlink_conn(struct beats_conn *c)
     s->nconns--;
 }
 
+/* The queue of connections waiting for room in the global budget: served oldest first, so that
+ * under pressure every connection gets its turn and none waits past beats.keepalive-max. */
+static void room_dequeue(struct beats_conn *c)
+{
+    struct server *s = c->srv;
+    if (!c->waiting)
+        return;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        s->room_head = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    else
+        s->room_tail = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->waiting = false;
+}
+
+static void room_enqueue(struct beats_conn *c, bool front)
+{
+    struct server *s = c->srv;
+    if (c->waiting)
+        return;
+    c->waiting = true;
+    if (front) {
+        c->wnext = s->room_head;
+        if (s->room_head)
+            s->room_head->wprev = c;
+        else
+            s->room_tail = c;
+        s->room_head = c;
+    } else {
+        c->wprev = s->room_tail;
+        if (s->room_tail)
+            s->room_tail->wnext = c;
+        else
+            s->room_head = c;
+        s->room_tail = c;
+    }
+}
+
 static void conn_close(struct beats_conn *c, const char *why, bool error)
 {
     if (c->closing)
@@ -124,6 +172,9 @@ static void conn_close(struct beats_conn *c, const char *why, bool error)
         b = n;
     }
     c->blocked_head = c->blocked_tail = NULL;
+    s->reserved_bytes -= c->reserved;
+    c->reserved = 0;
+    room_dequeue(c);
     unlink_conn(c);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -261,11 +312,42 @@ static void pause_reading(struct beats_conn *c)
     c->srv->need_resume = true;
 }
 
+/* The global budget covers the batches the workers hold and the frames being read: with
+ * thousands of busy connections, frames half read are most of the memory. */
+static uint64_t committed(const struct server *s)
+{
+    return s->inflight_bytes + s->reserved_bytes;
+}
+
 static bool over_budget(const struct beats_conn *c)
 {
     const struct server *s = c->srv;
     return c->inflight_bytes >= s->cfg.beats_connection_budget ||
-           s->inflight_bytes >= s->cfg.beats_global_budget;
+           committed(s) >= s->cfg.beats_global_budget;
+}
+
+/* Admission of the frame at the head of RBUF (NEED: its whole length when the header says it, else
+ * 0). A frame is admitted into the global budget once its header is read and its length fits (or
+ * nothing else is committed, so any frame can pass alone); it then reads on to its end. Returns
+ * false when the frame must wait for room: the connection then holds a header's worth of bytes. */
+static bool admit(struct beats_conn *c, size_t need)
+{
+    struct server *s = c->srv;
+    size_t want = c->rbuf.len == 0 ? 0 : (need > c->rbuf.len ? need : c->rbuf.len);
+    if (!c->admitted && want) {
+        if (!need && c->rbuf.len < HEADER_READ)
+            return true; /* its length is not known yet */
+        if (committed(s) && committed(s) + want > s->cfg.beats_global_budget)
+            return false;
+        c->admitted = true;
+        if (need)
+            s->frame_estimate = need;
+    }
+    s->reserved_bytes = s->reserved_bytes - c->reserved + want;
+    c->reserved = want;
+    if (!want)
+        c->admitted = false;
+    return true;
 }
 
 static bool submit(struct beats_conn *c, struct batch *b)
@@ -469,12 +551,13 @@ static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const u
 
 static void conn_parse(struct beats_conn *c)
 {
-    size_t off = 0;
+    size_t off = 0, need = 0;
     const uint8_t *p = (const uint8_t *)c->rbuf.data;
     while (!c->closing && off < c->rbuf.len) {
         struct lj_frame f;
         long n = lj_decode(p + off, c->rbuf.len - off, &c->srv->limits, false, &f);
         if (n == -EAGAIN) {
+            need = f.frame_len;
             if (!c->frame_started_ms)
                 c->frame_started_ms = server_now(c->srv);
             break;
@@ -499,9 +582,16 @@ static void conn_parse(struct beats_conn *c)
         if (off)
             c->frame_started_ms = 0;
     }
+    bool room = admit(c, need);
     check_acks(c);
-    if (over_budget(c))
+    if (!room || (!c->admitted && over_budget(c))) {
+        /* Back in the queue: at its head if its turn just came (it keeps its place). */
         pause_reading(c);
+        room_enqueue(c, c->resumed_from_queue);
+    } else if (c->inflight_bytes >= c->srv->cfg.beats_connection_budget) {
+        pause_reading(c);
+    }
+    c->resumed_from_queue = false;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -513,13 +603,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
         return;
     }
-    if (buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
+    /* Near the budget, a frame not yet admitted reads its header only: ten thousand connections
+     * waiting for room then hold bytes, not 64 KiB each. */
+    size_t chunk = READ_CHUNK;
+    if (!c->admitted && committed(c->srv) >= c->srv->cfg.beats_global_budget / 2)
+        chunk = c->rbuf.len < HEADER_READ ? HEADER_READ - c->rbuf.len : 1;
+    if (buf_reserve(&c->rbuf, chunk) < 0) {
         /* Cannot happen for valid frames (limits are checked on the header); give a small
          * buffer so the read reports and the parser closes the connection. */
         *out = uv_buf_init(NULL, 0);
         return;
     }
-    *out = uv_buf_init(c->rbuf.data + c->rbuf.len, READ_CHUNK);
+    *out = uv_buf_init(c->rbuf.data + c->rbuf.len, chunk);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
@@ -582,14 +677,39 @@ void beats_resume_paused(struct server *s)
     for (struct beats_conn *c = s->conns; c; c = c->next) {
         if (c->blocked_head)
             retry_blocked(c);
-        if (!c->paused)
+        if (!c->paused || c->waiting)
             continue;
-        if (c->blocked_head || over_budget(c)) {
+        /* An admitted frame reads on to its end whatever else holds the budget. */
+        if (c->blocked_head || c->inflight_bytes >= s->cfg.beats_connection_budget) {
             s->need_resume = true;
             continue;
         }
+        if (!c->admitted && over_budget(c)) {
+            room_enqueue(c, false);
+            continue;
+        }
+        if (c->rbuf.len)
+            c->frame_started_ms = server_now(s); /* the pause was ours, not the sender's */
         start_reading(c);
     }
+    /* As many waiting connections as the room left can take, oldest first. */
+    uint64_t budget = s->cfg.beats_global_budget, used = committed(s);
+    uint64_t estimate = s->frame_estimate ? s->frame_estimate : READ_CHUNK;
+    bool first = true;
+    while (s->room_head && (first || used + estimate <= budget) && used < budget) {
+        struct beats_conn *c = s->room_head;
+        room_dequeue(c);
+        if (c->blocked_head)
+            continue; /* the queue comes first: the loop above takes it up */
+        first = false;
+        used += estimate;
+        c->resumed_from_queue = true;
+        if (c->rbuf.len)
+            c->frame_started_ms = server_now(s);
+        start_reading(c);
+    }
+    if (s->room_head)
+        s->need_resume = true;
 }
 
 /* ---- Accepting ---- */
@@ -679,7 +799,7 @@ void beats_tick(struct server *s)
             s->beats_sec.handshake_failures++;
             conn_close(c, "the TLS handshake did not complete within beats.ssl-handshake-timeout",
                        true);
-        } else if (c->rbuf.len && c->frame_started_ms &&
+        } else if (c->rbuf.len && c->frame_started_ms && !c->paused &&
                    now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
             conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
         } else if (c->head) {

@@ -105,8 +105,9 @@ static const struct option_def table[] = {
      "largest key or value in a v1 data frame"},
     {"beats.connection-budget", T_SIZE, "64MiB", F(beats_connection_budget), 65536, 1ull << 36,
      NULL, "memory one connection may hold in flight before its reads pause"},
-    {"beats.global-budget", T_SIZE, "512MiB", F(beats_global_budget), 65536, 1ull << 40, NULL,
-     "memory all connections together may hold in flight before reads pause"},
+    {"beats.global-budget", T_SIZE, "128MiB", F(beats_global_budget), 65536, 1ull << 40, NULL,
+     "memory all connections together may hold in flight (batches and frames being read) before "
+     "reads pause"},
     {"beats.max-connections", T_UINT, "20000", F(beats_max_connections), 1, 1000000, NULL,
      "concurrent Beats connections; more are refused"},
     {"beats.keepalive", T_DURATION, "3s", F(beats_keepalive_ms), 100, 60000, NULL,

@@ -43,6 +43,29 @@ Test(lumberjack, asks_for_more_bytes_at_every_cut_of_a_frame)
     buf_free(&b);
 }
 
+Test(lumberjack, names_the_whole_length_of_a_frame_once_its_header_is_read)
+{
+    /* What the receiver admits into its memory budget before the frame's body arrives. */
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    cr_assert_eq(lj_encode_json(&b, 1, "{\"a\":1}", 7), 0);
+    size_t json_len = b.len;
+    cr_assert_eq(lj_encode_compressed(&b, '2', "2J....", 6, 1), 0);
+    for (size_t cut = 0; cut < json_len; cut++) {
+        struct lj_frame f;
+        cr_assert_eq(lj_decode((const uint8_t *)b.data, cut, &lim, false, &f), -EAGAIN);
+        cr_assert_eq(f.frame_len, cut < 10 ? 0 : json_len, "J cut at %zu", cut);
+    }
+    const uint8_t *c = (const uint8_t *)b.data + json_len;
+    size_t clen = b.len - json_len;
+    for (size_t cut = 0; cut < clen; cut++) {
+        struct lj_frame f;
+        cr_assert_eq(lj_decode(c, cut, &lim, false, &f), -EAGAIN);
+        cr_assert_eq(f.frame_len, cut < 6 ? 0 : clen, "C cut at %zu", cut);
+    }
+    buf_free(&b);
+}
+
 Test(lumberjack, refuses_a_window_over_the_limit_before_anything_else)
 {
     const uint8_t w[] = {'2', 'W', 0xff, 0xff, 0xff, 0xff};
