@@ -40,6 +40,6 @@ cmake --build build/tsan -j "$jobs"
 if ctest --test-dir build/tsan -N -L threaded | grep -q 'Total Tests: 0'; then
   echo "tsan: no threaded tests in this build"
 else
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build/tsan --output-on-failure -L threaded -j "$jobs"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" ctest --test-dir build/tsan --output-on-failure -L threaded -j "$jobs"
 fi
 echo "== all tests passed"
