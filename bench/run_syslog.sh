@@ -2,8 +2,8 @@
 # The syslog benchmark in one command: the same ~1 KB NXLog JSON Sysmon 13 messages (1 in 10,000
 # sets AmsiEnable to 0) over TCP on loopback into amsiwatch (release build), syslog-ng (network()
 # source, message("AmsiEnable") filter into a file) and rsyslog (imtcp, :msg, contains,
-# "AmsiEnable" into a file), side by side in one run, from loggen and from a faster sender
-# (bench/syslog/blast.py). Prints a Markdown table (wall-clock messages/s, messages per CPU-second
+# "AmsiEnable" into a file), side by side in one run, from loggen and from a faster sender,
+# `amsiwatch replay --protocol syslog-tcp` (bench/syslog/blast.py with --senders blast). Prints a Markdown table (wall-clock messages/s, messages per CPU-second
 # of the receiver, amsiwatch's ratios, AmsiEnable found by each) on standard output and the machine
 # on standard error. Exit 1 when a receiver did not find every AmsiEnable message.
 #
@@ -21,7 +21,8 @@
 #     machine without rsyslog lacks: when `ldd` reports them not found they are installed with
 #     apt-get (they do not conflict with syslog-ng).
 # Other options go to bench/syslog/run_bench.py (--messages, --rounds, --receivers, --senders,
-# --loggen-connections, --blast-connections, --corpus-lines, --hit-rate, --seed, --json).
+# --loggen-connections, --replay-connections, --replay-window, --blast-connections, --corpus-lines,
+# --hit-rate, --seed, --json).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

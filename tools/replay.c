@@ -8,7 +8,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include "base/log.h"
 #include "protocol/lumberjack.h"
 #include "tools/replay_int.h"
+#include "tools/tlsio.h"
 
 #define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
 #define MAX_CONNECTIONS   100000u
@@ -47,6 +52,11 @@ struct opts {
     size_t max_input, max_event;
     char **paths;
     int npaths;
+    /* TLS (--tls): the CA file (NULL: the system store), the client certificate and key, the
+     * name sent as SNI and checked against the server's certificate (empty: the target's host). */
+    bool tls, tls_insecure;
+    const char *tls_ca, *tls_cert, *tls_key;
+    char tls_server_name[256];
 };
 
 struct run;
@@ -71,7 +81,8 @@ struct win {
     uv_work_t work;
 };
 
-enum cstate { C_NEW, C_CONNECTING, C_OPEN, C_CLOSING, C_WAIT, C_DONE };
+/* C_HANDSHAKE: connected, the TLS handshake under way (--tls only). */
+enum cstate { C_NEW, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING, C_WAIT, C_DONE };
 
 struct conn {
     struct run *run;
@@ -92,8 +103,12 @@ struct conn {
     uint64_t since_ns;    /* when the connect started, or when the backoff ends */
     unsigned failures;
     bool ever_open, reconnect, in_ready, udp_blocked;
+    bool tls_heard; /* --tls: application data came back on this connection (an ACK) */
+    bool lingering; /* --tls, at the end: close_notify and FIN sent, reading until the EOF */
+    uv_shutdown_t sreq;
     uint64_t udp_pos, udp_end;
     struct conn *ready_next;
+    struct tlsio *tls; /* --tls: this connection's engine, made anew for each connection */
 };
 
 struct stats {
@@ -131,6 +146,12 @@ struct run {
     bool started, progress_shown;
     struct stats st;
     char error[512];
+    /* --tls */
+    SSL_CTX *ssl_ctx;
+    uv_timer_t linger_timer;
+    uint32_t lingering;
+    bool tls_cert_requested; /* a server asked for a client certificate and none was set */
+    char tls_protocol[32], tls_cipher[96];
 };
 
 static char read_buf[READ_BUF];
@@ -152,6 +173,52 @@ static void close_handle(uv_handle_t *h, uv_close_cb cb)
 
 static void on_conn_closed(uv_handle_t *h);
 
+/* The end of a lingering connection: closed at last. */
+static void linger_end(struct conn *c)
+{
+    struct run *r = c->run;
+    if (!c->lingering)
+        return;
+    c->lingering = false;
+    uv_close(&c->h.handle, on_conn_closed);
+    if (--r->lingering == 0)
+        close_handle((uv_handle_t *)&r->linger_timer, NULL);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    if (status < 0)
+        linger_end(req->data);
+}
+
+static void on_linger_timer(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    for (uint32_t i = 0; i < r->o.connections && r->lingering; i++)
+        linger_end(&r->conns[i]);
+}
+
+static int tls_flush(struct conn *c, struct win *w);
+
+/* --tls, at the end of a run: close_notify, then the FIN, then read until the receiver closes.
+ * Closing at once would reset the connection whenever records the client has not read are
+ * waiting (TLS 1.3 session tickets), and a reset makes the receiver drop what it has not read
+ * yet: the last syslog messages. Returns 0, or a libuv error (close at once). */
+static int tls_linger(struct conn *c)
+{
+    tlsio_shutdown(c->tls);
+    int rc = tls_flush(c, NULL);
+    if (rc == 0) {
+        c->sreq.data = c;
+        rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->h.tcp, on_shutdown);
+    }
+    if (rc == 0) {
+        c->lingering = true;
+        c->run->lingering++;
+    }
+    return rc;
+}
+
 static void close_all(struct run *r)
 {
     if (r->closed)
@@ -160,10 +227,12 @@ static void close_all(struct run *r)
     r->end_ns = uv_hrtime();
     for (uint32_t i = 0; i < r->o.connections; i++) {
         struct conn *c = &r->conns[i];
-        if (c->state == C_CONNECTING || c->state == C_OPEN) {
+        if (c->state == C_CONNECTING || c->state == C_HANDSHAKE || c->state == C_OPEN) {
+            bool linger = c->tls && c->state == C_OPEN && !r->aborting && tls_linger(c) == 0;
             c->state = C_CLOSING;
             c->reconnect = false;
-            uv_close(&c->h.handle, on_conn_closed);
+            if (!linger)
+                uv_close(&c->h.handle, on_conn_closed);
         } else if (c->state != C_CLOSING) {
             c->state = C_DONE;
         }
@@ -175,6 +244,10 @@ static void close_all(struct run *r)
     close_handle((uv_handle_t *)&r->pump_idle, NULL);
     close_handle((uv_handle_t *)&r->sigint, NULL);
     close_handle((uv_handle_t *)&r->sigterm, NULL);
+    if (r->lingering)
+        uv_timer_start(&r->linger_timer, on_linger_timer, r->o.ack_timeout_ms, 0);
+    else
+        close_handle((uv_handle_t *)&r->linger_timer, NULL);
 }
 
 /* A failure that ends the run: counted, logged, every connection closed. */
@@ -299,14 +372,14 @@ static void queue_encode(struct win *w)
 
 static void complete_window(struct conn *c, struct win *w);
 
-static void on_write(uv_write_t *req, int status)
+/* A window's write ended: WIRE bytes went out (the ciphertext with --tls). */
+static void window_written(struct win *w, int status, size_t wire)
 {
-    struct win *w = req->data;
     struct conn *c = w->conn;
     struct run *r = c->run;
     w->writing = false;
     if (status == 0 || w->done) {
-        r->st.bytes_sent += w->len;
+        r->st.bytes_sent += wire;
         if (!w->counted) {
             w->counted = true;
             r->st.events_sent += w->n;
@@ -335,12 +408,78 @@ static void on_write(uv_write_t *req, int status)
         complete_window(c, w);
 }
 
-/* Writes one window with one uv_write. */
+static void on_write(uv_write_t *req, int status)
+{
+    struct win *w = req->data;
+    window_written(w, status, w->len);
+}
+
+/* --tls: the ciphertext of one window (or of handshake and alert records), copied out of the
+ * engine, in flight on the socket. */
+struct tls_write {
+    uv_write_t req;
+    struct conn *c;
+    struct win *w; /* the window these records carry, or NULL */
+    size_t len;
+    char data[];
+};
+
+static void on_tls_write(uv_write_t *req, int status)
+{
+    struct tls_write *tw = (struct tls_write *)req;
+    struct conn *c = tw->c;
+    struct win *w = tw->w;
+    size_t len = tw->len;
+    free(tw);
+    if (w) {
+        window_written(w, status, len);
+        return;
+    }
+    if (status < 0 && status != UV_ECANCELED && (c->state == C_OPEN || c->state == C_HANDSHAKE)) {
+        char why[128];
+        snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
+        conn_drop(c, why);
+    }
+}
+
+/* --tls: sends the ciphertext waiting in the engine, on behalf of window W (or NULL). Returns 0
+ * or a libuv error. */
+static int tls_flush(struct conn *c, struct win *w)
+{
+    size_t n = tlsio_pending(c->tls);
+    if (!n)
+        return 0;
+    struct tls_write *tw = malloc(sizeof(*tw) + n);
+    if (!tw)
+        return UV_ENOMEM;
+    tw->c = c;
+    tw->w = w;
+    tw->len = tlsio_take(c->tls, tw->data, n);
+    uv_buf_t b = uv_buf_init(tw->data, (unsigned)tw->len);
+    int rc = uv_write(&tw->req, (uv_stream_t *)&c->h.tcp, &b, 1, on_tls_write);
+    if (rc < 0)
+        free(tw);
+    return rc;
+}
+
+static void tls_failed(struct conn *c);
+
+/* Writes one window with one uv_write (with --tls: encrypted, then one uv_write of its records).
+ * Returns 0, a libuv error, or 1 when the run failed. */
 static int conn_send(struct conn *c, struct win *w)
 {
-    uv_buf_t b = uv_buf_init((char *)w->bytes, (unsigned)w->len);
-    w->wreq.data = w;
-    int rc = uv_write(&w->wreq, (uv_stream_t *)&c->h.tcp, &b, 1, on_write);
+    int rc;
+    if (c->tls) {
+        if (tlsio_write(c->tls, w->bytes, w->len) != 0) {
+            tls_failed(c);
+            return 1;
+        }
+        rc = tls_flush(c, w);
+    } else {
+        uv_buf_t b = uv_buf_init((char *)w->bytes, (unsigned)w->len);
+        w->wreq.data = w;
+        rc = uv_write(&w->wreq, (uv_stream_t *)&c->h.tcp, &b, 1, on_write);
+    }
     if (rc < 0)
         return rc;
     w->writing = w->written = true;
@@ -360,6 +499,8 @@ static void flush_writes(struct conn *c)
         if (!w->ready)
             return;
         int rc = conn_send(c, w);
+        if (rc > 0)
+            return;
         if (rc < 0) {
             char why[128];
             snprintf(why, sizeof(why), "write failed: %s", uv_strerror(rc));
@@ -697,11 +838,194 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(read_buf, sizeof(read_buf));
 }
 
+/* ---- TLS (--tls): the engine between the socket and conn_send / conn_on_bytes -------------- */
+
+static char plain_buf[READ_BUF];
+
+static bool verify_unknown_ca(long v)
+{
+    return v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+           v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE || v == X509_V_ERR_CERT_UNTRUSTED;
+}
+
+/* Why the TLS connection failed, in the user's terms first, OpenSSL's words after. */
+static void tls_explain(struct conn *c, char *out, size_t outlen)
+{
+    struct run *r = c->run;
+    const struct opts *o = &r->o;
+    SSL *ssl = tlsio_ssl(c->tls);
+    long v = SSL_get_verify_result(ssl);
+    int alert = tlsio_peer_alert(c->tls);
+    const char *detail = tlsio_error(c->tls);
+    char hint[400] = "";
+    if (!o->tls_insecure && v != X509_V_OK) {
+        if (verify_unknown_ca(v))
+            snprintf(hint, sizeof(hint),
+                     "unknown CA: the server's certificate is not signed by a CA in %s%s",
+                     o->tls_ca ? "--tls-ca " : "the system store",
+                     o->tls_ca ? o->tls_ca : " (give the receiver's CA with --tls-ca)");
+        else if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            snprintf(
+                hint, sizeof(hint),
+                "name mismatch: the server's certificate does not name '%s' (--tls-server-name "
+                "sets the name to check)",
+                o->tls_server_name);
+        else if (v == X509_V_ERR_CERT_HAS_EXPIRED)
+            snprintf(hint, sizeof(hint), "the server's certificate has expired");
+        else if (v == X509_V_ERR_CERT_NOT_YET_VALID)
+            snprintf(hint, sizeof(hint), "the server's certificate is not valid yet");
+        else
+            snprintf(hint, sizeof(hint), "the server's certificate was rejected: %s",
+                     X509_verify_cert_error_string(v));
+    } else if (alert == SSL_AD_CERTIFICATE_REQUIRED ||
+               (r->tls_cert_requested && !o->tls_cert && alert == SSL_AD_HANDSHAKE_FAILURE)) {
+        snprintf(hint, sizeof(hint),
+                 "the server asked for a client certificate and none was given (mutual TLS: use "
+                 "--tls-cert and --tls-key)");
+    } else if (o->tls_cert &&
+               (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
+                alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_CERTIFICATE_EXPIRED ||
+                alert == SSL_AD_UNSUPPORTED_CERTIFICATE || alert == SSL_AD_ACCESS_DENIED)) {
+        snprintf(hint, sizeof(hint), "the server rejected the client certificate %s", o->tls_cert);
+    } else if (alert == SSL_AD_PROTOCOL_VERSION) {
+        snprintf(hint, sizeof(hint),
+                 "no TLS version in common with the server (this client "
+                 "speaks TLS 1.2 and 1.3)");
+    } else if (!tlsio_established(c->tls) &&
+               (strstr(detail, "wrong version number") || strstr(detail, "packet length") ||
+                strstr(detail, "record layer failure"))) {
+        snprintf(hint, sizeof(hint),
+                 "the receiver did not answer in TLS: is TLS enabled on that port?");
+    }
+    if (hint[0])
+        snprintf(out, outlen, "%s (%s)", hint, detail);
+    else
+        snprintf(out, outlen, "%s", detail);
+}
+
+static void tls_failed(struct conn *c)
+{
+    struct run *r = c->run;
+    char why[900];
+    tls_explain(c, why, sizeof(why));
+    run_fail(r, "connection %" PRIu32 ": TLS %s with %s failed: %s", c->id,
+             tlsio_established(c->tls) ? "connection" : "handshake", r->o.target, why);
+}
+
+/* The handshake is done: the connection takes windows. */
+static void conn_established(struct conn *c)
+{
+    struct run *r = c->run;
+    c->state = C_OPEN;
+    c->activity_ns = uv_hrtime();
+    if (c->tls && !r->tls_protocol[0]) {
+        SSL *ssl = tlsio_ssl(c->tls);
+        snprintf(r->tls_protocol, sizeof(r->tls_protocol), "%s", SSL_get_version(ssl));
+        snprintf(r->tls_cipher, sizeof(r->tls_cipher), "%s", SSL_get_cipher_name(ssl));
+    }
+    flush_writes(c);
+    push_ready(c);
+    pump(r);
+}
+
+/* Ciphertext read from the receiver: the handshake, then plaintext for conn_on_bytes. */
+static void conn_on_cipher(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (tlsio_feed(c->tls, p, n) != 0) {
+        tls_failed(c);
+        return;
+    }
+    if (c->state == C_HANDSHAKE) {
+        int hs = tlsio_handshake(c->tls);
+        int rc = tls_flush(c, NULL);
+        if (hs == TLSIO_ERROR) {
+            tls_failed(c);
+            return;
+        }
+        if (rc < 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(rc));
+            conn_drop(c, why);
+            return;
+        }
+        if (hs != 1)
+            return;
+        conn_established(c);
+    }
+    while (c->state == C_OPEN) {
+        long k = tlsio_read(c->tls, plain_buf, sizeof(plain_buf));
+        if (k > 0) {
+            c->tls_heard = true;
+            conn_on_bytes(c, (const uint8_t *)plain_buf, (size_t)k);
+            continue;
+        }
+        if (k == TLSIO_WANT)
+            break;
+        if (k == TLSIO_CLOSED) {
+            conn_drop(c, "closed by the receiver (TLS close_notify)");
+            return;
+        }
+        tls_failed(c);
+        return;
+    }
+    /* Records the reads produced (a reply to a key update): out, in order. */
+    if (c->state == C_OPEN && tls_flush(c, NULL) < 0)
+        conn_drop(c, "write failed");
+}
+
+/* A new engine for a new connection (a reconnect never resumes a session): its ClientHello goes
+ * out at once. Returns 0, or -1 when the run failed. */
+static int tls_start(struct conn *c)
+{
+    struct run *r = c->run;
+    const char *name = r->o.tls_server_name;
+    if (tlsio_new(&c->tls, r->ssl_ctx, false, NULL) < 0) {
+        run_fail(r, "cannot create a TLS connection: out of memory");
+        return -1;
+    }
+    SSL *ssl = tlsio_ssl(c->tls);
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+    /* SNI carries host names only (RFC 6066); an address is checked against the IP SANs. */
+    int ok = 1;
+    if (!is_ip)
+        ok = SSL_set_tlsext_host_name(ssl, name);
+    if (ok && !r->o.tls_insecure)
+        ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+                   : SSL_set1_host(ssl, name);
+    if (!ok) {
+        ERR_clear_error();
+        run_fail(r, "--tls-server-name: '%s' cannot be used as a TLS server name", name);
+        return -1;
+    }
+    c->tls_heard = false;
+    if (tlsio_handshake(c->tls) == TLSIO_ERROR) {
+        tls_failed(c);
+        return -1;
+    }
+    int rc = tls_flush(c, NULL);
+    if (rc < 0) {
+        run_fail(r, "cannot send the TLS ClientHello to %s: %s", r->o.target, uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
+    if (c->lingering) { /* what comes now is of no use; the end of it is */
+        if (nread < 0)
+            linger_end(c);
+        return;
+    }
     if (nread > 0) {
-        conn_on_bytes(c, (const uint8_t *)b->base, (size_t)nread);
+        if (c->tls)
+            conn_on_cipher(c, (const uint8_t *)b->base, (size_t)nread);
+        else
+            conn_on_bytes(c, (const uint8_t *)b->base, (size_t)nread);
         return;
     }
     if (nread == UV_EOF)
@@ -758,6 +1082,8 @@ static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct run *r = c->run;
+    tlsio_free(c->tls);
+    c->tls = NULL;
     if (!c->reconnect || r->aborting || r->closed) {
         c->state = C_DONE;
         maybe_finish(r);
@@ -775,8 +1101,29 @@ static void on_conn_closed(uv_handle_t *h)
 static void conn_drop(struct conn *c, const char *why)
 {
     struct run *r = c->run;
+    if (c->state == C_HANDSHAKE) {
+        run_fail(r,
+                 "connection %" PRIu32 ": TLS handshake with %s failed: the connection was %s "
+                 "during the handshake%s",
+                 c->id, r->o.target, why,
+                 r->tls_cert_requested && !r->o.tls_cert
+                     ? " (the server asked for a client certificate and none was given: use "
+                       "--tls-cert and --tls-key)"
+                     : " (is TLS enabled on that port?)");
+        return;
+    }
     if (c->state != C_OPEN)
         return;
+    if (c->tls && r->tls_cert_requested && !r->o.tls_cert && !c->tls_heard) {
+        /* TLS 1.3 ends the handshake on the client before the server checks for a certificate:
+         * a server that requires one closes the connection right after. */
+        run_fail(r,
+                 "connection %" PRIu32 ": TLS connection with %s failed: %s after the server asked "
+                 "for a client certificate and none was given (mutual TLS: use --tls-cert and "
+                 "--tls-key)",
+                 c->id, r->o.target, why);
+        return;
+    }
     if (r->stopping && !c->nwin) { /* done with it anyway */
         c->state = C_CLOSING;
         uv_close(&c->h.handle, on_conn_closed);
@@ -829,19 +1176,23 @@ static void on_connect(uv_connect_t *req, int status)
         connect_failed(c, status);
         return;
     }
-    c->state = C_OPEN;
     c->ever_open = true;
     c->failures = 0;
     c->activity_ns = uv_hrtime();
     uv_tcp_nodelay(&c->h.tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&c->h.tcp, on_alloc, on_read);
     if (rc < 0) {
+        c->state = C_OPEN;
         connect_failed(c, rc);
         return;
     }
-    flush_writes(c);
-    push_ready(c);
-    pump(r);
+    if (r->ssl_ctx) {
+        c->state = C_HANDSHAKE;
+        c->since_ns = uv_hrtime();
+        tls_start(c);
+        return;
+    }
+    conn_established(c);
 }
 
 static void conn_connect(struct conn *c)
@@ -919,6 +1270,11 @@ static void on_tick(uv_timer_t *t)
                 conn_connect(c);
         } else if (c->state == C_CONNECTING && now - c->since_ns > timeout_ns) {
             connect_failed(c, UV_ETIMEDOUT);
+        } else if (c->state == C_HANDSHAKE && now - c->since_ns > timeout_ns) {
+            run_fail(r,
+                     "connection %" PRIu32 ": TLS handshake with %s failed: no answer within "
+                     "--ack-timeout (%.1f s) (is TLS enabled on that port?)",
+                     c->id, r->o.target, r->o.ack_timeout_ms / 1000.0);
         } else if (c->state == C_OPEN && beats(r) && c->head && c->head->written &&
                    now - c->activity_ns > timeout_ns) {
             run_fail(r,
@@ -1055,7 +1411,17 @@ static void usage(FILE *f)
         "  -d, --duration D         stop assigning windows after D (30s, 500ms, 2m)\n"
         "  -l, --loop               start over at the end of the input\n"
         "      --framing octet|lf   syslog TCP framing (default octet: RFC 6587 octet counting)\n"
-        "      --ack-timeout D      longest wait for an ACK or a connect (default 30s)\n"
+        "      --tls                TLS (beats, syslog-tcp as RFC 5425): verifies the server\n"
+        "                           against --tls-ca, or the system store without it\n"
+        "      --tls-ca FILE        CA certificates (PEM) the server's certificate must chain to\n"
+        "      --tls-cert FILE      client certificate (PEM, with its chain) for mutual TLS\n"
+        "      --tls-key FILE       the client certificate's private key (PEM)\n"
+        "      --tls-server-name N  the name sent as SNI and checked in the server's\n"
+        "                           certificate (default the target's host)\n"
+        "      --tls-insecure       no verification of the server at all: for benchmarks only,\n"
+        "                           never against a receiver you do not control\n"
+        "      --ack-timeout D      longest wait for an ACK, a connect or a TLS handshake\n"
+        "                           (default 30s)\n"
         "      --no-reconnect       a dropped connection ends the run with an error\n"
         "      --json               print the report as one JSON object\n"
         "      --no-progress        no progress line (shown only on a terminal)\n"
@@ -1064,7 +1430,8 @@ static void usage(FILE *f)
         "  -h, --help               show this help\n"
         "\n"
         "Exit status: 0 every event sent and (Beats) acknowledged, 2 usage or input error,\n"
-        "3 a failure during the run (ACK error or timeout, connection refused or lost).\n",
+        "3 a failure during the run (ACK error or timeout, connection refused or lost, TLS\n"
+        "handshake failure).\n",
         MAX_WINDOW);
 }
 
@@ -1111,21 +1478,23 @@ static int parse_duration(const char *s, uint64_t *ms)
     return 0;
 }
 
-static int resolve(const char *target, bool udp, struct sockaddr_storage *out, char *err,
-                   size_t errlen)
+/* Resolves TARGET (HOST:PORT, [IPv6]:PORT) into OUT; HOST (RESOLVE_HOST bytes) receives the host
+ * part. */
+#define RESOLVE_HOST 256
+static int resolve(const char *target, bool udp, struct sockaddr_storage *out, char *host,
+                   char *err, size_t errlen)
 {
-    char host[256];
     const char *port;
     if (target[0] == '[') {
         const char *close = strchr(target, ']');
-        if (!close || close[1] != ':' || (size_t)(close - target - 1) >= sizeof(host))
+        if (!close || close[1] != ':' || (size_t)(close - target - 1) >= RESOLVE_HOST)
             goto bad;
         memcpy(host, target + 1, (size_t)(close - target - 1));
         host[close - target - 1] = '\0';
         port = close + 2;
     } else {
         const char *colon = strrchr(target, ':');
-        if (!colon || colon == target || (size_t)(colon - target) >= sizeof(host) ||
+        if (!colon || colon == target || (size_t)(colon - target) >= RESOLVE_HOST ||
             memchr(target, ':', (size_t)(colon - target)))
             goto bad;
         memcpy(host, target, (size_t)(colon - target));
@@ -1175,6 +1544,12 @@ enum {
     OPT_MAX_INPUT,
     OPT_MAX_EVENT,
     OPT_LUMBERJACK,
+    OPT_TLS,
+    OPT_TLS_CA,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_SERVER_NAME,
+    OPT_TLS_INSECURE,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -1200,6 +1575,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"max-input", required_argument, NULL, OPT_MAX_INPUT},
         {"max-event", required_argument, NULL, OPT_MAX_EVENT},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-server-name", required_argument, NULL, OPT_TLS_SERVER_NAME},
+        {"tls-insecure", no_argument, NULL, OPT_TLS_INSECURE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1316,6 +1697,27 @@ static int parse_args(int argc, char **argv, struct opts *o)
             else
                 o->max_event = (size_t)v;
             break;
+        case OPT_TLS:
+            o->tls = true;
+            break;
+        case OPT_TLS_CA:
+            o->tls_ca = optarg;
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o->tls_key = optarg;
+            break;
+        case OPT_TLS_SERVER_NAME:
+            if (!*optarg || strlen(optarg) >= sizeof(o->tls_server_name))
+                return usage_error("--tls-server-name: '%s' is not a host name of 1-%zu bytes",
+                                   optarg, sizeof(o->tls_server_name) - 1);
+            snprintf(o->tls_server_name, sizeof(o->tls_server_name), "%s", optarg);
+            break;
+        case OPT_TLS_INSECURE:
+            o->tls_insecure = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1336,6 +1738,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (o->precompress && o->proto == P_BEATS && o->version == 1)
         return usage_error("--precompress needs --lumberjack 2: v1 numbers events across the "
                            "connection, so its windows cannot be shared");
+    if (!o->tls &&
+        (o->tls_ca || o->tls_cert || o->tls_key || o->tls_server_name[0] || o->tls_insecure))
+        return usage_error("--tls-ca, --tls-cert, --tls-key, --tls-server-name and "
+                           "--tls-insecure need --tls");
+    if (o->tls && o->proto == P_SYSLOG_UDP)
+        return usage_error("--tls applies to --protocol beats and syslog-tcp, not syslog-udp");
+    if (!o->tls_cert != !o->tls_key)
+        return usage_error("--tls-cert and --tls-key go together");
+    if (o->tls_insecure && o->tls_ca)
+        return usage_error("--tls-insecure verifies nothing: it cannot go with --tls-ca");
     if (o->json || !isatty(STDERR_FILENO))
         o->progress = false;
     return -1; /* go on */
@@ -1365,6 +1777,35 @@ static void print_hist(const char *what, const struct rp_hist *h)
     printf("  %-18s p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (%" PRIu64 " windows)\n",
            what, rp_hist_quantile(h, 0.5) / 1000.0, rp_hist_quantile(h, 0.99) / 1000.0,
            rp_hist_quantile(h, 0.999) / 1000.0, h->max / 1000.0, h->count);
+}
+
+/* --tls: the protocol and cipher of the first connection established, and what was verified. */
+static json_t *tls_json(const struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->tls)
+        return json_null();
+    return json_pack("{s:s?, s:s?, s:s, s:b, s:b}", "protocol",
+                     r->tls_protocol[0] ? r->tls_protocol : NULL, "cipher",
+                     r->tls_cipher[0] ? r->tls_cipher : NULL, "server_name", o->tls_server_name,
+                     "verified", !o->tls_insecure, "client_certificate", o->tls_cert != NULL);
+}
+
+static void print_tls(const struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->tls)
+        return;
+    char verified[400];
+    if (o->tls_insecure)
+        snprintf(verified, sizeof(verified), "server NOT verified (--tls-insecure)");
+    else
+        snprintf(verified, sizeof(verified), "server '%s' verified against %s", o->tls_server_name,
+                 o->tls_ca ? o->tls_ca : "the system store");
+    printf("  TLS                %s, %s; %s%s\n",
+           r->tls_protocol[0] ? r->tls_protocol : "no handshake completed",
+           r->tls_cipher[0] ? r->tls_cipher : "no cipher", verified,
+           o->tls_cert ? "; client certificate sent" : "");
 }
 
 static void report(struct run *r, bool ok)
@@ -1397,6 +1838,8 @@ static void report(struct run *r, bool ok)
             json_object_set_new(j, "candidate_ack_latency_ms", hist_json(&s->lat_cand));
         }
         if (j)
+            json_object_set_new(j, "tls", tls_json(r));
+        if (j)
             json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         if (text)
@@ -1423,6 +1866,7 @@ static void report(struct run *r, bool ok)
         printf("  connections %" PRIu32 ", %" PRIu32 " messages per write%s, rate %s\n",
                o->connections, o->window,
                o->proto == P_SYSLOG_TCP ? (o->lf ? ", LF framing" : ", octet counting") : "", rate);
+    print_tls(r);
     if (beats(r)) {
         printf("  events             %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
                " resent\n",
@@ -1465,6 +1909,92 @@ static void raise_fd_limit(uint32_t connections)
                  connections, (unsigned long long)rl.rlim_cur);
 }
 
+/* Called when a server asks for a client certificate and none is set: noted for the error
+ * message, and the handshake goes on without one (the server may not require it). */
+static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    struct run *r = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (r)
+        r->tls_cert_requested = true;
+    return 0;
+}
+
+static void ssl_reason(char *out, size_t outlen)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    snprintf(out, outlen, "%s", why ? why : "unknown OpenSSL error");
+    ERR_clear_error();
+}
+
+/* The client context every connection's engine is made from: TLS 1.2 or 1.3, the server
+ * verified (unless --tls-insecure), the client certificate when given, no session resumption. */
+static SSL_CTX *tls_context(struct run *r, char *err, size_t errlen)
+{
+    const struct opts *o = &r->o;
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        ssl_reason(why, sizeof(why));
+        snprintf(err, errlen, "cannot create a TLS context: %s", why);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_app_data(ctx, r);
+    if (o->tls_insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (o->tls_ca && SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1) {
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "--tls-ca: cannot load CA certificates from '%s': %s", o->tls_ca,
+                     why);
+            goto fail;
+        }
+        if (!o->tls_ca && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "cannot load the system's CA certificates: %s (give --tls-ca)",
+                     why);
+            goto fail;
+        }
+    }
+    if (o->tls_cert) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "--tls-cert: cannot load a PEM certificate from '%s': %s",
+                     o->tls_cert, why);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
+            if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                ERR_clear_error();
+                snprintf(err, errlen, "--tls-key: '%s' is not the key of the certificate '%s'",
+                         o->tls_key, o->tls_cert);
+                goto fail;
+            }
+            ssl_reason(why, sizeof(why));
+            snprintf(err, errlen, "--tls-key: cannot load a PEM private key from '%s': %s",
+                     o->tls_key, why);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_clear_error();
+            snprintf(err, errlen, "--tls-key: '%s' is not the key of the certificate '%s'",
+                     o->tls_key, o->tls_cert);
+            goto fail;
+        }
+    } else {
+        SSL_CTX_set_client_cert_cb(ctx, on_cert_request);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
 int replay_load_main(int argc, char **argv)
 {
     struct run *r = calloc(1, sizeof(*r));
@@ -1479,9 +2009,20 @@ int replay_load_main(int argc, char **argv)
     }
     struct opts *o = &r->o;
     char err[512];
-    if (resolve(o->target, o->proto == P_SYSLOG_UDP, &r->addr, err, sizeof(err)) < 0) {
+    char host[RESOLVE_HOST];
+    if (resolve(o->target, o->proto == P_SYSLOG_UDP, &r->addr, host, err, sizeof(err)) < 0) {
         free(r);
         return usage_error("%s", err);
+    }
+    if (o->tls) {
+        if (!o->tls_server_name[0])
+            snprintf(o->tls_server_name, sizeof(o->tls_server_name), "%s", host);
+        r->ssl_ctx = tls_context(r, err, sizeof(err));
+        if (!r->ssl_ctx) {
+            free(r);
+            fprintf(stderr, "amsiwatch replay: %s\n", err);
+            return 2;
+        }
     }
     struct rp_load_opts lo = {.max_input = o->max_input, .max_event = o->max_event};
     lo.shape = o->proto == P_SYSLOG_UDP   ? RP_SYSLOG_UDP
@@ -1512,6 +2053,8 @@ int replay_load_main(int argc, char **argv)
     uv_timer_init(r->loop, &r->rate_timer);
     uv_timer_init(r->loop, &r->duration_timer);
     uv_timer_init(r->loop, &r->udp_timer);
+    uv_timer_init(r->loop, &r->linger_timer);
+    r->linger_timer.data = r;
     uv_idle_init(r->loop, &r->pump_idle);
     r->tick.data = r->rate_timer.data = r->duration_timer.data = r->udp_timer.data = r;
     r->pump_idle.data = r;
@@ -1554,6 +2097,9 @@ int replay_load_main(int argc, char **argv)
         buf_free(&r->prep[k]);
     free(r->prep);
     free(r->prep_work);
+    for (uint32_t i = 0; i < o->connections; i++)
+        tlsio_free(r->conns[i].tls);
+    SSL_CTX_free(r->ssl_ctx);
     free(r->conns);
     free(r->loop);
     rp_input_free(&r->in);

@@ -14,6 +14,13 @@ this; see bench/README.md, section Beats.
   scale       1,000 and 10,000 concurrent connections: throughput, and memory per connection
               (the receiver's RSS with every connection open, less its RSS at rest, divided by the
               connections).
+  tls         the throughput load (1 and 8 connections, windows of 2048 at level 3,
+              --precompress) into `amsiwatch serve` in plaintext and with its Beats listener in
+              TLS (`--beats-ssl-enabled`; `replay --tls`, verifying the server), side by side:
+              events/s, receiver CPU-seconds per million events, TLS / plaintext for each. The
+              target: TLS costs less than 25 % of the plaintext throughput (ratio >= 0.75). The
+              certificates (a CA and a server certificate for 127.0.0.1, EC P-256) are made with
+              the openssl command in the run's temporary folder.
 
 The receiver's CPU time is utime + stime of its process from /proc/PID/stat, read just before the
 sender starts and once the sender has exited (every event was acknowledged by then, so the
@@ -134,23 +141,27 @@ def replay(args, port, connections, count, rate=None, extra=()):
     return rep
 
 
-def measure(args, recv, connections, count, rate=None, hold=None):
+def measure(args, recv, connections, count, rate=None, hold=None, replay_extra=()):
     recv.start()
     try:
         pid = recv.proc.pid
         rest_kb = status_kb(pid, "VmRSS")
         cpu0 = cpu_seconds(pid)
-        rep = replay(args, recv.port, connections, count, rate)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rep = replay(args, recv.port, connections, count, rate, extra=replay_extra)
         cpu = cpu_seconds(pid) - cpu0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the sender, waited for
+        sender_cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
         time.sleep(0.3)
         row = {"receiver": recv.name, "connections": connections, "events": rep["events_acked"],
                "seconds": rep["seconds"], "events_per_s": rep["events_per_second"],
                "mb_per_s": rep["payload_mb_per_second"], "receiver_cpu_s": cpu,
                "cpu_s_per_million": cpu / (rep["events_acked"] / 1e6),
+               "sender_cpu_s_per_million": sender_cpu / (rep["events_acked"] / 1e6),
                "peak_rss_mb": status_kb(pid, "VmHWM") / 1024, "rest_rss_mb": rest_kb / 1024,
                "alerts": recv.alerts(), "latency": rep.get("ack_latency_ms"),
                "alert_latency": rep.get("candidate_ack_latency_ms"),
-               "reconnects": rep.get("reconnects", 0)}
+               "reconnects": rep.get("reconnects", 0), "tls": rep.get("tls")}
         return row
     finally:
         recv.stop()
@@ -285,9 +296,94 @@ def scale(args, workdir):
     return True
 
 
+def make_certs(workdir):
+    """A CA and a server certificate for 127.0.0.1 and localhost, made with the openssl command;
+    returns (ca.pem, server.pem, server.key)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("the tls benchmark needs the openssl command")
+    d = os.path.join(workdir, "pki")
+    os.makedirs(d, exist_ok=True)
+    p = lambda name: os.path.join(d, name)
+
+    def run(*cmd):
+        subprocess.run([openssl] + list(cmd), check=True, capture_output=True, timeout=60)
+
+    for name in ("ca", "server"):
+        run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+            p(name + ".key"))
+    run("req", "-x509", "-new", "-key", p("ca.key"), "-out", p("ca.pem"), "-subj",
+        "/CN=amsiwatch bench CA", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-new", "-key", p("server.key"), "-out", p("server.csr"), "-subj",
+        "/CN=amsiwatch-bench")
+    with open(p("server.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+        "-CAcreateserial", "-out", p("server.pem"), "-days", "2", "-extfile", p("server.ext"))
+    return p("ca.pem"), p("server.pem"), p("server.key")
+
+
+def tls(args, workdir):
+    ca, cert, key = make_certs(workdir)
+    serve_tls = ["--beats-ssl-enabled", "--beats-ssl-certificate", cert, "--beats-ssl-key", key]
+    replay_tls = ["--tls", "--tls-ca", ca]
+    rows = []
+    for c in args.connections:
+        for name in ("plaintext", "tls"):
+            best = None
+            for _ in range(args.rounds):
+                on = name == "tls"
+                recv = Amsiwatch(args, workdir, extra=serve_tls if on else ())
+                r = measure(args, recv, c, args.events, replay_extra=replay_tls if on else ())
+                r["transport"] = name
+                print("  %-9s %2d conn: %s events/s, %.2f CPU-s/M (sender %.2f), peak RSS %.0f MB%s"
+                      % (name, c, fmt(r["events_per_s"]), r["cpu_s_per_million"],
+                         r["sender_cpu_s_per_million"], r["peak_rss_mb"],
+                    " (%s, %s)" % (r["tls"]["protocol"], r["tls"]["cipher"]) if on else ""),
+                    file=sys.stderr)
+                if best is None or r["events_per_s"] > best["events_per_s"]:
+                    best = r
+            rows.append(best)
+    ok = True
+    want = expected_alerts(args, args.events)
+    for r in rows:
+        r["expected_alerts"] = want
+        if want is not None and r["alerts"] != want:
+            ok = False
+        plain = next(x for x in rows if x["transport"] == "plaintext" and
+                     x["connections"] == r["connections"])
+        r["throughput_ratio"] = r["events_per_s"] / plain["events_per_s"]
+        r["cpu_ratio"] = r["cpu_s_per_million"] / plain["cpu_s_per_million"]
+    met = all(r["throughput_ratio"] >= 0.75 for r in rows)
+    if args.json:
+        print(json.dumps({"benchmark": "beats-tls", "target_met": met, "rows": rows}, indent=1))
+        return ok
+    print("| transport | connections | events | events/s | receiver CPU-s per M events | "
+          "sender CPU-s per M events (with the one-time precompression) | peak RSS MB | alerts (expected) | TLS / plaintext "
+          "events/s | TLS / plaintext receiver CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        on = r["transport"] == "tls"
+        what = "TLS (%s, %s)" % (r["tls"]["protocol"], r["tls"]["cipher"]) if on else "plaintext"
+        print("| %s | %d | %s | %s | %.2f | %.2f | %.0f | %s (%s) | %s | %s |" % (
+            what, r["connections"], fmt(r["events"]), fmt(r["events_per_s"]),
+            r["cpu_s_per_million"], r["sender_cpu_s_per_million"], r["peak_rss_mb"],
+            fmt(r["alerts"]),
+            fmt(r["expected_alerts"]), "%.2f" % r["throughput_ratio"] if on else "-",
+            "%.2f" % r["cpu_ratio"] if on else "-"))
+    print()
+    print("target (TLS costs less than 25 %% of the plaintext throughput, ratio >= 0.75): %s" %
+          ("met" if met else "NOT met"))
+    print("(sender and receiver share this machine's %d cores: the sender's encryption takes "
+          "CPU from the receiver)" % os.cpu_count())
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=("throughput", "latency", "scale"))
+    ap.add_argument("mode", choices=("throughput", "latency", "scale", "tls"))
     ap.add_argument("--amsiwatch", required=True)
     ap.add_argument("--ack-sink", required=True)
     ap.add_argument("--input", help="events to replay (default: made with amsiwatch gen)")
@@ -312,8 +408,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="amsiwatch-bench-beats-")
     try:
         make_input(args, workdir)
-        ok = {"throughput": throughput, "latency": latency, "scale": scale}[args.mode](args,
-                                                                                     workdir)
+        modes = {"throughput": throughput, "latency": latency, "scale": scale, "tls": tls}
+        ok = modes[args.mode](args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1

@@ -3,7 +3,11 @@
 rsyslog side by side, each looking for AmsiEnable, in one run. bench/run_syslog.sh builds and
 installs what it needs and calls this; see bench/README.md, section Syslog.
 
-For every sender (loggen; blast.py, a faster one) and every receiver, one measurement:
+For every sender and every receiver, one measurement. The senders: loggen (syslog-ng's, about
+200,000 msg/s at most), `amsiwatch replay --protocol syslog-tcp --framing lf` (the default fast
+sender: the corpus held in memory, --replay-connections connections from one event loop, each
+write --replay-window messages) and blast.py (a Python sender, kept selectable: "blast" in
+--senders). Each sends the same corpus, LF-framed.
   - the receiver is started on a free port and waited for;
   - its CPU time (utime + stime of the whole process, /proc/PID/stat) is read, the clock started,
     the sender run to its end;
@@ -178,6 +182,11 @@ RECEIVERS = {"amsiwatch": Amsiwatch, "syslog-ng": SyslogNg, "rsyslog": Rsyslog}
 
 
 def sender_cmd(args, sender, port):
+    if sender == "replay":
+        return [args.amsiwatch, "replay", "--protocol", "syslog-tcp", "--framing", "lf",
+                "--connections", str(args.replay_connections), "--window",
+                str(args.replay_window), "--loop", "--count", str(args.messages), "--json",
+                "--no-progress", "127.0.0.1:%d" % port, args.corpus]
     if sender == "loggen":
         per_conn = args.messages // args.loggen_connections
         return [args.loggen, "-i", "-S", "--read-file", args.corpus, "--dont-parse",
@@ -193,6 +202,12 @@ def sender_sent(sender, output):
     if sender == "loggen":
         m = re.findall(r"average rate = ([\d.]+) msg/sec, count=(\d+)", output)
         return (int(m[-1][1]), float(m[-1][0])) if m else (None, None)
+    if sender == "replay":
+        try:
+            d = json.loads([ln for ln in output.splitlines() if ln.startswith("{")][-1])
+            return d["events_sent"], d["events_per_second"]
+        except (ValueError, IndexError, KeyError):
+            return None, None
     try:
         d = json.loads(output.strip().splitlines()[-1])
         return d["messages"], d["messages_per_s"]
@@ -273,9 +288,13 @@ def main():
     ap.add_argument("--hit-rate", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--receivers", default="amsiwatch,syslog-ng,rsyslog")
-    ap.add_argument("--senders", default="loggen,blast")
+    ap.add_argument("--senders", default="loggen,replay",
+                    help="loggen, replay (amsiwatch replay), blast (blast.py)")
     ap.add_argument("--loggen-connections", type=int, default=2)
     ap.add_argument("--blast-connections", type=int, default=4)
+    ap.add_argument("--replay-connections", type=int, default=4)
+    ap.add_argument("--replay-window", type=int, default=2048,
+                    help="messages per write of amsiwatch replay")
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure each pair this many times (interleaved); report the median")
     ap.add_argument("--drain-timeout", type=float, default=300)
@@ -288,8 +307,10 @@ def main():
         if r not in RECEIVERS:
             ap.error("unknown receiver %s" % r)
     for s in senders:
-        if s not in ("loggen", "blast"):
+        if s not in ("loggen", "replay", "blast"):
             ap.error("unknown sender %s" % s)
+        if s == "replay":  # --count: any number of messages, going round the corpus
+            continue
         conns = args.loggen_connections if s == "loggen" else args.blast_connections
         if args.messages % (conns * args.corpus_lines):
             ap.error("--messages must be a multiple of %d (corpus lines x %s connections)"

@@ -105,15 +105,15 @@ SYSLOG_RE = re.compile(r"syslog: (tcp|udp): (\d+) messages")
 
 class Serve:
     """`amsiwatch serve` on 127.0.0.1 port 0, alerts as JSON lines on standard output (counted by a
-    thread), the log on standard error (kept)."""
+    thread), the log on standard error (kept); EXTRA: more options (TLS)."""
 
-    def __init__(self, workdir, beats=True, syslog=False):
+    def __init__(self, workdir, beats=True, syslog=False, extra=()):
         self.data = os.path.join(workdir, "data-%d" % random.randrange(1 << 30))
         listen = "127.0.0.1:0"
         cmd = [BINARY, "serve", "--data-dir", self.data,
                "--beats", listen if beats else "off",
                "--syslog-tcp", listen if syslog else "off",
-               "--syslog-udp", listen if syslog else "off"]
+               "--syslog-udp", listen if syslog else "off"] + list(extra)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         self.alerts, self.log = [], []
