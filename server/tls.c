@@ -10,15 +10,17 @@
 
 #include "base/log.h"
 
-const char *const tls_default_cipher_suites = "TLS_AES_256_GCM_SHA384\n"
-                                              "TLS_AES_128_GCM_SHA256\n"
+/* Mozilla's intermediate order: AES-128-GCM first (as strong as needed, and the cheapest with
+ * AES-NI: it is what Go's TLS, and so every Beat, prefers), then AES-256-GCM and ChaCha20. */
+const char *const tls_default_cipher_suites = "TLS_AES_128_GCM_SHA256\n"
+                                              "TLS_AES_256_GCM_SHA384\n"
                                               "TLS_CHACHA20_POLY1305_SHA256\n"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
+                                              "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
                                               "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n"
                                               "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
                                               "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
                                               "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256\n"
-                                              "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
-                                              "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
                                               "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384\n"
                                               "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384\n"
                                               "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256\n"
