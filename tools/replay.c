@@ -103,8 +103,9 @@ struct conn {
     uint64_t since_ns;    /* when the connect started, or when the backoff ends */
     unsigned failures;
     bool ever_open, reconnect, in_ready, udp_blocked;
-    bool tls_heard; /* --tls: application data came back on this connection (an ACK) */
-    bool lingering; /* --tls, at the end: close_notify and FIN sent, reading until the EOF */
+    bool progressed; /* an ACK advanced since this connection opened */
+    bool tls_heard;  /* --tls: application data came back on this connection (an ACK) */
+    bool lingering;  /* --tls, at the end: close_notify and FIN sent, reading until the EOF */
     uv_shutdown_t sreq;
     uint64_t udp_pos, udp_end;
     struct conn *ready_next;
@@ -801,6 +802,8 @@ static void handle_ack(struct conn *c, const uint8_t *p)
     }
     r->st.events_acked += seq - lo - w->acked;
     w->acked = seq - lo;
+    c->progressed = true;
+    c->failures = 0;
     if (w->acked == w->n)
         complete_window(c, w);
 }
@@ -1136,6 +1139,15 @@ static void conn_drop(struct conn *c, const char *why)
                  c->id, r->o.target, why, c->nwin);
         return;
     }
+    if (!c->progressed && c->nwin && ++c->failures >= MAX_FAILURES) {
+        /* Connections that open and drop before anything is acknowledged: not a receiver that
+         * will ever take these windows (a TLS port spoken to in plaintext closes like that). */
+        run_fail(r,
+                 "connection %" PRIu32 " to %s %s %u times in a row before any ACK: is it a "
+                 "Lumberjack receiver, and does it want TLS (--tls)?",
+                 c->id, r->o.target, why, c->failures);
+        return;
+    }
     r->st.reconnects++;
     log_warn("replay",
              "connection %" PRIu32 " to %s %s with %" PRIu32 " windows in flight; reconnecting",
@@ -1177,7 +1189,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->ever_open = true;
-    c->failures = 0;
+    c->progressed = false;
     c->activity_ns = uv_hrtime();
     uv_tcp_nodelay(&c->h.tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&c->h.tcp, on_alloc, on_read);

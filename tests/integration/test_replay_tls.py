@@ -176,6 +176,17 @@ class ReplayTlsCase(unittest.TestCase):
         self.servers.append(srv)
         self.handshake_failure(srv.ports["beats"], *self.tls(), cause="is TLS enabled")
 
+    def test_plaintext_sender_on_a_tls_port_gives_up(self):
+        # serve closes each plaintext connection to its TLS port at once: replay must not
+        # reconnect for ever, but end the run saying what is likely wrong.
+        srv = self.serve()
+        rc, rep, err = tr.replay_json("127.0.0.1:%d" % srv.ports["beats"], "--ack-timeout", "30s",
+                                      self.input, timeout=120)
+        self.assertEqual(rc, 3, err)
+        self.assertEqual(rep["events_acked"], 0, rep)
+        self.assertIn("times in a row before any ACK", rep["error"])
+        self.assertIn("does it want TLS", rep["error"])
+
     # -- Reconnects --
 
     def test_reconnect_makes_a_new_handshake(self):
