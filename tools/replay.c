@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ struct run {
     struct buf *prep;
     size_t nslices, prep_pending;
     uv_work_t *prep_work;
-    int prep_rc;
+    atomic_int prep_rc;
     /* The cursor over the input. */
     size_t slice;
     uint64_t assigned;
@@ -313,18 +314,36 @@ static bool set_ready_bytes(struct run *r, struct win *w)
     return false;
 }
 
+/* Jobs cross to libuv's thread pool and back through its locks, which ThreadSanitizer does not
+ * see (tests/tsan.supp ignores what happens inside libuv): each crossing also passes this gate, a
+ * release on one side and an acquire on the other, before the job is touched. */
+static atomic_uint gate;
+
+static void gate_release(void)
+{
+    atomic_fetch_add_explicit(&gate, 1, memory_order_release);
+}
+
+static void gate_acquire(void)
+{
+    (void)atomic_load_explicit(&gate, memory_order_acquire);
+}
+
 static void encode_work(uv_work_t *req)
 {
+    gate_acquire();
     struct win *w = req->data;
     struct run *r = w->conn->run;
     buf_reset(&w->own);
     w->work_rc = rp_encode_window(&r->in, (size_t)w->start, w->n, r->o.level, w->seq_base, &w->own);
+    gate_release();
 }
 
 static void queue_encode(struct win *w);
 
 static void encode_done(uv_work_t *req, int status)
 {
+    gate_acquire();
     struct win *w = req->data;
     struct conn *c = w->conn;
     struct run *r = c->run;
@@ -360,6 +379,7 @@ static void queue_encode(struct win *w)
     w->working = true;
     w->work.data = w;
     r->jobs++;
+    gate_release();
     int rc = uv_queue_work(r->loop, &w->work, encode_work, encode_done);
     if (rc < 0) {
         w->working = false;
@@ -1348,16 +1368,19 @@ static void start_sending(struct run *r)
 
 static void prep_work(uv_work_t *req)
 {
+    gate_acquire();
     struct run *r = req->data;
     size_t k = (size_t)(req - r->prep_work);
     int rc = rp_encode_window(&r->in, k * r->o.window, (uint32_t)slice_len(r, k), r->o.level, 0,
                               &r->prep[k]);
     if (rc < 0)
-        r->prep_rc = rc; /* any failure; the value is only shown */
+        atomic_store(&r->prep_rc, rc); /* any failure; the value is only shown */
+    gate_release();
 }
 
 static void prep_done(uv_work_t *req, int status)
 {
+    gate_acquire();
     struct run *r = req->data;
     (void)status;
     if (--r->prep_pending)
@@ -1366,8 +1389,9 @@ static void prep_done(uv_work_t *req, int status)
     r->prep_work = NULL;
     if (r->aborting || r->closed)
         return;
-    if (r->prep_rc < 0) {
-        run_fail(r, "cannot prepare the windows: %s", strerror(-r->prep_rc));
+    int prep_rc = atomic_load(&r->prep_rc);
+    if (prep_rc < 0) {
+        run_fail(r, "cannot prepare the windows: %s", strerror(-prep_rc));
         return;
     }
     uint64_t total = 0;
@@ -1390,6 +1414,7 @@ static int start_prep(struct run *r)
     for (size_t k = 0; k < r->nslices; k++) {
         buf_init(&r->prep[k], (size_t)1 << 31);
         r->prep_work[k].data = r;
+        gate_release();
         int rc = uv_queue_work(r->loop, &r->prep_work[k], prep_work, prep_done);
         if (rc < 0)
             return rc;
