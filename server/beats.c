@@ -667,6 +667,8 @@ static void start_reading(struct beats_conn *c)
     if (c->reading || c->closing || c->srv->stopping)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+        if (c->paused)
+            c->last_read_ms = server_now(c->srv); /* idle time counts from the end of our pause */
         c->reading = true;
         c->paused = false;
     }
@@ -813,7 +815,9 @@ void beats_tick(struct server *s)
                 send_ack(c, LJ_V2, 0);
                 s->counters.keepalives++;
             }
-        } else if (!c->rbuf.len && now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
+        } else if (!c->rbuf.len && !c->paused &&
+                   now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
+            /* (A connection waiting for room is not idle: the pause is ours.) */
             conn_close(c, "idle for beats.idle-timeout with nothing pending", false);
         }
         c = next;
