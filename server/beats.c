@@ -45,6 +45,7 @@ struct beats_conn {
     uint64_t inflight_bytes;
     uint64_t last_read_ms, last_write_ms, frame_started_ms;
     size_t reserved; /* the frame being read, counted in the global budget once admitted */
+    size_t held;     /* bytes read ahead of admission (the server's HELD_BYTES) */
     bool admitted;
     bool waiting;                     /* in the server's queue of connections waiting for room */
     bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
@@ -174,6 +175,8 @@ static void conn_close(struct beats_conn *c, const char *why, bool error)
     c->blocked_head = c->blocked_tail = NULL;
     s->reserved_bytes -= c->reserved;
     c->reserved = 0;
+    s->held_bytes -= c->held;
+    c->held = 0;
     room_dequeue(c);
     unlink_conn(c);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -327,26 +330,37 @@ static bool over_budget(const struct beats_conn *c)
 }
 
 /* Admission of the frame at the head of RBUF (NEED: its whole length when the header says it, else
- * 0). A frame is admitted into the global budget once its header is read and its length fits (or
- * nothing else is committed, so any frame can pass alone); it then reads on to its end. Returns
- * false when the frame must wait for room: the connection then holds a header's worth of bytes. */
-static bool admit(struct beats_conn *c, size_t need)
+ * 0; NEW_FRAME: frames were cut since the last call, so the head is another frame than the one
+ * admitted before). A frame is admitted into the global budget once its header is read and its
+ * length fits (or nothing else is committed, so any frame can pass alone); it then reads on to its
+ * end. Returns false when the frame must wait for room: the connection then holds a header's worth
+ * of bytes. */
+static bool admit(struct beats_conn *c, size_t need, bool new_frame)
 {
     struct server *s = c->srv;
     size_t want = c->rbuf.len == 0 ? 0 : (need > c->rbuf.len ? need : c->rbuf.len);
-    if (!c->admitted && want) {
-        if (!need && c->rbuf.len < HEADER_READ)
-            return true; /* its length is not known yet */
-        if (committed(s) && committed(s) + want > s->cfg.beats_global_budget)
-            return false;
-        c->admitted = true;
-        if (need)
-            s->frame_estimate = need;
+    s->held_bytes -= c->held;
+    c->held = 0;
+    if (new_frame || !want)
+        c->admitted = false;
+    if (!c->admitted) {
+        s->reserved_bytes -= c->reserved; /* a finished frame's reservation */
+        c->reserved = 0;
+        bool known = need || c->rbuf.len >= HEADER_READ;
+        if (want && known && (!committed(s) || committed(s) + want <= s->cfg.beats_global_budget)) {
+            c->admitted = true;
+            if (need)
+                s->frame_estimate = need;
+        } else {
+            /* Bytes read ahead of admission: counted apart, so that reads near the budget
+             * shrink to headers, but never blocking an admission (that could deadlock). */
+            c->held = c->rbuf.len;
+            s->held_bytes += c->held;
+            return !want || !known;
+        }
     }
     s->reserved_bytes = s->reserved_bytes - c->reserved + want;
     c->reserved = want;
-    if (!want)
-        c->admitted = false;
     return true;
 }
 
@@ -582,7 +596,7 @@ static void conn_parse(struct beats_conn *c)
         if (off)
             c->frame_started_ms = 0;
     }
-    bool room = admit(c, need);
+    bool room = admit(c, need, off > 0);
     check_acks(c);
     if (!room || (!c->admitted && over_budget(c))) {
         /* Back in the queue: at its head if its turn just came (it keeps its place). */
@@ -603,11 +617,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
         return;
     }
-    /* Near the budget, a frame not yet admitted reads its header only: ten thousand connections
-     * waiting for room then hold bytes, not 64 KiB each. */
+    /* Near the budget, reads stop at frame boundaries: a frame not yet admitted reads its header
+     * only, an admitted one reads up to its end and not into the next frame. Ten thousand
+     * connections waiting for room then hold a few bytes each, not 64 KiB. */
     size_t chunk = READ_CHUNK;
-    if (!c->admitted && committed(c->srv) >= c->srv->cfg.beats_global_budget / 2)
-        chunk = c->rbuf.len < HEADER_READ ? HEADER_READ - c->rbuf.len : 1;
+    const struct server *s = c->srv;
+    if (committed(s) + s->held_bytes >= s->cfg.beats_global_budget / 2) {
+        if (!c->admitted)
+            chunk = c->rbuf.len < HEADER_READ ? HEADER_READ - c->rbuf.len : 1;
+        else if (c->reserved > c->rbuf.len && c->reserved - c->rbuf.len < READ_CHUNK)
+            chunk = c->reserved - c->rbuf.len;
+    }
     if (buf_reserve(&c->rbuf, chunk) < 0) {
         /* Cannot happen for valid frames (limits are checked on the header); give a small
          * buffer so the read reports and the parser closes the connection. */

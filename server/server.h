@@ -79,6 +79,7 @@ struct server {
     uint64_t next_conn_id;
     uint64_t inflight_bytes; /* all connections: bytes held in batches (global budget) */
     uint64_t reserved_bytes; /* all connections: frames being read, admitted (global budget) */
+    uint64_t held_bytes;     /* all connections: bytes read ahead of admission */
     struct beats_conn *room_head, *room_tail; /* waiting for room in the budget, oldest first */
     uint64_t frame_estimate;                  /* the size of the last frame admitted */
     bool need_resume; /* some connection paused on the global budget or a full queue */
