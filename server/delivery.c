@@ -249,6 +249,7 @@ struct tstate {
     /* max_signals. */
     uint64_t window_start_ms, sent_in_window, held_in_window;
     int64_t held_first_wall_ms, held_last_wall_ms;
+    uint64_t held_first_seq, held_last_seq;
     /* Suppression. */
     struct suppress_entry *supp;
     size_t nsupp;
@@ -376,10 +377,12 @@ static void roll_windows(struct tstate *s, uint64_t now)
                      "%" PRIu64 " more AmsiEnable alerts held back (max_signals %" PRIu64
                      " per %" PRIu64 " s)",
                      s->held_in_window, s->t.max_signals, s->t.max_signals_ms / 1000);
+            /* By sequence: alerts detected in the same millisecond cannot be told apart by
+             * time, but each has its own sequence number. */
             snprintf(text, sizeof(text),
                      "%" PRIu64 " alerts were journaled but not notified between %s and %s. List "
-                     "them with: amsiwatch journal list --since %s --until %s",
-                     s->held_in_window, from, to, from, to);
+                     "them with: amsiwatch journal list --seq %" PRIu64 "-%" PRIu64,
+                     s->held_in_window, from, to, s->held_first_seq, s->held_last_seq);
             snprintf(seed, sizeof(seed), "%s held %s", s->t.name, from);
             queue_summary(s, title, text, seed);
             s->held_in_window = 0;
@@ -449,9 +452,12 @@ static bool should_send(struct tstate *s, uint64_t now)
     }
     if (s->t.max_signals && s->sent_in_window >= s->t.max_signals) {
         int64_t wall = alert_time_ms(s->alert);
-        if (!s->held_in_window)
+        if (!s->held_in_window) {
             s->held_first_wall_ms = wall;
+            s->held_first_seq = s->seq;
+        }
         s->held_last_wall_ms = wall;
+        s->held_last_seq = s->seq;
         s->held_in_window++;
         s->held++;
         return false;

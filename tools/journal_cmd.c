@@ -1,5 +1,6 @@
 #include "tools/journal_cmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 
 struct filters {
     const char *since, *until, *host, *profile, *clause;
+    uint64_t seq_first, seq_last; /* --seq A-B (0, 0: any) */
 };
 
 struct jopts {
@@ -63,6 +65,7 @@ static void usage(FILE *f)
         "      --host NAME      alerts whose host.name is NAME  [list, export]\n"
         "      --profile NAME   alerts of profile elastic or extended  [list, export]\n"
         "      --clause NAME    alerts whose clause is NAME  [list, export]\n"
+        "      --seq A-B        alerts with sequence numbers A to B, or just A  [list, export]\n"
         "  -n, --limit N        at most N alerts (list), the last N (tail)\n"
         "  -f, --follow         keep printing new alerts (tail)\n"
         "  -o, --output FILE    write to FILE instead of standard output (export)\n"
@@ -77,8 +80,10 @@ static const char *str_at(json_t *doc, const char *obj, const char *key)
     return s ? s : "";
 }
 
-static bool passes(const struct filters *f, json_t *doc)
+static bool passes(const struct filters *f, uint64_t seq, json_t *doc)
 {
+    if (f->seq_last && (seq < f->seq_first || seq > f->seq_last))
+        return false;
     const char *when = str_at(doc, NULL, "@timestamp");
     if (f->since && strncmp(when, f->since, strlen(f->since)) < 0)
         return false;
@@ -140,7 +145,7 @@ struct list_ctx {
 static int list_one(void *vctx, const struct journal_record *rec, json_t *doc)
 {
     struct list_ctx *c = vctx;
-    if (!doc || !passes(&c->o->f, doc))
+    if (!doc || !passes(&c->o->f, rec->seq, doc))
         return 0;
     fprintf(c->out, "%-8" PRIu64 " %s %s %s/%s %s %s %s\n", rec->seq,
             str_at(doc, NULL, "@timestamp"), str_at(doc, NULL, "alert_id"),
@@ -154,7 +159,7 @@ static int list_one(void *vctx, const struct journal_record *rec, json_t *doc)
 static int export_one(void *vctx, const struct journal_record *rec, json_t *doc)
 {
     struct list_ctx *c = vctx;
-    if (!doc || !passes(&c->o->f, doc))
+    if (!doc || !passes(&c->o->f, rec->seq, doc))
         return 0;
     fwrite(rec->payload, 1, rec->len, c->out);
     fputc('\n', c->out);
@@ -332,17 +337,12 @@ static int cmd_stats(const struct jopts *o)
 int journal_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, 'd'},
-        {"since", required_argument, NULL, 'S'},
-        {"until", required_argument, NULL, 'U'},
-        {"host", required_argument, NULL, 'H'},
-        {"profile", required_argument, NULL, 'P'},
-        {"clause", required_argument, NULL, 'C'},
-        {"limit", required_argument, NULL, 'n'},
-        {"follow", no_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"data-dir", required_argument, NULL, 'd'}, {"since", required_argument, NULL, 'S'},
+        {"until", required_argument, NULL, 'U'},    {"host", required_argument, NULL, 'H'},
+        {"profile", required_argument, NULL, 'P'},  {"clause", required_argument, NULL, 'C'},
+        {"seq", required_argument, NULL, 'Q'},      {"limit", required_argument, NULL, 'n'},
+        {"follow", no_argument, NULL, 'f'},         {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct jopts o = {.data_dir = DEFAULT_DATA_DIR};
     optind = 1;
@@ -367,6 +367,30 @@ int journal_main(int argc, char **argv)
         case 'C':
             o.f.clause = optarg;
             break;
+        case 'Q': {
+            unsigned long long a = 0, b = 0;
+            int used = 0;
+            /* Digits, one dash between two numbers: sscanf alone would take "-3" or "3- 4". */
+            const char *dash = strchr(optarg, '-');
+            if (!isdigit((unsigned char)optarg[0]) ||
+                strspn(optarg, "0123456789-") != strlen(optarg) ||
+                (dash && (!isdigit((unsigned char)dash[1]) || strchr(dash + 1, '-'))))
+                a = b = 0;
+            else if (sscanf(optarg, "%llu%n", &a, &used) == 1 && optarg[used] == '\0')
+                b = a;
+            else if (sscanf(optarg, "%llu-%llu%n", &a, &b, &used) != 2 || optarg[used] != '\0')
+                a = b = 0;
+            if (!a || b < a) {
+                fprintf(stderr,
+                        "amsiwatch journal: --seq takes a sequence number or a range A-B "
+                        "(1 or more, A <= B), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o.f.seq_first = a;
+            o.f.seq_last = b;
+            break;
+        }
         case 'n': {
             char *end;
             o.limit = strtol(optarg, &end, 10);

@@ -218,6 +218,23 @@ class JournalCliTest(unittest.TestCase):
         both = self.list_rows("--since", day, "--until", boundary, "--host", "fin-dc-01")
         self.assertEqual(len(both), 4)
 
+    def test_list_and_export_by_sequence(self):
+        rows = self.list_rows("--seq", "4-7")
+        self.assertEqual([r["seq"] for r in rows], [4, 5, 6, 7])
+        self.assertEqual([r["id"] for r in rows], self.ids(self.alerts)[3:7])
+        self.assertEqual([r["seq"] for r in self.list_rows("--seq", "9")], [9])
+        self.assertEqual(self.list_rows("--seq", "17-20"), [])
+        out = journal(self.data, "export", "--seq", "2-3").stdout
+        if isinstance(out, bytes):
+            out = out.decode()
+        self.assertEqual([json.loads(l)["alert_id"] for l in out.splitlines()],
+                         self.ids(self.alerts)[1:3])
+        for bad in ("0", "5-4", "x", "3-", "-3", "1-2-3"):
+            p = journal(self.data, "list", "--seq", bad)
+            self.assertEqual(p.returncode, 2, bad)
+            err = p.stderr.decode() if isinstance(p.stderr, bytes) else p.stderr
+            self.assertIn("--seq", err)
+
     def test_list_limit(self):
         rows = self.list_rows("--limit", "3")
         self.assertEqual([r["seq"] for r in rows], [1, 2, 3])
