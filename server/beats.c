@@ -60,12 +60,6 @@ struct ack_req {
     uint8_t bytes[6];
 };
 
-/* Ciphertext of a TLS connection on its way out. */
-struct tls_req {
-    uv_write_t req;
-    uint8_t *data;
-};
-
 static void conn_close(struct beats_conn *c, const char *why, bool error);
 static void conn_parse(struct beats_conn *c);
 
@@ -195,37 +189,22 @@ static void on_written(uv_write_t *req, int status)
 
 static void on_tls_written(uv_write_t *req, int status)
 {
-    struct tls_req *t = (struct tls_req *)req;
-    free(t->data);
-    on_written(req, status);
+    struct beats_conn *c = req->data;
+    sec_write_free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_close(c, uv_strerror(status), false);
+    conn_unref(c);
 }
 
 /* Sends what the TLS engine has ready (handshake messages, encrypted ACKs). */
 static void flush_tls(struct beats_conn *c)
 {
-    size_t len;
-    uint8_t *data = sec_conn_output(&c->sec, &len);
-    if (!data) {
-        if (len)
-            conn_close(c, "out of memory", true);
-        return;
-    }
-    struct tls_req *t = malloc(sizeof(*t));
-    if (!t) {
-        free(data);
-        conn_close(c, "out of memory", true);
-        return;
-    }
-    t->data = data;
-    t->req.data = c;
-    uv_buf_t ub = uv_buf_init((char *)data, (unsigned)len);
     c->refs++;
-    int rc = uv_write(&t->req, (uv_stream_t *)&c->tcp, &ub, 1, on_tls_written);
-    if (rc < 0) {
-        free(data);
-        free(t);
+    int rc = sec_conn_send(&c->sec, (uv_stream_t *)&c->tcp, c, on_tls_written);
+    if (rc != 0) {
         c->refs--;
-        conn_close(c, uv_strerror(rc), false);
+        if (rc < 0)
+            conn_close(c, uv_strerror(rc), true);
     }
 }
 

@@ -222,16 +222,34 @@ int sec_conn_write(struct sec_conn *sc, const void *data, size_t len)
     return tlsio_write(sc->io, data, len) == 0 ? 0 : -1;
 }
 
-uint8_t *sec_conn_output(struct sec_conn *sc, size_t *len)
+/* A write of ciphertext: the request first, so that the request is the allocation. */
+struct sec_write {
+    uv_write_t req;
+    uint8_t data[];
+};
+
+int sec_conn_send(struct sec_conn *sc, uv_stream_t *stream, void *ctx, uv_write_cb cb)
 {
-    *len = tlsio_pending(sc->io);
-    if (!*len)
-        return NULL;
-    uint8_t *p = malloc(*len);
-    if (!p)
-        return NULL;
-    *len = tlsio_take(sc->io, p, *len);
-    return p;
+    size_t len = tlsio_pending(sc->io);
+    if (!len)
+        return 1;
+    struct sec_write *w = malloc(sizeof(*w) + len);
+    if (!w)
+        return -ENOMEM;
+    len = tlsio_take(sc->io, w->data, len);
+    w->req.data = ctx;
+    uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)len);
+    int rc = uv_write(&w->req, stream, &ub, 1, cb);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    return 0;
+}
+
+void sec_write_free(uv_write_t *req)
+{
+    free(req);
 }
 
 bool sec_conn_handshake_expired(const struct sec_listener *l, const struct sec_conn *sc,

@@ -70,9 +70,14 @@ int sec_conn_input(struct sec_listener *l, struct sec_conn *sc, const char *peer
 /* Encrypts LEN bytes to send. Returns 0 or -1. */
 int sec_conn_write(struct sec_conn *sc, const void *data, size_t len);
 
-/* The ciphertext waiting to be sent, malloc'd (the caller frees it), *LEN bytes; NULL when
- * there is none (or out of memory: *LEN is then not 0). */
-uint8_t *sec_conn_output(struct sec_conn *sc, size_t *len);
+/* Writes the ciphertext the engine has ready (handshake messages, alerts, encrypted data) on
+ * STREAM, the request and the bytes in one allocation; CB runs with the request's data set to CTX
+ * and must release the request with sec_write_free. Returns 0 (CB will run), 1 when nothing was
+ * waiting, or a negative errno (nothing was written; the caller closes the connection). */
+int sec_conn_send(struct sec_conn *sc, uv_stream_t *stream, void *ctx, uv_write_cb cb);
+
+/* Releases a request of sec_conn_send (in its callback). */
+void sec_write_free(uv_write_t *req);
 
 /* True when the handshake has not completed within the listener's handshake timeout. */
 bool sec_conn_handshake_expired(const struct sec_listener *l, const struct sec_conn *sc,

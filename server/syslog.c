@@ -42,12 +42,6 @@ struct syslog_conn {
     struct buf plain;    /* TLS: the plaintext of the last read */
 };
 
-/* Ciphertext of a TLS connection on its way out (handshake messages, alerts). */
-struct tls_req {
-    uv_write_t req;
-    uint8_t *data;
-};
-
 /* ---- Batches ---- */
 
 static struct batch *make_batch(struct server *s, struct buf *pending, const char *peer,
@@ -212,35 +206,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 
 static void on_tls_written(uv_write_t *req, int status)
 {
-    struct tls_req *t = (struct tls_req *)req;
     struct syslog_conn *c = req->data;
-    free(t->data);
-    free(t);
+    sec_write_free(req);
     if (status < 0 && status != UV_ECANCELED)
         conn_close(c, uv_strerror(status), false);
     conn_unref(c);
 }
 
-/* Sends what the TLS engine has ready. */
+/* Sends what the TLS engine has ready (handshake messages, alerts). */
 static void flush_tls(struct syslog_conn *c)
 {
-    size_t len;
-    uint8_t *data = sec_conn_output(&c->sec, &len);
-    if (!data)
-        return;
-    struct tls_req *t = malloc(sizeof(*t));
-    if (!t) {
-        free(data);
-        return;
-    }
-    t->data = data;
-    t->req.data = c;
-    uv_buf_t ub = uv_buf_init((char *)data, (unsigned)len);
     c->refs++;
-    if (uv_write(&t->req, (uv_stream_t *)&c->tcp, &ub, 1, on_tls_written) < 0) {
-        free(data);
-        free(t);
+    int rc = sec_conn_send(&c->sec, (uv_stream_t *)&c->tcp, c, on_tls_written);
+    if (rc != 0) {
         c->refs--;
+        if (rc < 0)
+            conn_close(c, uv_strerror(rc), true);
     }
 }
 
@@ -276,10 +257,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         tls_rc = sec_conn_input(c->lsec, &c->sec, c->peer, (const uint8_t *)c->rbuf, len, &c->plain,
                                 server_now(s), why, sizeof(why));
         flush_tls(c);
-        if (tls_rc < 0) {
+        if (tls_rc < 0)
             conn_close(c, why, true);
+        if (c->closing)
             return;
-        }
         data = c->plain.data;
         len = c->plain.len;
         c->first_read_done = true;
