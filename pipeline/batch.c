@@ -33,6 +33,7 @@ struct batch *batch_new(enum batch_kind kind, uint8_t *data, size_t len, json_t 
     b->source = source;
     b->limits = limits;
     b->sink = sink;
+    b->inflate_room = SIZE_MAX;
     atomic_init(&b->pending, 0);
     atomic_init(&b->journal_status, 0);
     return b;
@@ -249,6 +250,44 @@ static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct l
     free(text);
 }
 
+static void walk(struct batch *b, struct worker_ctx *ctx, const uint8_t *p, size_t n, int depth);
+
+/* A compressed frame inside a compressed frame: it obeys the same limits as any other
+ * (beats.max-inflated, beats.max-ratio), and its output must also fit the room the owner left it
+ * in the memory budgets (INFLATE_ROOM), since the worker's inflater still holds the outer data. */
+static void nested(struct batch *b, struct worker_ctx *ctx, const struct lj_frame *f, int depth)
+{
+    size_t max_out = ctx->max_inflated ? ctx->max_inflated : WORKERS_DEFAULT_MAX_INFLATED;
+    unsigned ratio = ctx->max_ratio ? ctx->max_ratio : WORKERS_DEFAULT_MAX_RATIO;
+    bool by_budget = b->inflate_room < max_out;
+    if (by_budget)
+        max_out = b->inflate_room;
+    if (max_out == 0) {
+        fail(b, -EMSGSIZE,
+             "a nested compressed frame (%u bytes) leaves no room in the memory budget",
+             (unsigned)f->payload_len);
+        return;
+    }
+    struct inflater *z = inflater_new(max_out, ratio);
+    const uint8_t *out;
+    size_t outlen;
+    int rc = z ? inflater_run(z, f->payload, f->payload_len, &out, &outlen) : -ENOMEM;
+    if (rc == 0) {
+        b->nested_inflated += outlen;
+        walk(b, ctx, out, outlen, depth + 1);
+    } else if (rc == -EMSGSIZE) {
+        fail(b, rc, "a nested compressed frame (%u bytes) inflates past %s (%zu bytes, ratio %u)",
+             (unsigned)f->payload_len,
+             by_budget ? "the room left in the memory budget" : "beats.max-inflated", max_out,
+             ratio);
+    } else if (rc == -EBADMSG) {
+        fail(b, rc, "broken zlib stream in a nested compressed frame");
+    } else {
+        fail(b, rc, "nested compressed frame: %s", strerror(-rc));
+    }
+    inflater_free(z);
+}
+
 static void walk(struct batch *b, struct worker_ctx *ctx, const uint8_t *p, size_t n, int depth)
 {
     size_t off = 0;
@@ -291,16 +330,7 @@ static void walk(struct batch *b, struct worker_ctx *ctx, const uint8_t *p, size
                 fail(b, -EBADMSG, "compressed frames nested more than once");
                 return;
             }
-            /* The worker's inflater holds the outer data: the rare nested frame gets its own. */
-            struct inflater *z = inflater_new(b->limits->max_compressed * 16u, 1000);
-            const uint8_t *out;
-            size_t outlen;
-            int rc = z ? inflater_run(z, f.payload, f.payload_len, &out, &outlen) : -ENOMEM;
-            if (rc == 0)
-                walk(b, ctx, out, outlen, depth + 1);
-            else
-                fail(b, rc, "nested compressed frame: %s", strerror(-rc));
-            inflater_free(z);
+            nested(b, ctx, &f, depth);
             break;
         }
         default:

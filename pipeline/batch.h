@@ -35,6 +35,10 @@ struct batch {
     const struct lj_limits *limits; /* borrowed, outlives the batch */
     const struct alert_sink *sink;  /* borrowed */
     json_t *source;                 /* owned: copied into each alert's "source" */
+    /* The most bytes a compressed frame nested in this batch may inflate to besides
+     * beats.max-inflated: the room its owner has left in its memory budgets (SIZE_MAX, the
+     * default, when the owner sets none). */
+    size_t inflate_room;
 
     /* Set by the owner, untouched by the pipeline. */
     void *owner;
@@ -50,6 +54,7 @@ struct batch {
     uint32_t frames;   /* data frames (events) seen */
     uint32_t last_seq; /* the highest sequence number among them */
     uint32_t alerts;
+    size_t nested_inflated; /* bytes nested compressed frames inflated to */
     int status;      /* 0, or the first error: -EBADMSG malformed, -EMSGSIZE over a limit, ... */
     char error[160]; /* why, when STATUS is not 0 */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "pipeline/ring.h"
 
 struct workers {
@@ -62,17 +63,24 @@ int workers_start(struct workers **out, const struct workers_opts *o)
         struct worker_ctx *c = &p->ctx[i];
         c->index = i;
         detector_init(&c->det, o->profile, true, o->max_event);
-        c->inflater = inflater_new(o->max_inflated ? o->max_inflated : (64u << 20),
-                                   o->max_ratio ? o->max_ratio : 1000);
+        c->max_inflated = o->max_inflated ? o->max_inflated : WORKERS_DEFAULT_MAX_INFLATED;
+        c->max_ratio = o->max_ratio ? o->max_ratio : WORKERS_DEFAULT_MAX_RATIO;
+        c->inflater = inflater_new(c->max_inflated, c->max_ratio);
         if (!c->inflater)
             goto fail_threads;
     }
     for (unsigned i = 0; i < n; i++) {
         p->ctx[i].pool = p;
-        if (pthread_create(&p->threads[i], NULL, worker_main, &p->ctx[i]) != 0) {
+        int err = fault_error("workers-thread-start");
+        if (err == 0 && pthread_create(&p->threads[i], NULL, worker_main, &p->ctx[i]) != 0)
+            err = -EAGAIN;
+        if (err < 0) {
+            /* workers_stop joins and frees the I threads that started; the rest never ran. */
+            for (unsigned j = i; j < n; j++)
+                inflater_free(p->ctx[j].inflater);
             p->n = i;
             workers_stop(p);
-            return -EAGAIN;
+            return err;
         }
     }
     *out = p;

@@ -12,11 +12,17 @@
 #include "pipeline/detect.h"
 #include "protocol/inflate.h"
 
+/* The inflater's limits when the pool is given none (beats.max-inflated, beats.max-ratio). */
+#define WORKERS_DEFAULT_MAX_INFLATED ((size_t)64 << 20)
+#define WORKERS_DEFAULT_MAX_RATIO    1000u
+
 /* What each worker thread owns; passed to every item it runs. */
 struct worker_ctx {
     unsigned index;
     struct detector det;       /* this worker's detector; its stats are published after each item */
     struct inflater *inflater; /* this worker's bounded inflater */
+    size_t max_inflated;       /* its limits, which nested compressed frames obey too */
+    unsigned max_ratio;
     struct workers *pool;
     _Atomic unsigned long long published[5]; /* events, candidates, parsed, alerts, malformed */
 };

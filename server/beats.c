@@ -410,6 +410,15 @@ static void dispatch(struct beats_conn *c, struct window *w, enum batch_kind kin
     w->outstanding++;
     c->inflight_bytes += len;
     s->inflight_bytes += len;
+    /* A compressed frame nested in this one inflates beside it: it may use what is left of the
+     * connection's and the global budgets, no more. */
+    uint64_t conn_room = s->cfg.beats_connection_budget > c->inflight_bytes
+                             ? s->cfg.beats_connection_budget - c->inflight_bytes
+                             : 0;
+    uint64_t global_room =
+        s->cfg.beats_global_budget > committed(s) ? s->cfg.beats_global_budget - committed(s) : 0;
+    uint64_t room = conn_room < global_room ? conn_room : global_room;
+    b->inflate_room = room < SIZE_MAX ? (size_t)room : SIZE_MAX;
     submit(c, b);
 }
 

@@ -1,0 +1,200 @@
+/* Batches run on the calling thread: Beats windows with compressed frames nested in compressed
+ * frames, which obey the worker's limits (beats.max-inflated, beats.max-ratio) and the room the
+ * owner left in its memory budgets. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "pipeline/batch.h"
+#include "protocol/lumberjack.h"
+
+#define HIT                                                                                        \
+    "{\"host\":{\"os\":{\"type\":\"windows\"}},\"event\":{\"category\":[\"registry\"],"            \
+    "\"type\":[\"change\"]},\"registry\":{\"value\":\"AmsiEnable\",\"data\":{\"strings\":[\"0\"]}" \
+    "}}"
+
+#define BUF_MAX ((size_t)1 << 30)
+
+struct run {
+    struct lj_limits limits;
+    struct worker_ctx ctx;
+};
+
+static void run_init(struct run *r, size_t max_inflated, unsigned max_ratio)
+{
+    memset(r, 0, sizeof(*r));
+    lj_limits_default(&r->limits);
+    detector_init(&r->ctx.det, PROFILE_ELASTIC, true, DETECT_DEFAULT_MAX_EVENT);
+    r->ctx.max_inflated = max_inflated;
+    r->ctx.max_ratio = max_ratio;
+    r->ctx.inflater = inflater_new(max_inflated, max_ratio);
+    cr_assert_not_null(r->ctx.inflater);
+}
+
+/* J frames: the hit event, then PAD bytes of spaces inside one more event (JSON allows them), so
+ * that the inflated size is about PAD whatever the compression. */
+static void inner_frames(struct buf *out, size_t pad)
+{
+    cr_assert_eq(lj_encode_json(out, 1, HIT, (uint32_t)strlen(HIT)), 0);
+    char *big = malloc(pad + 3);
+    cr_assert_not_null(big);
+    big[0] = '{';
+    memset(big + 1, ' ', pad);
+    big[pad + 1] = '}';
+    cr_assert_eq(lj_encode_json(out, 2, big, (uint32_t)(pad + 2)), 0);
+    free(big);
+}
+
+/* The payload of an outer C frame (what the loop hands over as BATCH_BEATS_COMPRESSED) whose
+ * inflated bytes are one C frame holding INNER compressed. */
+static struct batch *nested_batch(const struct run *r, const struct buf *inner)
+{
+    struct buf mid, outer;
+    buf_init(&mid, BUF_MAX);
+    buf_init(&outer, BUF_MAX);
+    cr_assert_eq(lj_encode_compressed(&mid, LJ_V2, inner->data, inner->len, 9), 0);
+    cr_assert_eq(lj_encode_compressed(&outer, LJ_V2, mid.data, mid.len, 9), 0);
+    size_t len = outer.len - 6; /* the outer frame's header: version, 'C', u32 length */
+    uint8_t *payload = malloc(len);
+    cr_assert_not_null(payload);
+    memcpy(payload, (const uint8_t *)outer.data + 6, len);
+    buf_free(&mid);
+    buf_free(&outer);
+    struct batch *b = batch_new(BATCH_BEATS_COMPRESSED, payload, len, NULL, &r->limits, NULL);
+    cr_assert_not_null(b);
+    return b;
+}
+
+static struct batch *run_nested(struct run *r, size_t pad, size_t room)
+{
+    struct buf inner;
+    buf_init(&inner, BUF_MAX);
+    inner_frames(&inner, pad);
+    struct batch *b = nested_batch(r, &inner);
+    buf_free(&inner);
+    if (room)
+        b->inflate_room = room;
+    batch_run(b, &r->ctx);
+    return b;
+}
+
+static void run_fini(struct run *r)
+{
+    inflater_free(r->ctx.inflater);
+}
+
+Test(batch, a_nested_frame_within_the_limits_is_matched)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    struct batch *b = run_nested(&r, 100000, 0);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    cr_expect_eq(b->frames, 2);
+    cr_expect_eq(b->last_seq, 2);
+    cr_expect_eq(b->alerts, 1);
+    cr_expect_geq(b->nested_inflated, 100000);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, a_nested_frame_obeys_max_inflated)
+{
+    /* 2 MiB inflated, ratio far under 1000, max-inflated 1 MiB: refused. */
+    struct run r;
+    run_init(&r, 1u << 20, 1000);
+    struct batch *b = run_nested(&r, 2u << 20, 0);
+    cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
+    cr_expect(strstr(b->error, "nested compressed frame") && strstr(b->error, "beats.max-inflated"),
+              "%s", b->error);
+    cr_expect_eq(b->alerts, 0);
+    batch_free(b);
+    /* Under the limit the same window passes. */
+    b = run_nested(&r, 512u << 10, 0);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, a_nested_frame_obeys_max_ratio)
+{
+    /* Spaces compress about 1000:1; max-ratio 20 refuses them, in the nested frame as outside. */
+    struct run r;
+    run_init(&r, 64u << 20, 20);
+    struct buf inner;
+    buf_init(&inner, BUF_MAX);
+    inner_frames(&inner, 1u << 20);
+    struct buf mid;
+    buf_init(&mid, BUF_MAX);
+    cr_assert_eq(lj_encode_compressed(&mid, LJ_V2, inner.data, inner.len, 9), 0);
+    /* The outer frame is stored (level 0), so that only the nested one is over the ratio. */
+    struct buf outer;
+    buf_init(&outer, BUF_MAX);
+    cr_assert_eq(lj_encode_compressed(&outer, LJ_V2, mid.data, mid.len, 0), 0);
+    size_t len = outer.len - 6;
+    uint8_t *payload = malloc(len);
+    cr_assert_not_null(payload);
+    memcpy(payload, (const uint8_t *)outer.data + 6, len);
+    struct batch *b = batch_new(BATCH_BEATS_COMPRESSED, payload, len, NULL, &r.limits, NULL);
+    cr_assert_not_null(b);
+    batch_run(b, &r.ctx);
+    cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
+    cr_expect(strstr(b->error, "nested compressed frame") && strstr(b->error, "ratio 20"), "%s",
+              b->error);
+    batch_free(b);
+    buf_free(&inner);
+    buf_free(&mid);
+    buf_free(&outer);
+    run_fini(&r);
+}
+
+Test(batch, a_nested_frame_fits_the_room_left_in_the_budgets)
+{
+    /* max-inflated allows 64 MiB, but the owner has only 256 KiB left in its budgets. */
+    struct run r;
+    run_init(&r, 64u << 20, 1000);
+    struct batch *b = run_nested(&r, 1u << 20, 256u << 10);
+    cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
+    cr_expect(strstr(b->error, "room left in the memory budget"), "%s", b->error);
+    batch_free(b);
+    b = run_nested(&r, 100000, 256u << 10);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    cr_expect_eq(b->alerts, 1);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, a_large_max_compressed_does_not_lift_the_nested_limit)
+{
+    /* 256 MiB of max-compressed: the old nested cap (16 times it) wrapped to 0 in 32 bits, and
+     * below that it was 16 times larger than max-inflated. The nested frame obeys max-inflated. */
+    struct run r;
+    run_init(&r, 1u << 20, 1000);
+    r.limits.max_compressed = 256u << 20;
+    struct batch *b = run_nested(&r, 2u << 20, 0);
+    cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
+    batch_free(b);
+    b = run_nested(&r, 100000, 0);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, compressed_frames_nested_twice_are_refused)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    struct buf inner, twice;
+    buf_init(&inner, BUF_MAX);
+    buf_init(&twice, BUF_MAX);
+    inner_frames(&inner, 10);
+    cr_assert_eq(lj_encode_compressed(&twice, LJ_V2, inner.data, inner.len, 6), 0);
+    struct batch *b = nested_batch(&r, &twice);
+    batch_run(b, &r.ctx);
+    cr_expect_eq(b->status, -EBADMSG, "status %d: %s", b->status, b->error);
+    batch_free(b);
+    buf_free(&inner);
+    buf_free(&twice);
+    run_fini(&r);
+}
