@@ -134,6 +134,20 @@ static bool all_digits(const char *p, size_t n)
     return true;
 }
 
+/* The value of N digits (all_digits said so: at most 18, so it fits). The view is not
+ * NUL-terminated, so strtoll would read past it. */
+static int64_t digits_value(const char *p, size_t n)
+{
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    return v;
+}
+
+/* The last second of year 9999: a later TimeGenerated is not a time (and would overflow as
+ * milliseconds). */
+#define MAX_EPOCH_SECONDS 253402300799LL
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -278,7 +292,7 @@ static int wd_num(struct wdoc *w, const char *path, const char *p, size_t n)
     if (v.len == 0)
         return 0;
     if (all_digits(v.p, v.len))
-        return set_path(w->winlog, path, json_integer(strtoll(v.p, NULL, 10)));
+        return set_path(w->winlog, path, json_integer(digits_value(v.p, v.len)));
     return set_path(w->winlog, path, jstr(v.p, v.len));
 }
 
@@ -928,8 +942,9 @@ static int try_wincollect(const struct syslog_msg *m, json_t **doc, enum syslog_
                 id = (struct syslog_view){v, vl};
             else if (text_eq(k, kl, "EventIDCode"))
                 idcode = (struct syslog_view){v, vl};
-            else if (text_eq(k, kl, "TimeGenerated") && all_digits(v, vl))
-                rc = put_time(w.doc, strtoll(v, NULL, 10) * 1000);
+            else if (text_eq(k, kl, "TimeGenerated") && all_digits(v, vl) &&
+                     digits_value(v, vl) <= MAX_EPOCH_SECONDS)
+                rc = put_time(w.doc, digits_value(v, vl) * 1000);
         }
         if (!tab)
             break;
