@@ -32,7 +32,8 @@ cmake --preset asan-ubsan -DAMSIWATCH_WERROR=$werror >/dev/null
 cmake --build build/asan-ubsan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build/asan-ubsan --output-on-failure -j "$jobs"
+# The stress_ tests are the quick variants the stress stage repeats; the full ones run here.
+ctest --test-dir build/asan-ubsan --output-on-failure -j "$jobs" -E '^stress_'
 
 echo "== TSan build and threaded tests"
 cmake --preset tsan -DAMSIWATCH_WERROR=$werror >/dev/null
@@ -42,4 +43,7 @@ if ctest --test-dir build/tsan -N -L threaded | grep -q 'Total Tests: 0'; then
 else
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" ctest --test-dir build/tsan --output-on-failure -L threaded -j "$jobs"
 fi
+echo "== stress: the threaded and journal crash tests repeated beside a CPU hog"
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
+  bash scripts/stress.sh --build build/tsan --repeat "${AMSIWATCH_STRESS_REPEAT:-20}"
 echo "== all tests passed"
