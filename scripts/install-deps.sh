@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages amsiwatch needs to build, test and benchmark.
 # Does nothing when they are all present. Run as root (or with sudo available).
+# With --bench, also the optional packages of the benchmarks (gnuplot-nox: bench/run_soak.sh's plot).
 set -euo pipefail
 
 # syslog-ng-core brings loggen, the syslog load generator the tests and benchmarks use; openssl
@@ -11,6 +12,7 @@ PKGS=(
   libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev
   python3 bsdutils syslog-ng-core openssl
 )
+if [ "${1:-}" = "--bench" ]; then PKGS+=(gnuplot-nox); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
