@@ -2,12 +2,14 @@
  * program: see tests/support/check.h). */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../../support/check.h"
+#include "base/fault.h"
 #include "store/journal.h"
 #include "store/reader.h"
 #include "store/verify.h"
@@ -136,6 +138,144 @@ static void many_appenders_one_writer_and_a_follower_lose_and_duplicate_nothing(
     CHECK(rep.records == APPENDERS * PER_THREAD, "%llu records", (unsigned long long)rep.records);
 }
 
+/* ---- A follower held where it has read all its segment holds and not yet looked for the next,
+ * while the writer fills that segment and rotates (and the sealer compresses and removes it). ----
+ */
+
+struct hold {
+    struct journal *j;
+    atomic_int armed; /* 1: the next passage of reader-segment-end appends the records below */
+    uint64_t next;    /* the next sequence number to append */
+    uint64_t count;   /* how many to append while the reader is held */
+    bool wait_seal;   /* and wait until the sealer compressed every sealed segment */
+    atomic_int held;  /* times the reader was held */
+};
+
+static int payload_of(uint64_t seq, char *out, size_t outlen)
+{
+    return snprintf(out, outlen, "{\"seq\":%llu,\"pad\":\"%0*d\"}", (unsigned long long)seq,
+                    (int)(seq % 90) + 10, 0);
+}
+
+static void append_upto(struct journal *j, uint64_t *next, uint64_t count)
+{
+    char p[160];
+    for (uint64_t n = 0; n < count; n++, (*next)++) {
+        int len = payload_of(*next, p, sizeof(p));
+        uint64_t seq = 0;
+        int rc = journal_append_wait(j, p, (size_t)len, &seq);
+        CHECK(rc == 0 && seq == *next, "append of %llu: rc %d seq %llu", (unsigned long long)*next,
+              rc, (unsigned long long)seq);
+    }
+}
+
+static int hold_reader(const char *name, void *ctx)
+{
+    struct hold *h = ctx;
+    int one = 1;
+    if (strcmp(name, "reader-segment-end") != 0 ||
+        !atomic_compare_exchange_strong(&h->armed, &one, 0))
+        return 0;
+    /* On the reader's thread, inside the window: the writer writes more records into the segment
+     * the reader just found at its end, and creates the next segment. */
+    append_upto(h->j, &h->next, h->count);
+    if (h->wait_seal) {
+        time_t start = time(NULL);
+        struct journal_stats st;
+        for (;;) {
+            journal_get_stats(h->j, &st);
+            if (st.segments_compressed == st.segments_sealed || time(NULL) - start > 60)
+                break;
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        CHECK(st.segments_compressed == st.segments_sealed, "%llu of %llu segments compressed",
+              (unsigned long long)st.segments_compressed, (unsigned long long)st.segments_sealed);
+    }
+    atomic_fetch_add(&h->held, 1);
+    return 0;
+}
+
+/* Reads until nothing more is there (twice: what was appended while the reader was held in its
+ * last call may be read in the next), checking every record is the next one, whole. */
+static void read_on(struct journal_reader *r, uint64_t *expect, uint64_t upto)
+{
+    struct journal_record rec;
+    int rc, empty = 0;
+    char want[160];
+    while ((rc = journal_reader_next(r, &rec)) >= 0 && (rc == 1 || ++empty < 2)) {
+        if (rc == 0)
+            continue;
+        empty = 0;
+        CHECK(rec.seq == *expect, "the follower read %llu where %llu was next",
+              (unsigned long long)rec.seq, (unsigned long long)*expect);
+        int len = payload_of(rec.seq, want, sizeof(want));
+        CHECK(rec.len == (size_t)len && memcmp(rec.payload, want, rec.len) == 0, "payload of %llu",
+              (unsigned long long)rec.seq);
+        *expect = rec.seq + 1;
+    }
+    CHECK(rc == 0, "reader error %d", rc);
+    CHECK(*expect == upto + 1, "the follower stopped at %llu, %llu were written",
+          (unsigned long long)*expect - 1, (unsigned long long)upto);
+}
+
+static void follow_while_held_at_segment_end(bool compress)
+{
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/held-%d", root, (int)compress);
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 4096; /* about 25 records a segment */
+    o.compress_sealed = compress;
+    static struct hold h;
+    memset(&h, 0, sizeof(h));
+    h.next = 1;
+    h.wait_seal = compress;
+    if (journal_open(&h.j, dir, &o, NULL) != 0) {
+        CHECK(0, "cannot open the journal in %s", dir);
+        return;
+    }
+    append_upto(h.j, &h.next, 3);
+    struct journal_reader *r;
+    if (journal_reader_open(&r, dir, 1) != 0) {
+        CHECK(0, "cannot open a reader");
+        journal_close(h.j);
+        return;
+    }
+    uint64_t expect = 1;
+    read_on(r, &expect, 3);
+    fault_set_hook(hold_reader, &h);
+    /* Held in the first segment, then in later ones, at different depths into them. */
+    const uint64_t bursts[] = {40, 30, 60, 25, 1, 50};
+    for (size_t i = 0; i < sizeof(bursts) / sizeof(bursts[0]); i++) {
+        h.count = bursts[i];
+        atomic_store(&h.armed, 1);
+        read_on(r, &expect, h.next - 1 + bursts[i]);
+        CHECK(atomic_load(&h.held) == (int)i + 1, "the reader was held %d times",
+              atomic_load(&h.held));
+    }
+    fault_set_hook(NULL, NULL);
+    struct journal_stats st;
+    journal_get_stats(h.j, &st);
+    CHECK(st.segments_sealed >= 6, "%llu segments sealed", (unsigned long long)st.segments_sealed);
+    struct reader_stats rs;
+    journal_reader_stats(r, &rs);
+    CHECK(rs.corrupt_regions == 0 && rs.missing_records == 0, "%llu damaged, %llu missing",
+          (unsigned long long)rs.corrupt_regions, (unsigned long long)rs.missing_records);
+    journal_reader_close(r);
+    journal_close(h.j);
+}
+
+static void a_follower_held_at_a_segment_end_across_rotation_reads_every_record_once(void)
+{
+    follow_while_held_at_segment_end(false);
+}
+
+static void a_follower_held_at_a_segment_end_across_sealing_reads_every_record_once(void)
+{
+    follow_while_held_at_segment_end(true);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/amsiwatch-test-conc-XXXXXX");
@@ -144,6 +284,8 @@ int main(void)
         return 1;
     }
     RUN_TEST(many_appenders_one_writer_and_a_follower_lose_and_duplicate_nothing);
+    RUN_TEST(a_follower_held_at_a_segment_end_across_rotation_reads_every_record_once);
+    RUN_TEST(a_follower_held_at_a_segment_end_across_sealing_reads_every_record_once);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
