@@ -25,6 +25,8 @@
 
 #define CHUNK_RECORDS       256 /* records per writev; IOV_MAX allows 512 (header + payload each) */
 #define RETENTION_PERIOD_MS 60000
+#define RETRY_FIRST_MS      100 /* a write that failed on a full or failing disk is retried after */
+#define RETRY_MAX_MS        5000 /* ...this, doubling up to this */
 
 struct pending {
     struct pending *next;
@@ -47,8 +49,12 @@ struct journal {
     uint64_t seg_bytes;
     uint64_t next_seq;
     unsigned char last_hash[JF_HASH_LEN];
-    bool dirty;            /* written since the last fdatasync */
-    uint64_t last_sync_ns; /* monotonic */
+    bool dirty;             /* written since the last fdatasync */
+    uint64_t last_sync_ns;  /* monotonic */
+    uint64_t durable_bytes; /* the active segment's length at its last successful fdatasync */
+    struct pending *unsynced, *unsynced_tail; /* interval mode: reported after write(2) and not
+                                               * synced yet; rewritten if a sync fails */
+    bool need_repair; /* a write or sync failed: the file past durable_bytes is not trusted */
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv_work, cv_space, cv_done, cv_seal;
@@ -91,7 +97,9 @@ static int write_full(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Creates the segment file starting at FIRST_SEQ and makes its header and entry durable. */
+/* Creates the segment file starting at FIRST_SEQ and makes its header and entry durable; it then
+ * becomes the active segment (the previous one, already synced, is closed). On failure (a full
+ * disk) the half-made file is removed and the previous segment stays active. */
 static int create_segment(struct journal *j, uint64_t first_seq)
 {
     char path[4400];
@@ -103,7 +111,9 @@ static int create_segment(struct journal *j, uint64_t first_seq)
     memcpy(h.prev_hash, j->last_hash, JF_HASH_LEN);
     unsigned char buf[JF_SEG_HDR_LEN];
     jf_encode_seg_header(buf, &h);
-    int rc = write_full(fd, buf, sizeof(buf));
+    int rc = fault_error("journal-create");
+    if (rc == 0)
+        rc = write_full(fd, buf, sizeof(buf));
     if (rc == 0 && fdatasync(fd) != 0)
         rc = -errno;
     fault_point("segment-created-before-dir-sync");
@@ -111,11 +121,16 @@ static int create_segment(struct journal *j, uint64_t first_seq)
         rc = segdir_sync_dir(j->dir);
     if (rc < 0) {
         close(fd);
+        unlink(path);
         return rc;
     }
+    if (j->fd >= 0)
+        close(j->fd);
     j->fd = fd;
     j->seg_first = first_seq;
     j->seg_bytes = JF_SEG_HDR_LEN;
+    j->durable_bytes = JF_SEG_HDR_LEN;
+    j->dirty = false;
     return 0;
 }
 
@@ -251,6 +266,7 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
     j->fd = fd;
     j->seg_first = h.first_seq;
     j->seg_bytes = end;
+    j->durable_bytes = end;
     return 0;
 }
 
@@ -316,11 +332,32 @@ static int recover(struct journal *j, struct journal_recovery *rep)
     return rc;
 }
 
+static void free_list(struct pending *p)
+{
+    while (p) {
+        struct pending *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+/* fdatasync of the active segment. Success makes everything written to it durable. Failure means
+ * the kernel may have dropped the dirty pages and will not say so again (PostgreSQL's
+ * "fsyncgate"): the tail past durable_bytes is never synced again as it is but cut and written
+ * again from memory first (repair). */
 static int sync_active(struct journal *j)
 {
-    if (fdatasync(j->fd) != 0)
-        return -errno;
+    int rc = fault_error("journal-fdatasync");
+    if (rc == 0 && fdatasync(j->fd) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        j->need_repair = true;
+        return rc;
+    }
     j->dirty = false;
+    j->durable_bytes = j->seg_bytes;
+    free_list(j->unsynced);
+    j->unsynced = j->unsynced_tail = NULL;
     j->last_sync_ns = clock_mono_ns();
     pthread_mutex_lock(&j->mu);
     j->stats.syncs++;
@@ -328,16 +365,13 @@ static int sync_active(struct journal *j)
     return 0;
 }
 
+/* Seals the active segment (the caller synced it) and starts the next one at next_seq. On
+ * failure the active segment stays as it was. */
 static int rotate(struct journal *j)
 {
-    int rc = j->dirty ? sync_active(j) : 0;
-    if (rc < 0)
-        return rc;
-    close(j->fd);
-    j->fd = -1;
     uint64_t sealed = j->seg_first;
     fault_point("rotate-before-create");
-    rc = create_segment(j, j->next_seq);
+    int rc = create_segment(j, j->next_seq);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&j->mu);
@@ -347,7 +381,8 @@ static int rotate(struct journal *j)
     return 0;
 }
 
-/* Writes records [FIRST, STOP) of a batch in one writev. */
+/* Writes records [FIRST, STOP) of a batch (at most CHUNK_RECORDS) in one writev. On failure part
+ * of them may have reached the file: the tail is then repaired before the next write. */
 static int write_chunk(struct journal *j, struct pending *first, struct pending *stop)
 {
     struct iovec iov[2 * CHUNK_RECORDS];
@@ -370,13 +405,22 @@ static int write_chunk(struct journal *j, struct pending *first, struct pending 
         write_full(j->fd, iov[1].iov_base, iov[1].iov_len / 2);
         fault_kill();
     }
+    int rc = fault_error("journal-write");
+    if (rc < 0) {
+        /* As a file system that fills up mid-write does: the first header gets through. */
+        (void)write_full(j->fd, iov[0].iov_base, iov[0].iov_len);
+        j->need_repair = true;
+        return rc;
+    }
     int idx = 0;
     while (idx < n) {
         ssize_t w = writev(j->fd, iov + idx, n - idx > IOV_MAX ? IOV_MAX : n - idx);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0)
+        if (w < 0) {
+            j->need_repair = true;
             return -errno;
+        }
         size_t left = (size_t)w;
         while (idx < n && left >= iov[idx].iov_len) {
             left -= iov[idx].iov_len;
@@ -391,36 +435,84 @@ static int write_chunk(struct journal *j, struct pending *first, struct pending 
     j->dirty = true;
     pthread_mutex_lock(&j->mu);
     j->stats.bytes += bytes;
-    j->stats.appended += (uint64_t)n / 2;
     pthread_mutex_unlock(&j->mu);
     return 0;
 }
 
-static void complete(struct pending *first, struct pending *stop, int status)
+/* After a failed write or fdatasync: cuts the active segment back to its last synced end and
+ * writes again, from memory, the records reported since then (interval mode), so that nothing
+ * the kernel may have dropped is ever taken for written. */
+static int repair(struct journal *j)
+{
+    if (ftruncate(j->fd, (off_t)j->durable_bytes) != 0)
+        return -errno;
+    j->seg_bytes = j->durable_bytes;
+    j->dirty = false;
+    struct pending *p = j->unsynced;
+    while (p) {
+        struct pending *stop = p;
+        for (int k = 0; k < CHUNK_RECORDS && stop; k++)
+            stop = stop->next;
+        int rc = write_chunk(j, p, stop);
+        if (rc < 0)
+            return rc;
+        p = stop;
+    }
+    j->need_repair = false;
+    return 0;
+}
+
+/* Reports records [FIRST, STOP) with STATUS. Those reported after write(2) but not synced yet
+ * (interval mode) stay in memory until a sync succeeds, to be written again if it fails. */
+static void complete(struct journal *j, struct pending *first, struct pending *stop, int status)
 {
     struct pending *p = first;
+    uint64_t records = 0;
     while (p != stop) {
         struct pending *next = p->next;
         uint64_t seq = 0;
-        if (status == 0 && !p->flush)
+        if (status == 0 && !p->flush) {
             seq = jf_get64(p->hdr + 8);
+            records++;
+        }
         if (p->done)
             p->done(p->arg, status, seq);
-        free(p);
+        if (seq && j->dirty) {
+            p->next = NULL;
+            p->done = NULL;
+            if (j->unsynced_tail)
+                j->unsynced_tail->next = p;
+            else
+                j->unsynced = p;
+            j->unsynced_tail = p;
+        } else {
+            free(p);
+        }
         p = next;
+    }
+    if (records) {
+        pthread_mutex_lock(&j->mu);
+        j->stats.appended += records;
+        pthread_mutex_unlock(&j->mu);
     }
 }
 
-/* Writes a batch: chunks of records, rotation where a segment would overflow, then one fdatasync
- * for everything (group commit) unless the journal syncs on an interval. */
-static void process_batch(struct journal *j, struct pending *batch)
+/* One try at a batch: chunks of records, rotation where a segment would overflow, then one
+ * fdatasync for everything (group commit) unless the journal syncs on an interval (FORCE_SYNC:
+ * sync anyway). Records are completed as they become durable and *BATCH moves past them. On
+ * failure the records left in *BATCH are not completed and their sequence numbers and chain
+ * hashes are taken back: the next try gives them the same ones, so no gap and no duplicate. */
+static int write_batch(struct journal *j, struct pending **batchp, bool force_sync)
 {
-    struct pending *done_upto = batch; /* records before this are completed */
+    struct pending *batch = *batchp;
     struct pending *chunk = batch;
     int count = 0;
-    bool need_sync = j->opts.sync_interval_ms == 0;
+    bool need_sync = j->opts.sync_interval_ms == 0 || force_sync;
     int rc = 0;
     uint64_t chunk_bytes = 0;
+    uint64_t seq0 = j->next_seq;
+    unsigned char hash0[JF_HASH_LEN];
+    memcpy(hash0, j->last_hash, JF_HASH_LEN);
     for (struct pending *p = batch; p; p = p->next) {
         if (p->flush) {
             need_sync = true;
@@ -430,13 +522,17 @@ static void process_batch(struct journal *j, struct pending *batch)
         if (j->seg_bytes + chunk_bytes + rec > j->opts.segment_bytes &&
             j->seg_bytes + chunk_bytes > JF_SEG_HDR_LEN) {
             /* Make what is gathered durable in the old segment, then start a new one. */
-            if ((rc = write_chunk(j, chunk, p)) < 0 || (rc = rotate(j)) < 0)
+            if ((rc = write_chunk(j, chunk, p)) < 0 || (j->dirty && (rc = sync_active(j)) < 0))
                 break;
-            fault_point("after-rotate");
-            complete(done_upto, p, 0);
-            done_upto = chunk = p;
+            complete(j, batch, p, 0);
+            *batchp = batch = chunk = p;
+            seq0 = j->next_seq;
+            memcpy(hash0, j->last_hash, JF_HASH_LEN);
             count = 0;
             chunk_bytes = 0;
+            if ((rc = rotate(j)) < 0)
+                break;
+            fault_point("after-rotate");
         }
         struct jf_rec_header h = {.len = (uint32_t)p->len, .seq = j->next_seq++};
         h.time_ms = clock_now_ms();
@@ -464,21 +560,17 @@ static void process_batch(struct journal *j, struct pending *batch)
         rc = sync_active(j);
     fault_point("after-sync-before-ack");
     if (rc < 0) {
-        /* A write error (disk full, I/O error) leaves the tail unknown: stop taking records so
-         * that nothing unwritten is ever reported durable. Recovery on the next start truncates
-         * whatever half-record reached the disk. */
-        log_error("journal", "write to %s failed: %s; the journal stops accepting alerts", j->dir,
-                  strerror(-rc));
-        pthread_mutex_lock(&j->mu);
-        j->failed = true;
-        pthread_mutex_unlock(&j->mu);
-        complete(done_upto, NULL, rc);
-        return;
+        j->next_seq = seq0;
+        memcpy(j->last_hash, hash0, JF_HASH_LEN);
+        j->need_repair = true;
+        return rc;
     }
     pthread_mutex_lock(&j->mu);
     j->stats.next_seq = j->next_seq;
     pthread_mutex_unlock(&j->mu);
-    complete(done_upto, NULL, 0);
+    complete(j, batch, NULL, 0);
+    *batchp = NULL;
+    return 0;
 }
 
 static void deadline_after_ms(struct timespec *ts, unsigned ms)
@@ -489,6 +581,90 @@ static void deadline_after_ms(struct timespec *ts, unsigned ms)
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Errors a full or failing disk gives: they pass (space is freed, the disk is grown or replaced),
+ * so the writer waits them out instead of refusing alerts. */
+static bool passes(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT || rc == -EIO;
+}
+
+static const char *what_to_do(int rc)
+{
+    if (rc == -EIO)
+        return "the disk reports I/O errors: check it (dmesg) and free or replace it";
+    if (rc == -EDQUOT)
+        return "raise the disk quota of this user or free space in it";
+    return "free space on that file system (delivered sealed segments go with "
+           "journal.retention-size or journal.retention-age)";
+}
+
+/* Writes a batch (or, BATCH NULL, syncs what is written), waiting out a full or failing disk:
+ * the batch is kept, the tail is repaired and the write tried again with backoff until it
+ * succeeds, so its appenders (and the windows that raised the alerts) wait instead of failing.
+ * Gives up only on other errors, or when the journal closes while the disk still fails. */
+static void process_batch(struct journal *j, struct pending *batch, bool force_sync)
+{
+    unsigned delay = RETRY_FIRST_MS;
+    int first_err = 0;
+    uint64_t since_ns = 0, tries = 0;
+    for (;;) {
+        int rc = j->need_repair ? repair(j) : 0;
+        if (rc == 0)
+            rc = write_batch(j, &batch, force_sync);
+        if (rc == 0)
+            break;
+        tries++;
+        pthread_mutex_lock(&j->mu);
+        j->stats.write_errors++;
+        bool stopping = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        if (!passes(rc) || (stopping && first_err)) {
+            if (passes(rc))
+                log_error("journal",
+                          "closing while writes to %s still fail (%s): the alerts waiting were "
+                          "not written and were not acknowledged",
+                          j->dir, strerror(-rc));
+            else
+                log_error("journal", "write to %s failed: %s; the journal stops accepting alerts",
+                          j->dir, strerror(-rc));
+            pthread_mutex_lock(&j->mu);
+            j->failed = true;
+            j->stats.stalled = false;
+            pthread_mutex_unlock(&j->mu);
+            complete(j, batch, NULL, rc);
+            return;
+        }
+        if (!first_err) {
+            first_err = rc;
+            since_ns = clock_mono_ns();
+            log_error("journal",
+                      "write to %s failed: %s. Alerts wait in memory, unacknowledged (senders "
+                      "whose windows raised them are paused, other windows go on), and the write "
+                      "is retried every %u s at most; nothing is lost or skipped. To resume: %s",
+                      j->dir, strerror(-rc), RETRY_MAX_MS / 1000, what_to_do(rc));
+            pthread_mutex_lock(&j->mu);
+            j->stats.stalled = true;
+            pthread_mutex_unlock(&j->mu);
+        }
+        pthread_mutex_lock(&j->mu);
+        struct timespec ts;
+        deadline_after_ms(&ts, delay);
+        while (!j->stopping && pthread_cond_timedwait(&j->cv_work, &j->mu, &ts) != ETIMEDOUT) {
+        }
+        pthread_mutex_unlock(&j->mu);
+        delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
+    }
+    if (first_err) {
+        log_info("journal",
+                 "writes to %s succeed again after %.1f s and %" PRIu64 " failed tries (%s): "
+                 "the alerts that waited are journaled and acknowledged",
+                 j->dir, (double)(clock_mono_ns() - since_ns) / 1e9, tries, strerror(-first_err));
+        pthread_mutex_lock(&j->mu);
+        j->stats.stalled = false;
+        pthread_mutex_unlock(&j->mu);
     }
 }
 
@@ -524,19 +700,20 @@ static void *writer_main(void *arg)
         }
         if (batch) {
             if (failed)
-                complete(batch, NULL, -EPIPE);
+                complete(j, batch, NULL, -EPIPE);
             else
-                process_batch(j, batch);
+                process_batch(j, batch, false);
         }
         /* In interval mode the sync comes due between batches too, not only when idle. */
         if (j->dirty && !failed && j->opts.sync_interval_ms &&
-            clock_mono_ns() - j->last_sync_ns >= (uint64_t)j->opts.sync_interval_ms * 1000000u)
-            sync_active(j);
+            clock_mono_ns() - j->last_sync_ns >= (uint64_t)j->opts.sync_interval_ms * 1000000u &&
+            sync_active(j) < 0)
+            process_batch(j, NULL, true); /* rewrite what the failed sync may have lost */
         if (stop)
             break;
     }
-    if (j->dirty)
-        sync_active(j);
+    if ((j->dirty || j->need_repair) && !j->failed)
+        process_batch(j, NULL, true);
     return NULL;
 }
 
@@ -785,6 +962,7 @@ void journal_close(struct journal *j)
     pthread_join(j->sealer, NULL);
     if (j->fd >= 0)
         close(j->fd);
+    free_list(j->unsynced);
     free(j->seal_queue);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv_work);

@@ -56,7 +56,11 @@ typedef void (*journal_done_fn)(void *arg, int status, uint64_t seq);
 
 /* Queues one record (the payload is copied). Waits while max_pending_bytes are queued.
  * Returns 0 (DONE will be called exactly once), -EMSGSIZE for a payload over 16 MiB, -EPIPE when
- * the journal is closing or failed. */
+ * the journal is closing or failed. A full or failing disk (ENOSPC, EDQUOT, EIO on write, on a
+ * new segment or on fdatasync) is waited out: the writer keeps the records, cuts the segment
+ * back to its last synced end, writes them again with backoff (100 ms doubling to 5 s) and calls
+ * DONE once they are durable, with the sequence numbers they would have had. Only other errors,
+ * or closing while the disk still fails, complete records with an error. */
 int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
                    void *arg);
 
@@ -76,6 +80,8 @@ struct journal_stats {
     uint64_t segments_sealed;
     uint64_t segments_compressed;
     uint64_t segments_removed;
+    uint64_t write_errors; /* failed tries to write or sync (a full or failing disk) */
+    bool stalled;          /* the writer is waiting out such a failure, holding its records */
 };
 
 /* A snapshot of the counters. Any thread. */

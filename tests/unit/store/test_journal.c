@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "store/cursor.h"
 #include "store/journal.h"
 #include "store/journal_format.h"
@@ -419,4 +422,257 @@ Test(journal, interval_sync_mode_round_trips_with_fewer_syncs)
     cr_assert_geq(st.syncs, 1);
     journal_close(j);
     cr_assert_eq(read_back(root, 1, NULL, NULL), 300);
+}
+
+/* ---- A full or failing disk: the writer keeps its records and retries ---- */
+
+/* Injects ERR at the fault point POINT while ON is set. With LOSE_PATH set it also zeroes that
+ * file from LOSE_FROM to its end before failing, as a kernel that dropped the dirty pages of a
+ * failed writeback would leave it. */
+struct disk_fault {
+    const char *point;
+    int err;
+    atomic_bool on;
+    atomic_int hits;
+    char lose_path[600];
+    off_t lose_from;
+};
+
+static int disk_fault_hook(const char *name, void *ctx)
+{
+    struct disk_fault *f = ctx;
+    if (!atomic_load(&f->on) || strcmp(name, f->point) != 0)
+        return 0;
+    if (f->lose_path[0]) {
+        int fd = open(f->lose_path, O_WRONLY);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > f->lose_from) {
+            static const char zeros[4096];
+            for (off_t at = f->lose_from; at < st.st_size;) {
+                size_t n = (size_t)(st.st_size - at) < sizeof(zeros) ? (size_t)(st.st_size - at)
+                                                                     : sizeof(zeros);
+                ssize_t w = pwrite(fd, zeros, n, at);
+                if (w <= 0)
+                    break;
+                at += w;
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    atomic_fetch_add(&f->hits, 1);
+    return f->err;
+}
+
+/* What the journal reported for each appended record. */
+struct outcomes {
+    atomic_int done;
+    atomic_int failed;
+    atomic_ullong seq[512];
+};
+
+struct outcome_slot {
+    struct outcomes *o;
+    unsigned idx;
+};
+
+static void record_outcome(void *arg, int status, uint64_t seq)
+{
+    struct outcome_slot *s = arg;
+    if (status == 0)
+        atomic_store(&s->o->seq[s->idx], seq);
+    else
+        atomic_fetch_add(&s->o->failed, 1);
+    atomic_fetch_add(&s->o->done, 1);
+}
+
+static void wait_at_least(atomic_int *v, int n, const char *what)
+{
+    for (int i = 0; i < 12000; i++) { /* 60 s: generous for a loaded machine */
+        if (atomic_load(v) >= n)
+            return;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_fail("timed out waiting for %s (%d of %d)", what, atomic_load(v), n);
+}
+
+/* Appends FROM..TO without waiting; slot I of OUT is record FROM+I. */
+static void append_async(struct journal *j, uint64_t from, uint64_t to, struct outcomes *out,
+                         struct outcome_slot *slots)
+{
+    char p[512];
+    for (uint64_t i = from; i <= to; i++) {
+        payload_for(i, p, sizeof(p));
+        slots[i - from] = (struct outcome_slot){.o = out, .idx = (unsigned)(i - from)};
+        cr_assert_eq(journal_append(j, p, strlen(p), record_outcome, &slots[i - from]), 0);
+    }
+}
+
+/* Everything in the journal is record 1..N in order, exactly once, and the chain verifies. */
+static void assert_journal_is(const char *dir, uint64_t n)
+{
+    uint64_t last = 0;
+    cr_assert_eq(read_back(dir, 1, &last, NULL), n, "records in the journal");
+    cr_assert_eq(last, n);
+    struct verify_report rep;
+    cr_assert_eq(journal_verify(dir, &rep, NULL, NULL), 0);
+    cr_assert_eq(rep.faults, 0, "verify: sequence numbers and hash chain continuous");
+    cr_assert_eq(rep.tail_bytes, 0, "no half-written record left at the end");
+    cr_assert_eq(rep.records, n);
+}
+
+/* Appends 1..10, then 11..60 while POINT fails with ERR: none of these may be reported (in
+ * sync-before-ack mode), the writer retries; after the fault clears every one is reported with
+ * its own sequence number and the journal holds 1..60 exactly once. */
+static void waits_out(const char *point, int err, bool lose_pages, uint64_t segment_bytes)
+{
+    static struct disk_fault f;
+    memset(&f, 0, sizeof(f));
+    f.point = point;
+    f.err = err;
+    fault_set_hook(disk_fault_hook, &f);
+    struct journal_opts o;
+    journal_opts_default(&o);
+    if (segment_bytes)
+        o.segment_bytes = segment_bytes;
+    o.compress_sealed = false;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 10);
+    if (lose_pages) {
+        segment_path(root, -1, f.lose_path, sizeof(f.lose_path));
+        f.lose_from = file_size(f.lose_path);
+    }
+    static struct outcomes out;
+    static struct outcome_slot slots[50];
+    memset(&out, 0, sizeof(out));
+    atomic_store(&f.on, true);
+    append_async(j, 11, 60, &out, slots);
+    wait_at_least(&f.hits, 3, "the writer to try three times");
+    struct journal_stats st;
+    journal_get_stats(j, &st);
+    cr_assert(st.stalled, "the journal says it is waiting out the failure");
+    cr_assert_geq(st.write_errors, 3);
+    if (segment_bytes) /* records that fit before the new segment are durable: reported */
+        cr_assert_lt(atomic_load(&out.done), 50, "records wait while %s fails", point);
+    else
+        cr_assert_eq(atomic_load(&out.done), 0, "nothing reported while %s fails", point);
+    atomic_store(&f.on, false);
+    wait_at_least(&out.done, 50, "every waiting record to be reported");
+    cr_assert_eq(journal_flush(j), 0);
+    cr_assert_eq(atomic_load(&out.failed), 0, "no record reported as failed");
+    for (unsigned i = 0; i < 50; i++)
+        cr_assert_eq(atomic_load(&out.seq[i]), 11 + i, "record %u got sequence %llu", 11 + i,
+                     (unsigned long long)atomic_load(&out.seq[i]));
+    journal_get_stats(j, &st);
+    cr_assert(!st.stalled);
+    append_range(j, 61, 70);
+    journal_close(j);
+    fault_set_hook(NULL, NULL);
+    assert_journal_is(root, 70);
+}
+
+Test(journal, waits_out_enospc_on_write_and_resumes_without_gap_or_duplicate)
+{
+    waits_out("journal-write", -ENOSPC, false, 0);
+}
+
+Test(journal, waits_out_eio_on_write_and_resumes_without_gap_or_duplicate)
+{
+    waits_out("journal-write", -EIO, false, 0);
+}
+
+Test(journal, waits_out_edquot_on_write)
+{
+    waits_out("journal-write", -EDQUOT, false, 0);
+}
+
+/* fsyncgate: after a failed fdatasync the written pages may be gone (the hook zeroes them, as a
+ * kernel that dropped them after a failed writeback would leave the file). Syncing again would
+ * succeed on nothing; the writer must cut the tail and write the records again from memory. */
+Test(journal, rewrites_records_from_memory_after_a_failed_fdatasync)
+{
+    waits_out("journal-fdatasync", -EIO, true, 0);
+}
+
+Test(journal, waits_out_enospc_on_fdatasync)
+{
+    waits_out("journal-fdatasync", -ENOSPC, true, 0);
+}
+
+/* A new segment that cannot be created (no room for its header) leaves no half-made file and
+ * the records wait; with 4 KiB segments the 50 waiting records need several. */
+Test(journal, waits_out_enospc_creating_a_segment)
+{
+    waits_out("journal-create", -ENOSPC, false, 4096);
+    char jdir[512];
+    journal_dir_of(root, jdir, sizeof(jdir));
+    struct seg_entry *segs;
+    size_t n;
+    cr_assert_eq(segdir_list(jdir, &segs, &n), 0);
+    cr_assert_gt(n, 3, "the records went on into new segments");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_gt(segs[i].bytes, JF_SEG_HDR_LEN, "%s holds records", segs[i].path);
+    free(segs);
+}
+
+/* Interval mode reports records after write(2); a later failed sync may have lost them. They
+ * are kept in memory until a sync succeeds and written again when one fails. */
+Test(journal, interval_mode_rewrites_reported_records_after_a_failed_sync)
+{
+    static struct disk_fault f;
+    memset(&f, 0, sizeof(f));
+    f.point = "journal-fdatasync";
+    f.err = -EIO;
+    fault_set_hook(disk_fault_hook, &f);
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.sync_interval_ms = 5;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 10);
+    cr_assert_eq(journal_flush(j), 0);
+    segment_path(root, -1, f.lose_path, sizeof(f.lose_path));
+    f.lose_from = file_size(f.lose_path);
+    static struct outcomes out;
+    static struct outcome_slot slots[50];
+    memset(&out, 0, sizeof(out));
+    atomic_store(&f.on, true);
+    append_async(j, 11, 60, &out, slots);
+    wait_at_least(&out.done, 50, "records reported after write(2)");
+    wait_at_least(&f.hits, 3, "the sync to fail three times");
+    atomic_store(&f.on, false);
+    cr_assert_eq(journal_flush(j), 0);
+    cr_assert_eq(atomic_load(&out.failed), 0);
+    for (unsigned i = 0; i < 50; i++)
+        cr_assert_eq(atomic_load(&out.seq[i]), 11 + i);
+    journal_close(j);
+    fault_set_hook(NULL, NULL);
+    assert_journal_is(root, 60);
+}
+
+/* Closing while the disk still fails does not hang: waiting records are reported failed (never
+ * durable), and what was durable before is intact. */
+Test(journal, close_while_the_disk_is_full_reports_the_waiting_records_failed)
+{
+    static struct disk_fault f;
+    memset(&f, 0, sizeof(f));
+    f.point = "journal-write";
+    f.err = -ENOSPC;
+    fault_set_hook(disk_fault_hook, &f);
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 10);
+    static struct outcomes out;
+    static struct outcome_slot slots[5];
+    memset(&out, 0, sizeof(out));
+    atomic_store(&f.on, true);
+    append_async(j, 11, 15, &out, slots);
+    wait_at_least(&f.hits, 2, "the writer to retry");
+    journal_close(j);
+    cr_assert_eq(atomic_load(&out.done), 5);
+    cr_assert_eq(atomic_load(&out.failed), 5);
+    fault_set_hook(NULL, NULL);
+    j = open_journal(root, NULL, NULL);
+    append_range(j, 11, 12);
+    journal_close(j);
+    assert_journal_is(root, 12);
 }
