@@ -56,13 +56,17 @@ int segdir_list(const char *dir, struct seg_entry **out, size_t *count)
         uint64_t seq = 0;
         bool digits = true;
         for (int i = 0; i < JF_NAME_DIGITS; i++) {
-            if (name[i] < '0' || name[i] > '9') {
+            uint64_t digit = (uint64_t)(name[i] - '0');
+            if (name[i] < '0' || name[i] > '9' || seq > (UINT64_MAX - digit) / 10) {
                 digits = false;
                 break;
             }
-            seq = seq * 10 + (uint64_t)(name[i] - '0');
+            seq = seq * 10 + digit;
         }
-        if (!digits)
+        /* Sequence numbers start at 1 and fit in 64 bits: any other name is not a segment (a
+         * journal recovered from a file named 0 would number alerts from 0, which no reader
+         * returns). */
+        if (!digits || seq == 0)
             continue;
         if (n == cap) {
             struct seg_entry *nv = realloc(v, cap * 2 * sizeof(*v));
