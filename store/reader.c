@@ -392,15 +392,36 @@ static int next_segment(struct journal_reader *r, uint64_t *first)
 }
 
 /* Forgets what the window holds past the next unread record: bytes there may have been a torn
- * write that recovery cut and rewrote. The next look reads them again from the file. */
-static void refresh(struct journal_reader *r)
+ * write that recovery cut and rewrote. The next look reads them again from the file. When the
+ * segment's name no longer leads to the file open (the writer removes a segment whose creation
+ * failed, a full disk, and makes it again), the segment is read again from its start in the new
+ * file; the records already returned are skipped by their sequence numbers. When the name leads
+ * nowhere (sealed: the compressed twin holds the same), the open file is read on. */
+static int refresh(struct journal_reader *r)
 {
     if (r->seg_compressed)
-        return; /* sealed: complete */
+        return 0; /* sealed: complete */
+    char path[4400];
+    struct stat named, held;
+    segdir_name(path, sizeof(path), r->dir, r->seg_first, false);
+    if (stat(path, &named) == 0 && fstat(r->fd, &held) == 0 &&
+        (named.st_ino != held.st_ino || named.st_dev != held.st_dev)) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno == ENOENT ? 0 : -errno;
+        close(r->fd);
+        r->fd = fd;
+        r->seg_started = false;
+        r->off = JF_SEG_HDR_LEN;
+        r->base = 0;
+        r->len = 0;
+        return 0;
+    }
     if (!r->seg_started)
         r->len = 0;
     else if (r->off >= r->base && r->off - r->base < r->len)
         r->len = (size_t)(r->off - r->base);
+    return 0;
 }
 
 /* How many bytes of content the segment holds past AT (read to its end; the window is spent). */
@@ -480,7 +501,9 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
         }
         /* The end of what this segment holds now: it may still be growing. */
         if (!refreshed) {
-            refresh(r);
+            int rc = refresh(r);
+            if (rc < 0)
+                return rc;
             refreshed = true;
             continue;
         }
@@ -496,7 +519,8 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
              * previous one. Records written between the look above and the appearance of the next
              * segment are there now: read this one again before leaving it. */
             final = true;
-            refresh(r);
+            if ((rc = refresh(r)) < 0)
+                return rc;
             continue;
         }
         uint64_t at = r->off, was = r->seg_first;

@@ -1,5 +1,6 @@
 /* Many appenders, one writer, readers following: run under ThreadSanitizer in CI (a plain
  * program: see tests/support/check.h). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -276,6 +277,95 @@ static void a_follower_held_at_a_segment_end_across_sealing_reads_every_record_o
     follow_while_held_at_segment_end(true);
 }
 
+/* ---- A follower that opened a segment whose creation then failed (a full disk): the writer
+ * removes the half-made file and makes it again when space is back. ---- */
+
+struct failed_create {
+    atomic_int fail; /* 1: the next creation of a segment fails with ENOSPC */
+    atomic_int hold; /* 1: the writer waits, the half-made file in place, until release */
+    atomic_int held; /* the writer waits */
+    atomic_int release;
+    atomic_int completed;
+};
+
+static int fail_creation(const char *name, void *ctx)
+{
+    struct failed_create *c = ctx;
+    int one = 1;
+    if (strcmp(name, "journal-create") == 0)
+        return atomic_compare_exchange_strong(&c->fail, &one, 0) ? -ENOSPC : 0;
+    if (strcmp(name, "segment-created-before-dir-sync") == 0 &&
+        atomic_compare_exchange_strong(&c->hold, &one, 0)) {
+        atomic_store(&c->held, 1);
+        while (!atomic_load(&c->release)) {
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+static void count_completion(void *arg, int status, uint64_t seq)
+{
+    struct failed_create *c = arg;
+    (void)seq;
+    if (status == 0)
+        atomic_fetch_add(&c->completed, 1);
+}
+
+static void a_follower_on_a_segment_whose_creation_failed_reads_it_once_made_again(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/failed-create", root);
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 4096;
+    o.compress_sealed = false;
+    struct journal *j;
+    if (journal_open(&j, dir, &o, NULL) != 0) {
+        CHECK(0, "cannot open the journal in %s", dir);
+        return;
+    }
+    uint64_t next = 1, expect = 1;
+    append_upto(j, &next, 3);
+    struct journal_reader *r;
+    if (journal_reader_open(&r, dir, 1) != 0) {
+        CHECK(0, "cannot open a reader");
+        journal_close(j);
+        return;
+    }
+    read_on(r, &expect, 3);
+    static struct failed_create c;
+    memset(&c, 0, sizeof(c));
+    atomic_store(&c.fail, 1);
+    atomic_store(&c.hold, 1);
+    fault_set_hook(fail_creation, &c);
+    const uint64_t more = 40; /* fills the first segment and goes on in the second */
+    char p[160];
+    for (uint64_t n = 0; n < more; n++, next++) {
+        int len = payload_of(next, p, sizeof(p));
+        CHECK(journal_append(j, p, (size_t)len, count_completion, &c) == 0, "append");
+    }
+    time_t start = time(NULL);
+    while (!atomic_load(&c.held) && time(NULL) - start < 60) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&c.held), "the writer never reached the creation of the next segment");
+    /* The first segment is complete and the half-made second one is there: the follower reads
+     * the first to its end and moves on to the second. */
+    uint64_t first_segment = 3 + (uint64_t)atomic_load(&c.completed);
+    read_on(r, &expect, first_segment);
+    atomic_store(&c.release, 1);
+    CHECK(journal_flush(j) == 0, "flush");
+    CHECK(atomic_load(&c.completed) == (int)more, "%d of %d appends completed",
+          atomic_load(&c.completed), (int)more);
+    read_on(r, &expect, next - 1);
+    fault_set_hook(NULL, NULL);
+    journal_reader_close(r);
+    journal_close(j);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/amsiwatch-test-conc-XXXXXX");
@@ -286,6 +376,7 @@ int main(void)
     RUN_TEST(many_appenders_one_writer_and_a_follower_lose_and_duplicate_nothing);
     RUN_TEST(a_follower_held_at_a_segment_end_across_rotation_reads_every_record_once);
     RUN_TEST(a_follower_held_at_a_segment_end_across_sealing_reads_every_record_once);
+    RUN_TEST(a_follower_on_a_segment_whose_creation_failed_reads_it_once_made_again);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
