@@ -207,7 +207,9 @@ int sec_conn_input(struct sec_listener *l, struct sec_conn *sc, const char *peer
             return 0;
         if (r == TLSIO_CLOSED)
             return 1;
-        if (!tlsio_established(sc->io)) {
+        /* A failure marks the session failed, so whether the handshake had completed is
+         * what WAS says (a record broken after the handshake is not a handshake failure). */
+        if (!was) {
             l->handshake_failures++;
             tls_explain(sc->io, why, whylen);
         } else {

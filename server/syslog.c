@@ -25,7 +25,6 @@ struct syslog_conn {
     int refs;
     bool closing, reading, paused, first_read_done;
     struct syslog_framer *framer;
-    char rbuf[READ_CHUNK];
     struct buf pending; /* messages cut but not yet handed over */
     uint32_t pending_count;
     struct batch *blocked; /* a batch the full queue refused (at most one: reading stops) */
@@ -199,9 +198,11 @@ void syslog_batch_done(struct server *s, struct batch *b)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
-    struct syslog_conn *c = h->data;
+    (void)h;
     (void)suggested;
-    *out = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+    /* One loop-thread buffer serves every connection: a read is framed (or fed to the TLS
+     * engine) before the next one, so an idle connection holds no read buffer. */
+    *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
 }
 
 static void on_tls_written(uv_write_t *req, int status)
@@ -238,7 +239,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct syslog_conn *c = st->data;
     struct server *s = c->srv;
-    (void)b;
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -248,13 +248,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
             conn_close(c, uv_strerror((int)nread), false);
         return;
     }
-    const char *data = c->rbuf;
+    const char *data = b->base;
     size_t len = (size_t)nread;
     int tls_rc = 0;
     if (c->sec.io) {
         char why[600];
         buf_reset(&c->plain);
-        tls_rc = sec_conn_input(c->lsec, &c->sec, c->peer, (const uint8_t *)c->rbuf, len, &c->plain,
+        tls_rc = sec_conn_input(c->lsec, &c->sec, c->peer, (const uint8_t *)b->base, len, &c->plain,
                                 server_now(s), why, sizeof(why));
         flush_tls(c);
         if (tls_rc < 0)
@@ -267,7 +267,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
     if (!c->first_read_done) {
         c->first_read_done = true;
-        if (syslog_looks_like_tls(c->rbuf, (size_t)nread)) {
+        if (syslog_looks_like_tls(b->base, (size_t)nread)) {
             s->tcp_counters.tls_on_plaintext++;
             conn_close(c, "TLS client on a plaintext port (a TLS handshake sent to plain syslog)",
                        true);
