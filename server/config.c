@@ -367,10 +367,22 @@ struct yctx {
     FILE *err;
 };
 
+/* Replaces control characters (a value or key may hold line breaks) so that an error stays on
+ * its one line. */
+static char *one_line(char *s)
+{
+    for (char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
+    return s;
+}
+
 static int apply_scalar(struct yctx *y, const char *key, const char *value, size_t line)
 {
     char why[256];
     if (config_set(y->c, key, value, why, sizeof(why)) < 0) {
+        one_line(why);
         fprintf(y->err, "amsiwatch: %s:%zu: key '%s': %s\n", y->path, line, key, why);
         return -1;
     }
@@ -419,6 +431,7 @@ static int walk_mapping(yaml_parser_t *p, struct yctx *y, const char *prefix, in
         char key[256];
         snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
                  (const char *)k.data.scalar.value);
+        one_line(key); /* no option's name holds one: it stays unknown, and printable */
         size_t line = k.start_mark.line + 1;
         yaml_event_delete(&k);
         yaml_event_t v;
@@ -491,6 +504,7 @@ static int target_scalar(struct yctx *y, void *ctx, const char *key, const char 
     (void)in_list;
     char why[300];
     if (target_set(ctx, key, value, why, sizeof(why)) < 0) {
+        one_line(why);
         fprintf(y->err, "amsiwatch: %s:%zu: webhooks: key '%s': %s\n", y->path, line, key, why);
         return -1;
     }
@@ -524,6 +538,7 @@ static int parse_targets(yaml_parser_t *p, struct yctx *y)
             return -1;
         char why[300];
         if (target_validate(&t, why, sizeof(why)) < 0) {
+            one_line(why);
             fprintf(y->err, "amsiwatch: %s:%zu: webhooks: %s\n", y->path, line, why);
             return -1;
         }
