@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fault.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "server/formats.h"
+#include "server/response.h"
 #include "server/sign.h"
 #include "store/cursor.h"
 #include "store/reader.h"
@@ -39,7 +42,7 @@ struct req {
     char err[CURL_ERROR_SIZE];
     char reply[256]; /* the start of the response body, for the logs */
     size_t reply_len;
-    long retry_after_ms; /* -1: none */
+    struct response resp; /* status and Retry-After, from the header lines */
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -58,29 +61,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct req *r = arg;
     size_t len = size * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        char v[128];
-        size_t vl = len - 12 < sizeof(v) - 1 ? len - 12 : sizeof(v) - 1;
-        memcpy(v, p + 12, vl);
-        v[vl] = '\0';
-        char *s = v;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-            *--e = '\0';
-        char *end;
-        long secs = strtol(s, &end, 10);
-        if (end != s && *end == '\0' && secs >= 0) {
-            r->retry_after_ms = secs * 1000;
-        } else {
-            time_t when = curl_getdate(s, NULL); /* the HTTP-date form */
-            if (when > 0) {
-                long d = (long)(when - time(NULL));
-                r->retry_after_ms = d > 0 ? d * 1000 : 0;
-            }
-        }
-    }
+    response_header(&r->resp, p, len, (int64_t)time(NULL));
     return len;
 }
 
@@ -99,14 +80,15 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *line)
     return n ? n : h;
 }
 
-/* Builds the request for notice N to target T. Returns 0 or a negative errno. */
+/* Builds the request for notice N to target T. Returns 0 or a negative errno: -EBADMSG when the
+ * format cannot make a body of N (sending it again would not mend that). */
 static int req_build(struct req *r, const struct target *t, const struct notice *n)
 {
     memset(r, 0, sizeof(*r));
-    r->retry_after_ms = -1;
-    json_t *body = format_body(t, n);
+    response_init(&r->resp);
+    json_t *body = fault_error("delivery.format") < 0 ? NULL : format_body(t, n);
     if (!body)
-        return -ENOMEM;
+        return -EBADMSG;
     r->body = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!r->body)
@@ -186,21 +168,6 @@ static int req_build(struct req *r, const struct target *t, const struct notice 
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
     return 0;
-}
-
-enum outcome { OUT_OK, OUT_RETRY, OUT_DEAD, OUT_GONE };
-
-static enum outcome classify(CURLcode rc, long status)
-{
-    if (rc != CURLE_OK)
-        return OUT_RETRY; /* timeouts, refused connections, resets, TLS failures */
-    if (status >= 200 && status < 300)
-        return OUT_OK;
-    if (status == 429 || status == 408 || status >= 500)
-        return OUT_RETRY;
-    if (status == 410)
-        return OUT_GONE;
-    return OUT_DEAD;
 }
 
 static uint64_t backoff_ms(unsigned attempts, uint64_t cap)
@@ -317,7 +284,8 @@ void delivery_dead_unlock(int fd)
         close(fd); /* releases the lock */
 }
 
-static void mark_dead(struct delivery *d, struct tstate *s, long status)
+/* Records the alert at the cursor as dead, with REASON (one line), and logs what to do. */
+static void mark_dead(struct delivery *d, struct tstate *s, const char *reason)
 {
     char path[1200];
     delivery_dead_path(d->data_dir, s->t.name, path, sizeof(path));
@@ -325,8 +293,12 @@ static void mark_dead(struct delivery *d, struct tstate *s, long status)
     int lock = delivery_dead_lock(d->data_dir, s->t.name);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd >= 0) {
-        char line[32];
-        int n = snprintf(line, sizeof(line), "%" PRIu64 "\n", s->seq);
+        /* "SEQ<TAB>REASON": the reason has no control characters. */
+        char line[400];
+        int n = snprintf(line, sizeof(line), "%" PRIu64 "\t%s", s->seq, reason);
+        if (n < 0 || (size_t)n >= sizeof(line) - 1)
+            n = (int)utf8_trim_partial(line);
+        line[n++] = '\n';
         if (write(fd, line, (size_t)n) != n || fdatasync(fd) != 0)
             log_error("delivery", "%s: cannot record dead alert %" PRIu64, s->t.name, s->seq);
         close(fd);
@@ -335,9 +307,9 @@ static void mark_dead(struct delivery *d, struct tstate *s, long status)
     s->dead++;
     const char *id = json_string_value(json_object_get(s->alert, "alert_id"));
     log_error("delivery",
-              "%s: alert %s (sequence %" PRIu64 ") refused with HTTP %ld: marked dead, kept in the "
+              "%s: alert %s (sequence %" PRIu64 ") refused (%s): marked dead, kept in the "
               "journal; `amsiwatch journal replay --target %s --dead` sends it again",
-              s->t.name, id ? id : "?", s->seq, status, s->t.name);
+              s->t.name, id ? id : "?", s->seq, reason, s->t.name);
 }
 
 static void suppress_key(const struct tstate *s, const json_t *alert, char *out, size_t outlen)
@@ -492,6 +464,24 @@ static void start_request(struct delivery *d, struct tstate *s, bool summary)
             n.id = "";
     }
     int rc = req_build(&s->req, &s->t, &n);
+    if (rc == -EBADMSG) {
+        /* The same alert would fail the same way for ever: it must not hold up the ones after
+         * it. */
+        req_free(&s->req);
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot be formatted as %s",
+                 target_format_name(s->t.format));
+        if (summary) {
+            log_error("delivery", "%s: a summary %s; dropped", s->t.name, reason);
+            free(s->summary_title);
+            free(s->summary_text);
+            s->summary_title = s->summary_text = NULL;
+        } else {
+            mark_dead(d, s, reason);
+            advance(d, s);
+        }
+        return;
+    }
     if (rc < 0) {
         log_error("delivery", "%s: cannot build the request: %s", s->t.name, strerror(-rc));
         req_free(&s->req);
@@ -508,24 +498,25 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
 {
     long status = 0;
     curl_easy_getinfo(s->req.easy, CURLINFO_RESPONSE_CODE, &status);
-    long retry_after = s->req.retry_after_ms;
-    char err[CURL_ERROR_SIZE + 300];
+    long retry_after = s->req.resp.retry_after_ms;
+    char err[CURL_ERROR_SIZE + 300], reason[300];
     snprintf(err, sizeof(err), "%s",
              rc != CURLE_OK ? (s->req.err[0] ? s->req.err : curl_easy_strerror(rc)) : s->req.reply);
+    response_reason(status, s->req.reply, s->req.reply_len, reason, sizeof(reason));
     curl_multi_remove_handle(d->multi, s->req.easy);
     req_free(&s->req);
     s->busy = false;
     uint64_t now = clock_mono_ns() / 1000000u;
-    enum outcome o = classify(rc, status);
+    enum response_outcome o = response_classify(rc == CURLE_OK, status);
     if (s->busy_summary) {
-        if (o == OUT_RETRY) {
+        if (o == RESP_RETRY) {
             s->attempts++;
             s->next_attempt_ms = now + backoff_ms(s->attempts, s->t.retry_max_ms);
             return;
         }
-        if (o != OUT_OK)
+        if (o != RESP_OK)
             log_warn("delivery", "%s: a summary was refused with HTTP %ld", s->t.name, status);
-        s->summaries += o == OUT_OK;
+        s->summaries += o == RESP_OK;
         free(s->summary_title);
         free(s->summary_text);
         s->summary_title = s->summary_text = NULL;
@@ -533,17 +524,15 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
         return;
     }
     switch (o) {
-    case OUT_OK:
+    case RESP_OK:
         s->delivered++;
         s->sent_in_window++;
         advance(d, s);
         break;
-    case OUT_RETRY: {
+    case RESP_RETRY: {
         s->attempts++;
         s->retries++;
-        uint64_t wait = backoff_ms(s->attempts, s->t.retry_max_ms);
-        if (retry_after >= 0)
-            wait = (uint64_t)retry_after < 3600000u ? (uint64_t)retry_after : 3600000u;
+        uint64_t wait = response_wait_ms(retry_after, backoff_ms(s->attempts, s->t.retry_max_ms));
         s->next_attempt_ms = now + wait;
         if (s->attempts == 1 || s->attempts % 10 == 0)
             log_warn("delivery", "%s: attempt %u failed (%s%s%ld: %s); retrying in %" PRIu64 " ms",
@@ -551,15 +540,15 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
                      rc != CURLE_OK ? " " : " ", rc != CURLE_OK ? (long)rc : status, err, wait);
         break;
     }
-    case OUT_GONE:
+    case RESP_GONE:
         s->disabled = true;
         log_error("delivery",
                   "%s: HTTP 410 Gone: the target no longer exists; it is disabled until the next "
                   "start (its alerts stay in the journal from sequence %" PRIu64 ")",
                   s->t.name, s->seq);
         break;
-    case OUT_DEAD:
-        mark_dead(d, s, status);
+    case RESP_DEAD:
+        mark_dead(d, s, reason);
         advance(d, s);
         break;
     }
@@ -755,22 +744,23 @@ long delivery_send_once(const struct target *t, const char *alert_json, size_t l
     long status = -EIO;
     for (unsigned a = 1; a <= attempts; a++) {
         struct req r;
-        if (req_build(&r, t, &n) < 0) {
+        int e = req_build(&r, t, &n);
+        if (e < 0) {
             req_free(&r);
-            status = -ENOMEM;
+            status = e;
             break;
         }
         CURLcode rc = curl_easy_perform(r.easy);
         status = 0;
         curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
-        long retry_after = r.retry_after_ms;
+        long retry_after = r.resp.retry_after_ms;
         req_free(&r);
-        enum outcome o = classify(rc, status);
+        enum response_outcome o = response_classify(rc == CURLE_OK, status);
         if (rc != CURLE_OK)
             status = -ECONNREFUSED;
-        if (o != OUT_RETRY || a == attempts)
+        if (o != RESP_RETRY || a == attempts)
             break;
-        uint64_t wait = retry_after >= 0 ? (uint64_t)retry_after : backoff_ms(a, t->retry_max_ms);
+        uint64_t wait = response_wait_ms(retry_after, backoff_ms(a, t->retry_max_ms));
         struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }

@@ -28,8 +28,14 @@ struct facts {
 
 void facts_of(const json_t *alert, struct facts *f);
 
-/* A new string of at most MAX bytes (UTF-8 safe), with an ellipsis when cut. */
+/* A new JSON string of S: bytes that are not UTF-8 as U+FFFD, and when that is more than MAX
+ * bytes (MAX > 3), cut between two characters to make room for an ellipsis. NULL only when out
+ * of memory. Every text a format puts in a body goes through it (jansson refuses a string that
+ * is not UTF-8, and the whole body with it). */
 json_t *fmt_text(const char *s, size_t max);
+
+/* snprintf into OUT (LEN bytes), then, when it cut the text, back to the last whole character. */
+void fmt_line(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The body for T. Returns a new JSON value, or NULL when out of memory. */
 json_t *format_body(const struct target *t, const struct notice *n);

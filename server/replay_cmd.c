@@ -25,6 +25,7 @@ static void usage(FILE *f)
            "[NAME=][FORMAT:]URL. Exit status: 0 all accepted, 1 some refused, 2 usage, 3 error.\n");
 }
 
+/* The sequence numbers of the dead list at PATH: one alert a line, "SEQ" or "SEQ<TAB>REASON". */
 static int load_dead(const char *path, uint64_t **out, size_t *n)
 {
     *out = NULL;
@@ -32,13 +33,18 @@ static int load_dead(const char *path, uint64_t **out, size_t *n)
     FILE *f = fopen(path, "r");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
-    size_t cap = 0;
-    unsigned long long v;
-    while (fscanf(f, "%llu", &v) == 1) {
+    size_t cap = 0, linecap = 0;
+    char *line = NULL;
+    while (getline(&line, &linecap, f) > 0) {
+        char *end;
+        unsigned long long v = strtoull(line, &end, 10);
+        if (end == line)
+            continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
             uint64_t *p = realloc(*out, cap * sizeof(*p));
             if (!p) {
+                free(line);
                 fclose(f);
                 return -ENOMEM;
             }
@@ -46,6 +52,7 @@ static int load_dead(const char *path, uint64_t **out, size_t *n)
         }
         (*out)[(*n)++] = v;
     }
+    free(line);
     fclose(f);
     return 0;
 }
@@ -169,8 +176,12 @@ int replay_main(int argc, char **argv)
             sent++;
         } else {
             refused++;
-            fprintf(stderr, "amsiwatch journal replay: sequence %" PRIu64 ": %s %ld\n", rec.seq,
-                    code < 0 ? "error" : "HTTP", code);
+            if (code < 0)
+                fprintf(stderr, "amsiwatch journal replay: sequence %" PRIu64 ": %s\n", rec.seq,
+                        code == -EBADMSG ? "cannot be formatted" : strerror((int)-code));
+            else
+                fprintf(stderr, "amsiwatch journal replay: sequence %" PRIu64 ": HTTP %ld\n",
+                        rec.seq, code);
             if (dead && still_dead)
                 still_dead[nstill++] = rec.seq;
         }
@@ -180,26 +191,32 @@ int replay_main(int argc, char **argv)
         /* Rewrite the dead list under its lock, from what it holds now (serve may have added to
          * it meanwhile), less what was accepted. */
         int lock = delivery_dead_lock(data_dir, name);
-        uint64_t *now_dead = NULL;
-        size_t nnow = 0;
-        if (load_dead(dead_path, &now_dead, &nnow) == 0) {
+        FILE *in = fopen(dead_path, "r");
+        if (in) {
             char tmp[1300];
             snprintf(tmp, sizeof(tmp), "%s.tmp", dead_path);
             FILE *f = fopen(tmp, "w");
             if (f) {
-                for (size_t i = 0; i < nnow; i++) {
-                    bool sent_now = listed(dead_seqs, ndead, now_dead[i]) &&
-                                    !listed(still_dead, nstill, now_dead[i]);
+                /* Each line as it is (with its reason), unless its alert was accepted now. */
+                char *line = NULL;
+                size_t linecap = 0;
+                ssize_t len;
+                while ((len = getline(&line, &linecap, in)) > 0) {
+                    char *end;
+                    uint64_t seq = strtoull(line, &end, 10);
+                    bool sent_now = end != line && listed(dead_seqs, ndead, seq) &&
+                                    !listed(still_dead, nstill, seq);
                     if (!sent_now)
-                        fprintf(f, "%" PRIu64 "\n", now_dead[i]);
+                        fprintf(f, "%.*s%s", (int)len, line, line[len - 1] == '\n' ? "" : "\n");
                 }
+                free(line);
                 fflush(f);
                 fdatasync(fileno(f));
                 fclose(f);
                 rename(tmp, dead_path);
             }
+            fclose(in);
         }
-        free(now_dead);
         delivery_dead_unlock(lock);
     }
     free(still_dead);

@@ -27,9 +27,9 @@ static size_t fact_pairs(const struct facts *f, struct pair *out)
 static void headline(const struct notice *n, const struct facts *f, char *out, size_t len)
 {
     if (!n->alert)
-        snprintf(out, len, "%s", n->title ? n->title : "amsiwatch");
+        fmt_line(out, len, "%s", n->title ? n->title : "amsiwatch");
     else
-        snprintf(out, len, "[%s] %s on %s", f->severity, f->rule,
+        fmt_line(out, len, "[%s] %s on %s", f->severity, f->rule,
                  *f->host ? f->host : "unknown host");
 }
 
@@ -52,20 +52,21 @@ json_t *fmt_slack(const struct target *t, const struct notice *n)
         json_t *fields = json_array();
         for (size_t i = 0; i < np && i < 10; i++) {
             char cell[2200];
-            snprintf(cell, sizeof(cell), "*%s*\n%s", p[i].title, p[i].value);
+            fmt_line(cell, sizeof(cell), "*%s*\n%s", p[i].title, p[i].value);
             json_array_append_new(
                 fields, json_pack("{s:s, s:o}", "type", "mrkdwn", "text", fmt_text(cell, 2000)));
         }
         json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section", "fields", fields));
         char resp[3200];
-        snprintf(resp, sizeof(resp), "*Response*\n%s", f.response);
+        fmt_line(resp, sizeof(resp), "*Response*\n%s", f.response);
         json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text",
                                                 "type", "mrkdwn", "text", fmt_text(resp, 3000)));
         char ctx[256];
-        snprintf(ctx, sizeof(ctx), "alert %s | profile %s | risk %d", f.id, f.profile,
+        fmt_line(ctx, sizeof(ctx), "alert %s | profile %s | risk %d", f.id, f.profile,
                  f.risk_score);
-        json_array_append_new(blocks, json_pack("{s:s, s:[{s:s, s:s}]}", "type", "context",
-                                                "elements", "type", "mrkdwn", "text", ctx));
+        json_array_append_new(blocks,
+                              json_pack("{s:s, s:[{s:s, s:o}]}", "type", "context", "elements",
+                                        "type", "mrkdwn", "text", fmt_text(ctx, sizeof(ctx))));
     } else {
         json_array_append_new(blocks,
                               json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text", "type",
@@ -100,10 +101,11 @@ json_t *fmt_teams(const struct target *t, const struct notice *n)
         json_array_append_new(body, json_pack("{s:s, s:b, s:o}", "type", "TextBlock", "wrap", 1,
                                               "text", fmt_text(f.response, 2000)));
         char ctx[256];
-        snprintf(ctx, sizeof(ctx), "alert %s, profile %s, risk score %d", f.id, f.profile,
+        fmt_line(ctx, sizeof(ctx), "alert %s, profile %s, risk score %d", f.id, f.profile,
                  f.risk_score);
-        json_array_append_new(body, json_pack("{s:s, s:b, s:b, s:s}", "type", "TextBlock", "wrap",
-                                              1, "isSubtle", 1, "text", ctx));
+        json_array_append_new(body,
+                              json_pack("{s:s, s:b, s:b, s:o}", "type", "TextBlock", "wrap", 1,
+                                        "isSubtle", 1, "text", fmt_text(ctx, sizeof(ctx))));
     } else {
         json_array_append_new(body, json_pack("{s:s, s:b, s:o}", "type", "TextBlock", "wrap", 1,
                                               "text", fmt_text(n->text ? n->text : "", 4000)));
@@ -138,9 +140,10 @@ json_t *fmt_discord(const struct target *t, const struct notice *n)
         json_object_set_new(embed, "fields", fields);
         json_object_set_new(embed, "description", fmt_text(f.response, 4096));
         char foot[256];
-        snprintf(foot, sizeof(foot), "alert %s | profile %s | risk %d", f.id, f.profile,
+        fmt_line(foot, sizeof(foot), "alert %s | profile %s | risk %d", f.id, f.profile,
                  f.risk_score);
-        json_object_set_new(embed, "footer", json_pack("{s:s}", "text", foot));
+        json_object_set_new(embed, "footer",
+                            json_pack("{s:o}", "text", fmt_text(foot, sizeof(foot))));
     } else {
         json_object_set_new(embed, "description", fmt_text(n->text ? n->text : "", 4096));
     }
@@ -170,9 +173,9 @@ json_t *fmt_mattermost(const struct target *t, const struct notice *n)
         json_object_set_new(att, "fields", fields);
         json_object_set_new(att, "text", fmt_text(f.response, 4000));
         char foot[256];
-        snprintf(foot, sizeof(foot), "alert %s | profile %s | risk %d", f.id, f.profile,
+        fmt_line(foot, sizeof(foot), "alert %s | profile %s | risk %d", f.id, f.profile,
                  f.risk_score);
-        json_object_set_new(att, "footer", json_string(foot));
+        json_object_set_new(att, "footer", fmt_text(foot, sizeof(foot)));
     } else {
         json_object_set_new(att, "text", fmt_text(n->text ? n->text : "", 4000));
     }

@@ -1,7 +1,13 @@
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "server/formats.h"
+
+#define ELLIPSIS "\xe2\x80\xa6" /* U+2026 */
 
 static const char *field(const json_t *alert, const char *obj, const char *key)
 {
@@ -40,21 +46,30 @@ void facts_of(const json_t *alert, struct facts *f)
     const json_t *data = json_object_get(json_object_get(alert, "fields"), "registry.data.strings");
     if (!data)
         data = json_object_get(json_object_get(alert, "matched"), "registry.data.strings");
+    /* The elements joined with ", " and cut between two characters (never inside one: the
+     * elements after "0" are the sender's choice, any length, any bytes). */
     f->data_buf[0] = '\0';
+    bool cut = false;
     if (json_is_array(data)) {
         size_t i;
         const json_t *e;
         json_array_foreach(data, i, e)
         {
             const char *s = json_string_value(e);
-            if (!s)
+            if (!s || cut)
                 continue;
             if (f->data_buf[0])
-                strncat(f->data_buf, ", ", sizeof(f->data_buf) - strlen(f->data_buf) - 1);
-            strncat(f->data_buf, s, sizeof(f->data_buf) - strlen(f->data_buf) - 1);
+                utf8_append(f->data_buf, sizeof(f->data_buf), ", ", 2, &cut);
+            if (!cut)
+                utf8_append(f->data_buf, sizeof(f->data_buf), s, json_string_length(e), &cut);
         }
     } else if (json_is_string(data)) {
-        strncat(f->data_buf, json_string_value(data), sizeof(f->data_buf) - 1);
+        utf8_append(f->data_buf, sizeof(f->data_buf), json_string_value(data),
+                    json_string_length(data), &cut);
+    }
+    if (cut) { /* room for an ellipsis (3 bytes) at the end */
+        size_t len = utf8_cut_len(f->data_buf, strlen(f->data_buf), sizeof(f->data_buf) - 4);
+        memcpy(f->data_buf + len, ELLIPSIS, sizeof(ELLIPSIS));
     }
     f->data = f->data_buf;
 }
@@ -62,21 +77,32 @@ void facts_of(const json_t *alert, struct facts *f)
 json_t *fmt_text(const char *s, size_t max)
 {
     size_t len = strlen(s);
-    if (len <= max)
-        return json_stringn(s, len);
-    static const char ell[] = "\xe2\x80\xa6"; /* U+2026, 3 bytes */
-    size_t cut = max > 3 ? max - 3 : 0;
-    /* Back off to a character boundary. */
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    char *buf = malloc(cut + sizeof(ell));
+    size_t mended = utf8_mended_len(s, len);
+    if (mended == len && len <= max)
+        return json_stringn(s, len); /* the usual case: valid and short enough */
+    /* Mended (bad bytes as U+FFFD) and, when too long, cut between two characters with an
+     * ellipsis in the room left. */
+    size_t room = mended <= max ? mended : max > 3 ? max - 3 : 0;
+    char *buf = malloc(room + sizeof(ELLIPSIS));
     if (!buf)
         return NULL;
-    memcpy(buf, s, cut);
-    memcpy(buf + cut, ell, sizeof(ell));
-    json_t *v = json_stringn(buf, cut + 3);
+    size_t n = utf8_copy(buf, room + 1, s, len, NULL);
+    if (mended > max) {
+        memcpy(buf + n, ELLIPSIS, sizeof(ELLIPSIS));
+        n += sizeof(ELLIPSIS) - 1;
+    }
+    json_t *v = json_stringn(buf, n);
     free(buf);
     return v;
+}
+
+void fmt_line(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    utf8_trim_partial(out);
 }
 
 json_t *format_body(const struct target *t, const struct notice *n)

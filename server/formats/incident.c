@@ -13,8 +13,9 @@ json_t *fmt_generic(const struct target *t, const struct notice *n)
     (void)t;
     if (n->alert)
         return json_deep_copy(n->alert);
-    return json_pack("{s:s, s:s, s:s, s:s}", "type", "summary", "id", n->id ? n->id : "", "title",
-                     n->title ? n->title : "", "text", n->text ? n->text : "");
+    return json_pack("{s:s, s:s, s:o, s:o}", "type", "summary", "id", n->id ? n->id : "", "title",
+                     fmt_text(n->title ? n->title : "", 4096), "text",
+                     fmt_text(n->text ? n->text : "", 65536));
 }
 
 static const char *pd_severity(const struct facts *f)
@@ -42,7 +43,7 @@ static const char *og_priority(const struct facts *f)
 static json_t *details(const struct facts *f, size_t each)
 {
     char risk[16];
-    snprintf(risk, sizeof(risk), "%d", f->risk_score);
+    fmt_line(risk, sizeof(risk), "%d", f->risk_score);
     const char *kv[][2] = {
         {"rule", f->rule},          {"severity", f->severity},
         {"risk_score", risk},       {"host", f->host},
@@ -71,7 +72,7 @@ static void add_line(struct buf *b, const char *label, const char *value, size_t
 
 static void summary_line(const struct facts *f, char *out, size_t len)
 {
-    snprintf(out, len, "%s on %s: %s set %s to %s by %s", f->rule, *f->host ? f->host : "?",
+    fmt_line(out, len, "%s on %s: %s set %s to %s by %s", f->rule, *f->host ? f->host : "?",
              *f->user ? f->user : "?", *f->path ? f->path : f->value, *f->data ? f->data : "?",
              *f->process ? f->process : "?");
 }
@@ -88,12 +89,12 @@ json_t *fmt_pagerduty(const struct target *t, const struct notice *n)
     char line[2048];
     summary_line(&f, line, sizeof(line));
     json_t *payload =
-        json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o}", "summary", fmt_text(line, 1024), "source",
-                  *f.host ? f.host : "amsiwatch", "severity", pd_severity(&f), "component",
-                  "windows-registry", "group", "amsi", "class", "defense-evasion", "custom_details",
-                  details(&f, 1024));
+        json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o}", "summary", fmt_text(line, 1024), "source",
+                  fmt_text(*f.host ? f.host : "amsiwatch", 255), "severity", pd_severity(&f),
+                  "component", "windows-registry", "group", "amsi", "class", "defense-evasion",
+                  "custom_details", details(&f, 1024));
     if (*f.time)
-        json_object_set_new(payload, "timestamp", json_string(f.time));
+        json_object_set_new(payload, "timestamp", fmt_text(f.time, 64));
     return json_pack("{s:s, s:s, s:s, s:o}", "routing_key", t->routing_key, "event_action",
                      "trigger", "dedup_key", f.id, "payload", payload);
 }
@@ -109,7 +110,7 @@ json_t *fmt_opsgenie(const struct target *t, const struct notice *n)
     struct facts f;
     facts_of(n->alert, &f);
     char msg[512];
-    snprintf(msg, sizeof(msg), "%s on %s", f.rule, *f.host ? f.host : "?");
+    fmt_line(msg, sizeof(msg), "%s on %s", f.rule, *f.host ? f.host : "?");
     struct buf b;
     buf_init(&b, 16000);
     add_line(&b, "Host: ", f.host, 1000, "\n");
@@ -119,11 +120,11 @@ json_t *fmt_opsgenie(const struct target *t, const struct notice *n)
     add_line(&b, "Data: ", f.data, 500, "\n");
     add_line(&b, "Event time: ", f.time, 100, "\n");
     add_line(&b, "Response: ", f.response, 2000, "\n");
-    json_t *out =
-        json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:[s,s,s], s:o}", "message", fmt_text(msg, 130),
-                  "alias", f.id, "description", fmt_text(b.data ? b.data : "", 15000), "priority",
-                  og_priority(&f), "entity", *f.host ? f.host : "unknown", "source", "amsiwatch",
-                  "tags", "amsiwatch", "defense-evasion", "T1562.001", "details", details(&f, 500));
+    json_t *out = json_pack(
+        "{s:o, s:s, s:o, s:s, s:o, s:s, s:[s,s,s], s:o}", "message", fmt_text(msg, 130), "alias",
+        f.id, "description", fmt_text(b.data ? b.data : "", 15000), "priority", og_priority(&f),
+        "entity", fmt_text(*f.host ? f.host : "unknown", 512), "source", "amsiwatch", "tags",
+        "amsiwatch", "defense-evasion", "T1562.001", "details", details(&f, 500));
     buf_free(&b);
     return out;
 }
@@ -131,7 +132,7 @@ json_t *fmt_opsgenie(const struct target *t, const struct notice *n)
 json_t *fmt_jira(const struct target *t, const struct notice *n)
 {
     char label[64];
-    snprintf(label, sizeof(label), "alert-%s", n->id ? n->id : "");
+    fmt_line(label, sizeof(label), "alert-%s", n->id ? n->id : "");
     if (!n->alert)
         return json_pack("{s:{s:{s:s}, s:o, s:o, s:{s:s}, s:[s,s]}}", "fields", "project", "key",
                          t->jira_project, "summary", fmt_text(n->title ? n->title : "", 255),
@@ -140,10 +141,10 @@ json_t *fmt_jira(const struct target *t, const struct notice *n)
     struct facts f;
     facts_of(n->alert, &f);
     char summary[512], head[600];
-    snprintf(summary, sizeof(summary), "[%s] %s on %s", f.severity, f.rule, *f.host ? f.host : "?");
+    fmt_line(summary, sizeof(summary), "[%s] %s on %s", f.severity, f.rule, *f.host ? f.host : "?");
     struct buf b;
     buf_init(&b, 32000);
-    snprintf(head, sizeof(head), "h3. %s\n", f.rule);
+    fmt_line(head, sizeof(head), "h3. %s\n", f.rule);
     buf_puts(&b, head);
     /* Each fact is cut on its own so that a huge one never pushes the others out. */
     add_line(&b, "||Host|", f.host, 1000, "|\n");

@@ -729,7 +729,161 @@ class RetryTest(Base):
                                     (b.mono - a.mono))
 
 
+# ---- Text a format must cut or mend -----------------------------------------------------------
+
+# 300 bytes of 3- and 2-byte characters: a cut by byte count lands inside one.
+MULTI = "\u20ac\u00e9" * 60
+assert len(MULTI.encode()) == 300
+# Bytes that are not UTF-8, a different kind in each text field an event carries into an alert.
+BAD = {
+    "host": b"WKS-\xff\xfe-07",                                  # bytes never in UTF-8
+    "user": b"j.\xc3doe",                                        # a lead byte cut short
+    "process": b"C:\\\\Temp\\\\p\xed\xa0\x80.exe",               # a surrogate
+    "path": (b"HKU\\\\S-1-5-21-1\\\\Software\\\\\xc0\xaf\\\\Microsoft\\\\Windows Script\\\\"
+             b"Settings\\\\AmsiEnable"),                         # an overlong form
+    "data": b"\xf4\x90\x80\x80",                                 # above U+10FFFF
+}
+
+
+def ecs_line(record, host=b"WKS-UTF8-01", user=b"j.doe", process=b"C:\\\\Temp\\\\p.exe",
+             path=(b"HKU\\\\S-1-5-21-1\\\\Software\\\\Microsoft\\\\Windows Script\\\\Settings\\\\"
+                   b"AmsiEnable"), data=(b"0",)):
+    """A Sysmon 13 event after Elastic's pipeline (registry.data.strings an array) as a syslog
+    line, the text fields given as raw bytes (any bytes)."""
+    doc = (b'{"@timestamp":"2026-01-14T08:21:07.412Z","event":{"code":"13","kind":"event",'
+           b'"module":"sysmon","provider":"Microsoft-Windows-Sysmon","category":["registry"],'
+           b'"type":["change"]},"host":{"name":"' + host + b'","os":{"type":"windows",'
+           b'"family":"windows","platform":"windows"}},"process":{"executable":"' + process +
+           b'"},"registry":{"path":"' + path + b'","value":"AmsiEnable","data":{"strings":[' +
+           b",".join(b'"' + d + b'"' for d in data) + b'],"type":"REG_MULTI_SZ"}},'
+           b'"user":{"name":"' + user + b'"},"winlog":{"channel":'
+           b'"Microsoft-Windows-Sysmon/Operational","event_id":"13","record_id":%d,'
+           b'"provider_name":"Microsoft-Windows-Sysmon"}}' % record)
+    return b"<14>1 2026-01-14T08:21:07.415Z WKS-UTF8-01 winlogbeat - - - " + doc + b"\n"
+
+
+class TextTest(Base):
+    """One server, a target per format, four alerts in a row: registry.data.strings holding "0"
+    and 300 bytes of multi-byte characters (more than the 256 bytes the formats join them into),
+    an ordinary one, one with bytes that are not UTF-8 in every text field, an ordinary one. Every
+    format delivers all four, in order, as valid UTF-8: a cut between two characters, bad bytes
+    as U+FFFD. (A cut inside a character made jansson refuse the text: PagerDuty's body could not
+    be built and its target retried the alert every minute for ever; the chat formats dropped the
+    Data fact.)"""
+
+    RECORDS = [101, 102, 103, 104]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fixture = Base("run")
+        cls.fixture.setUp()
+        f = cls.fixture
+        h = f.http
+        routing = f.secret_file("routing-key", "R0UT1NGKEY0123456789abcdef012345")
+        targets = []
+        for fmt, (path, answer) in FORMATS.items():
+            h.default(path, answer)
+            t = target(fmt, h.url(path), format=fmt)
+            if fmt == "pagerduty":
+                t["pagerduty.routing-key-file"] = routing
+            if fmt == "jira":
+                t["jira.project"] = "SEC"
+            targets.append(t)
+        cls.serve = f.serve(targets)
+        cls.serve.send([ecs_line(101, data=(b"0", MULTI.encode())), ecs_line(102),
+                        ecs_line(103, host=BAD["host"], user=BAD["user"], process=BAD["process"],
+                                 path=BAD["path"], data=(b"0", BAD["data"])),
+                        ecs_line(104)])
+        for path, _ in FORMATS.values():
+            h.wait_count(path, 4, 60)
+        cls.docs = {record_of(d): d for d in export(f.data)}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fixture.tearDown()
+
+    def setUp(self):
+        pass
+
+    def tearDown(self):
+        pass
+
+    def test_the_alerts_were_journaled_with_the_text_mended(self):
+        self.assertEqual(sorted(self.docs), self.RECORDS)
+        bad = self.docs[103]["fields"]
+        for key in ("host.name", "user.name", "process.executable", "registry.path"):
+            self.assertIn("\ufffd", bad[key], key)
+        self.assertEqual(bad["registry.data.strings"][0], "0")
+        self.assertIn("\ufffd", bad["registry.data.strings"][1])
+
+    def check_format(self, fmt):
+        reqs = self.fixture.http.requests(FORMATS[fmt][0])
+        self.assertEqual(len(reqs), 4, "%s: %d requests: the target stalled" % (fmt, len(reqs)))
+        self.assertEqual(len(self.ok(reqs)), 4, [r.status for r in reqs])
+        ids = {d["alert_id"]: rec for rec, d in self.docs.items()}
+        bodies = []
+        for r in reqs:
+            text = r.body.decode("utf-8")  # strict: raises on a character cut in half
+            bodies.append(json.loads(text))
+        got = []
+        for b in bodies:
+            t = strings(b)
+            got.append(next(rec for aid, rec in ids.items() if aid in t))
+        self.assertEqual(got, self.RECORDS, "%s: the alerts out of order or repeated" % fmt)
+        long, bad = strings(bodies[0]), strings(bodies[2])
+        if fmt == "generic":
+            self.assertEqual(bodies[0]["fields"]["registry.data.strings"], ["0", MULTI])
+        else:
+            # The data shown: "0, " then the characters that fit, whole, and an ellipsis.
+            m = re.search("0, ([\u20ac\u00e9]+)(\u2026?)", long)
+            self.assertIsNotNone(m, "%s: the data is not shown: %s" % (fmt, long[:800]))
+            shown = m.group(1)
+            self.assertTrue(MULTI.startswith(shown), shown)
+            self.assertGreaterEqual(len(shown.encode()), 200, "%s: %r" % (fmt, shown))
+            self.assertLess(len(shown.encode()), 300)
+        # Bad bytes as U+FFFD, in the facts the format shows.
+        self.assertIn("WKS-\ufffd\ufffd-07", bad)
+        self.assertIn("\ufffd", bad.replace("WKS-\ufffd\ufffd-07", ""))
+        for i in (0, 1, 3):
+            self.assertNotIn("\ufffd", strings(bodies[i]))
+
+    def test_generic(self):
+        self.check_format("generic")
+
+    def test_slack(self):
+        self.check_format("slack")
+
+    def test_teams(self):
+        self.check_format("teams")
+
+    def test_discord(self):
+        self.check_format("discord")
+
+    def test_mattermost(self):
+        self.check_format("mattermost")
+
+    def test_pagerduty(self):
+        self.check_format("pagerduty")
+
+    def test_opsgenie(self):
+        self.check_format("opsgenie")
+
+    def test_jira(self):
+        self.check_format("jira")
+
+    def test_every_format_of_the_program_is_covered(self):
+        with open(os.path.join(ROOT, "server", "targets.c")) as f:
+            m = re.search(r"format_names\[\] = \{([^}]*)\}", f.read())
+        self.assertEqual(set(re.findall(r'"(\w+)"', m.group(1))), set(FORMATS))
+
+
 # ---- Permanent failures ---------------------------------------------------------------------
+
+def dead_list(path):
+    """The dead letters at PATH: [(sequence, reason)], one a line ("SEQ<TAB>REASON")."""
+    with open(path, encoding="utf-8") as f:  # strict: the reasons are valid UTF-8
+        return [tuple(l.split("\t", 1)) if "\t" in l else (l, "") for l in f.read().splitlines()]
+
 
 class PermanentTest(Base):
     def test_400_is_dead_not_retried_and_replay_dead_sends_it_again(self):
@@ -744,22 +898,22 @@ class PermanentTest(Base):
         dead_id = json.loads(reqs[0].body)["alert_id"]
         time.sleep(3)  # more than the longest backoff: a retry would show
         self.assertEqual(len(h.requests("/t")), 2, "the refused alert was retried")
-        m = s.wait_log(r"t: alert (\w+) \(sequence (\d+)\) refused with HTTP 400: marked dead", 5)
+        m = s.wait_log(r"t: alert (\w+) \(sequence (\d+)\) refused \(HTTP 400\b.*\): marked dead",
+                       5)
         self.assertIsNotNone(m, s.log())
         self.assertEqual(m.group(1), dead_id)
         self.assertIn("amsiwatch journal replay --target t --dead", s.log())
         self.assertEqual(self.stop(s), 0)
         self.assertRegex(s.log(), r"t: 1 delivered, 0 retries, 1 dead")
         dead = os.path.join(self.data, "cursors", "t.dead")
-        with open(dead) as f:
-            self.assertEqual(f.read().split(), [m.group(2)])
+        # With its reason: the status and the start of the answer, on one line.
+        self.assertEqual(dead_list(dead), [(m.group(2), 'HTTP 400: {"error":"bad payload"}')])
         # Still refused: it stays dead.
         h.script("/t", [ws.reply(422)])
         p = self.replay("t", "--dead")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("0 sent, 1 refused", p.stdout)
-        with open(dead) as f:
-            self.assertEqual(f.read().split(), [m.group(2)])
+        self.assertEqual([seq for seq, _ in dead_list(dead)], [m.group(2)])
         # Accepted: it leaves the dead list.
         n = len(h.requests("/t"))
         p = self.replay("t", "--dead")
@@ -768,8 +922,7 @@ class PermanentTest(Base):
         again = h.requests("/t")[n:]
         self.assertEqual([r.status for r in again], [200])
         self.assertEqual(json.loads(again[0].body)["alert_id"], dead_id)
-        with open(dead) as f:
-            self.assertEqual(f.read().split(), [])
+        self.assertEqual(dead_list(dead), [])
         p = self.replay("t", "--dead")
         self.assertEqual(p.returncode, 0)
         self.assertIn("0 sent, 0 refused", p.stdout)
@@ -785,8 +938,7 @@ class PermanentTest(Base):
         self.assertEqual(len(h.wait_count("/t", 2, 20)), 2)
         self.assertIsNotNone(s.wait_log(r"(?s)marked dead.*marked dead", 5))
         dead = os.path.join(self.data, "cursors", "t.dead")
-        with open(dead) as f:
-            before = f.read().split()
+        before = dead_list(dead)
         self.assertEqual(len(before), 2)
         # The replay's first request is slow; meanwhile another alert is refused and marked dead.
         h.script("/t", [ws.reply(200, delay=2), ws.reply(400), ws.reply(200)])
@@ -796,16 +948,61 @@ class PermanentTest(Base):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         h.wait_count("/t", 3, 10)
         s.send([event_line(57)])
-        m = s.wait_log(r"t: alert \w+ \(sequence (3)\) refused with HTTP 400: marked dead", 10)
+        m = s.wait_log(r"t: alert \w+ \(sequence (3)\) refused \(HTTP 400\): marked dead", 10)
         self.assertIsNotNone(m, s.log())
         out, err = replay.communicate(timeout=60)
         self.assertEqual(replay.returncode, 0, out + err)
         self.assertIn("2 sent, 0 refused", out)
-        with open(dead) as f:
-            after = f.read().split()
+        after = [seq for seq, _ in dead_list(dead)]
         self.assertEqual(after, ["3"], "alert 3 was marked dead during the replay but is no "
                                        "longer on the dead list: `replay --dead` will never "
                                        "send it")
+
+    def test_a_4xx_with_a_hostile_body_is_dead_with_a_one_line_reason(self):
+        # The reason comes from the receiver: newlines, tabs and bytes that are not UTF-8 must
+        # not break the dead list (one alert a line) or the replay that reads it.
+        h = self.http
+        h.script("/t", [ws.reply(403, b"no\n\tway\xff\xc3 " + b"x" * 1000)])
+        s = self.serve([target("t", h.url("/t"))])
+        s.send([event_line(58), event_line(59)])
+        reqs = h.wait_count("/t", 2, 20)
+        self.assertEqual([r.status for r in reqs], [403, 200])
+        self.assertIsNotNone(s.wait_log(r"refused \(HTTP 403: no way\ufffd\ufffd x+\): marked dead",
+                                        5), s.log())
+        self.assertEqual(self.stop(s), 0)
+        dead = dead_list(os.path.join(self.data, "cursors", "t.dead"))
+        self.assertEqual(len(dead), 1)
+        self.assertEqual(dead[0][0], "1")
+        self.assertRegex(dead[0][1], "^HTTP 403: no way\ufffd\ufffd x+$")
+        self.assertLess(len(dead[0][1].encode()), 400)
+        p = self.replay("t", "--dead")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("1 sent, 0 refused", p.stdout)
+        self.assertEqual(dead_list(os.path.join(self.data, "cursors", "t.dead")), [])
+
+    def test_an_alert_that_cannot_be_formatted_is_dead_and_the_next_is_delivered(self):
+        # A body that cannot be built would fail the same way at every attempt: it used to be
+        # retried every minute for ever, and the alerts after it never went out.
+        h = self.http
+        s = self.serve([target("t", h.url("/t"), format="slack")],
+                       env={"AMSIWATCH_FAULT": "delivery.format:1=EIO*1"})
+        s.send([event_line(70), event_line(71)])
+        reqs = h.wait_count("/t", 1, 20)
+        ids = {str(record_of(d)): d["alert_id"] for d in wait_journaled(self.data, 2)}
+        self.assertIn(ids["71"], reqs[0].body.decode())
+        m = s.wait_log(r"t: alert (\w+) \(sequence 1\) refused \(cannot be formatted as slack\): "
+                       r"marked dead", 5)
+        self.assertIsNotNone(m, s.log())
+        self.assertEqual(self.stop(s), 0)
+        self.assertEqual(dead_list(os.path.join(self.data, "cursors", "t.dead")),
+                         [("1", "cannot be formatted as slack")])
+        p = self.replay("t", "--dead")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("1 sent, 0 refused", p.stdout)
+        again = h.requests("/t")
+        self.assertEqual(len(again), 2)
+        self.assertEqual(m.group(1), ids["70"])
+        self.assertIn(ids["70"], again[1].body.decode())
 
     def test_410_disables_its_target_and_the_others_keep_receiving(self):
         h = self.http
