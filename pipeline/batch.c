@@ -259,27 +259,28 @@ static void nested(struct batch *b, struct worker_ctx *ctx, const struct lj_fram
 {
     size_t max_out = ctx->max_inflated ? ctx->max_inflated : WORKERS_DEFAULT_MAX_INFLATED;
     unsigned ratio = ctx->max_ratio ? ctx->max_ratio : WORKERS_DEFAULT_MAX_RATIO;
-    bool by_budget = b->inflate_room < max_out;
-    if (by_budget)
+    char why[48] = "beats.max-inflated";
+    if (b->inflate_room < max_out) {
         max_out = b->inflate_room;
-    if (max_out == 0) {
-        fail(b, -EMSGSIZE,
-             "a nested compressed frame (%u bytes) leaves no room in the memory budget",
-             (unsigned)f->payload_len);
-        return;
+        snprintf(why, sizeof(why), "the room left in the memory budgets");
     }
-    struct inflater *z = inflater_new(max_out, ratio);
+    if (f->payload_len <= max_out / ratio) {
+        max_out = (size_t)f->payload_len * ratio;
+        snprintf(why, sizeof(why), "beats.max-ratio %u", ratio);
+    }
+    struct inflater *z = max_out ? inflater_new(max_out, ratio) : NULL;
     const uint8_t *out;
     size_t outlen;
-    int rc = z ? inflater_run(z, f->payload, f->payload_len, &out, &outlen) : -ENOMEM;
+    int rc = !max_out ? -EMSGSIZE
+             : z      ? inflater_run(z, f->payload, f->payload_len, &out, &outlen)
+                      : -ENOMEM;
     if (rc == 0) {
         b->nested_inflated += outlen;
         walk(b, ctx, out, outlen, depth + 1);
     } else if (rc == -EMSGSIZE) {
-        fail(b, rc, "a nested compressed frame (%u bytes) inflates past %s (%zu bytes, ratio %u)",
-             (unsigned)f->payload_len,
-             by_budget ? "the room left in the memory budget" : "beats.max-inflated", max_out,
-             ratio);
+        fail(b, rc,
+             "a nested compressed frame (%u bytes) inflates past its limit of %zu bytes (%s)",
+             (unsigned)f->payload_len, max_out, why);
     } else if (rc == -EBADMSG) {
         fail(b, rc, "broken zlib stream in a nested compressed frame");
     } else {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "server/net.h"
 #include "server/server.h"
@@ -466,9 +467,7 @@ static void protocol_error(struct beats_conn *c, long rc, const uint8_t *p, size
 {
     char why[200];
     if (rc == -EMSGSIZE) {
-        struct lj_frame f;
         uint8_t type = n > 1 ? p[1] : '?';
-        (void)f;
         snprintf(why, sizeof(why),
                  "a '%c' frame is over its limit (window %u, JSON %u bytes, "
                  "compressed %u bytes, %u pairs, %u-byte items)",
@@ -731,9 +730,14 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("beats", "accept failed: %s", uv_strerror(status));
         return;
     }
-    struct beats_conn *c = calloc(1, sizeof(*c));
-    if (!c)
+    int err = fault_error("beats-conn-alloc");
+    struct beats_conn *c = err ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
+        s->counters.refused++;
+        log_warn("beats", "refusing a connection: out of memory for it");
+        net_refuse(server);
         return;
+    }
     c->srv = s;
     c->refs = 1;
     /* The handle is the first member: closing it frees the connection. */
@@ -813,7 +817,10 @@ void beats_tick(struct server *s)
                    now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
             conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
         } else if (c->head) {
-            if (now - c->head->started_ms >= cfg->beats_keepalive_max_ms) {
+            /* A window waiting for a full disk is not stalled: the Beat waits, not resends. */
+            uint64_t since = c->head->started_ms > s->journal_waited_ms ? c->head->started_ms
+                                                                        : s->journal_waited_ms;
+            if (now - since >= cfg->beats_keepalive_max_ms) {
                 conn_close(c,
                            "a window stayed in flight past beats.keepalive-max; the client "
                            "will resend it",

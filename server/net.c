@@ -1,6 +1,7 @@
 #include "server/net.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,32 @@ void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen
 static void free_block(uv_handle_t *h)
 {
     free(h);
+}
+
+/* The last resort of net_refuse when not even a handle can be allocated. */
+static uv_tcp_t spare;
+static bool spare_busy;
+
+static void spare_closed(uv_handle_t *h)
+{
+    (void)h;
+    spare_busy = false;
+}
+
+void net_refuse(uv_stream_t *server)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    uv_close_cb done = free_block;
+    if (!t && !spare_busy) {
+        t = &spare;
+        spare_busy = true;
+        done = spare_closed;
+    }
+    if (!t)
+        return; /* both taken: the next connection's accept takes this one */
+    uv_tcp_init(server->loop, t);
+    uv_accept(server, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, done);
 }
 
 int net_accept(uv_stream_t *server, uv_tcp_t *tcp, void *data, char *peer, size_t peerlen)

@@ -16,4 +16,8 @@ void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen
  * closed, the block freed, and -1 returned. */
 int net_accept(uv_stream_t *server, uv_tcp_t *tcp, void *data, char *peer, size_t peerlen);
 
+/* Takes the pending connection off SERVER and closes it, for when the connection's own memory
+ * could not be had: libuv stops watching a listener whose connection is left unaccepted. */
+void net_refuse(uv_stream_t *server);
+
 #endif

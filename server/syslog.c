@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
@@ -334,9 +335,15 @@ static void on_tcp_connection(uv_stream_t *server, int status)
     struct server *s = server->data;
     if (status < 0)
         return;
-    struct syslog_conn *c = calloc(1, sizeof(*c));
-    if (!c)
+    int err = fault_error("syslog-conn-alloc");
+    struct syslog_conn *c = err ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
+        bool on_tls = server == (uv_stream_t *)&s->syslog_tls;
+        (on_tls ? &s->tls_counters : &s->tcp_counters)->refused++;
+        log_warn(on_tls ? "syslog-tls" : "syslog", "refusing a connection: out of memory for it");
+        net_refuse(server);
         return;
+    }
     c->srv = s;
     c->refs = 1;
     bool tls = server == (uv_stream_t *)&s->syslog_tls;

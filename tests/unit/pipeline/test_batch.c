@@ -33,17 +33,26 @@ static void run_init(struct run *r, size_t max_inflated, unsigned max_ratio)
     cr_assert_not_null(r->ctx.inflater);
 }
 
-/* J frames: the hit event, then PAD bytes of spaces inside one more event (JSON allows them), so
- * that the inflated size is about PAD whatever the compression. */
+/* J frames: the hit event, then one more event of about PAD bytes: a string of blocks of 1000
+ * spaces and 8 pseudo-random hex digits, which zlib compresses about 118 to 1 (between the
+ * ratios the tests set and the default 1000). */
 static void inner_frames(struct buf *out, size_t pad)
 {
     cr_assert_eq(lj_encode_json(out, 1, HIT, (uint32_t)strlen(HIT)), 0);
-    char *big = malloc(pad + 3);
+    char *big = malloc(pad + 16);
     cr_assert_not_null(big);
-    big[0] = '{';
-    memset(big + 1, ' ', pad);
-    big[pad + 1] = '}';
-    cr_assert_eq(lj_encode_json(out, 2, big, (uint32_t)(pad + 2)), 0);
+    size_t n = 0;
+    n += (size_t)sprintf(big, "{\"pad\":\"");
+    uint32_t x = 12345;
+    while (n < pad) {
+        size_t k = pad - n < 1000 ? pad - n : 1000;
+        memset(big + n, ' ', k);
+        n += k;
+        x = x * 1664525u + 1013904223u;
+        n += (size_t)sprintf(big + n, "%08x", (unsigned)x);
+    }
+    n += (size_t)sprintf(big + n, "\"}");
+    cr_assert_eq(lj_encode_json(out, 2, big, (uint32_t)n), 0);
     free(big);
 }
 
@@ -119,18 +128,16 @@ Test(batch, a_nested_frame_obeys_max_inflated)
 
 Test(batch, a_nested_frame_obeys_max_ratio)
 {
-    /* Spaces compress about 1000:1; max-ratio 20 refuses them, in the nested frame as outside. */
+    /* The padding compresses about 118 to 1: max-ratio 50 refuses it in the nested frame as it
+     * would outside. The outer frame is stored (level 0), so that only the nested one is over. */
     struct run r;
-    run_init(&r, 64u << 20, 20);
-    struct buf inner;
+    run_init(&r, 64u << 20, 50);
+    struct buf inner, mid, outer;
     buf_init(&inner, BUF_MAX);
-    inner_frames(&inner, 1u << 20);
-    struct buf mid;
     buf_init(&mid, BUF_MAX);
-    cr_assert_eq(lj_encode_compressed(&mid, LJ_V2, inner.data, inner.len, 9), 0);
-    /* The outer frame is stored (level 0), so that only the nested one is over the ratio. */
-    struct buf outer;
     buf_init(&outer, BUF_MAX);
+    inner_frames(&inner, 1u << 20);
+    cr_assert_eq(lj_encode_compressed(&mid, LJ_V2, inner.data, inner.len, 9), 0);
     cr_assert_eq(lj_encode_compressed(&outer, LJ_V2, mid.data, mid.len, 0), 0);
     size_t len = outer.len - 6;
     uint8_t *payload = malloc(len);
@@ -140,8 +147,8 @@ Test(batch, a_nested_frame_obeys_max_ratio)
     cr_assert_not_null(b);
     batch_run(b, &r.ctx);
     cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
-    cr_expect(strstr(b->error, "nested compressed frame") && strstr(b->error, "ratio 20"), "%s",
-              b->error);
+    cr_expect(strstr(b->error, "nested compressed frame") && strstr(b->error, "beats.max-ratio 50"),
+              "%s", b->error);
     batch_free(b);
     buf_free(&inner);
     buf_free(&mid);
@@ -156,7 +163,7 @@ Test(batch, a_nested_frame_fits_the_room_left_in_the_budgets)
     run_init(&r, 64u << 20, 1000);
     struct batch *b = run_nested(&r, 1u << 20, 256u << 10);
     cr_expect_eq(b->status, -EMSGSIZE, "status %d: %s", b->status, b->error);
-    cr_expect(strstr(b->error, "room left in the memory budget"), "%s", b->error);
+    cr_expect(strstr(b->error, "the room left in the memory budgets"), "%s", b->error);
     batch_free(b);
     b = run_nested(&r, 100000, 256u << 10);
     cr_expect_eq(b->status, 0, "%s", b->error);
