@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
-cmake --preset release >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target amsiwatch
+# Installing and building report on standard error: standard output carries only what amsiwatch
+# prints (the alerts, as JSON lines), for whatever it is piped into.
+{
+  bash scripts/install-deps.sh
+  cmake --preset release >/dev/null
+  cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target amsiwatch
+} >&2
 
 if [ "$#" -gt 0 ] && [ "$1" != "serve" ] && [ "${1#-}" = "$1" ]; then
   exec ./build/release/amsiwatch "$@"

@@ -25,10 +25,6 @@
 #include "store/cursor.h"
 #include "store/reader.h"
 
-#ifndef AMSIWATCH_VERSION
-#define AMSIWATCH_VERSION "0.1.0"
-#endif
-
 #define MAX_SUPPRESS_KEYS 256
 #define FIRST_BACKOFF_MS  1000
 

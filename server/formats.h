@@ -49,7 +49,7 @@ json_t *fmt_pagerduty(const struct target *t, const struct notice *n);
 json_t *fmt_opsgenie(const struct target *t, const struct notice *n);
 json_t *fmt_jira(const struct target *t, const struct notice *n);
 
-/* The format's default rate (requests per second) and whether STATUS is its success. */
+/* The default rate of a format, in requests per second (a target's rate overrides it). */
 double format_default_rate(enum target_format f);
 
 #endif

@@ -9,10 +9,6 @@
 #include "tools/replay.h"
 #include "tools/scan.h"
 
-#ifndef AMSIWATCH_VERSION
-#define AMSIWATCH_VERSION "0.1.0"
-#endif
-
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -14,7 +14,6 @@
 
 #include "base/clock.h"
 #include "store/cursor.h"
-#include "store/journal_format.h"
 #include "store/reader.h"
 #include "store/segdir.h"
 #include "store/verify.h"
