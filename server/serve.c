@@ -263,6 +263,11 @@ static void on_tick(uv_timer_t *t)
         s->last_stats_ms = now;
         log_counters(s);
     }
+    struct journal_stats js;
+    journal_get_stats(s->journal, &js);
+    s->journal_waiting = js.stalled;
+    if (js.stalled)
+        s->journal_waited_ms = now;
     beats_tick(s);
     syslog_tick(s);
     resume_all(s);

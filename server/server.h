@@ -82,7 +82,9 @@ struct server {
     uint64_t held_bytes;     /* all connections: bytes read ahead of admission */
     struct beats_conn *room_head, *room_tail; /* waiting for room in the budget, oldest first */
     uint64_t frame_estimate;                  /* the size of the last frame admitted */
-    bool need_resume; /* some connection paused on the global budget or a full queue */
+    bool need_resume;           /* some connection paused on the global budget or a full queue */
+    bool journal_waiting;       /* at the last tick the journal was waiting out a full disk */
+    uint64_t journal_waited_ms; /* ...and the last tick at which it was */
 
     bool stopping;
     int signals;

@@ -103,6 +103,13 @@ static void conn_close(struct syslog_conn *c, const char *why, bool error)
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
+/* While the journal waits out a full disk, a batch still in flight is one holding alerts (the
+ * others complete as soon as they are matched): its connection stops being read until then. */
+static bool journal_holds(const struct syslog_conn *c)
+{
+    return c->inflight_bytes && c->srv->journal_waiting;
+}
+
 static void pause_conn(struct syslog_conn *c)
 {
     if (c->reading) {
@@ -298,7 +305,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         }
         return;
     }
-    if (c->inflight_bytes >= s->cfg.syslog_connection_budget)
+    if (c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c))
         pause_conn(c);
 }
 
@@ -322,7 +329,8 @@ void syslog_resume_paused(struct server *s)
             c->refs++;
             s->inflight_batches++;
         }
-        if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget) {
+        if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget ||
+            journal_holds(c)) {
             s->need_resume = true;
             continue;
         }
