@@ -30,6 +30,7 @@ import unittest
 BINARY = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVENT = os.path.join(HERE, "..", "..", "samples", "winlogbeat-events.ndjson")
+SYSLOG_ALERT = os.path.join(HERE, "..", "fixtures", "syslog", "alert-nxlog-json-rfc5424.log")
 PER_WINDOW = 20
 
 _SLOW = None
@@ -94,9 +95,9 @@ class Server:
         if env_fault:
             env["AMSIWATCH_FAULT"] = env_fault
         argv = [BINARY, "serve", "--data-dir", data_dir, "--beats", "127.0.0.1:0",
-                "--syslog-tcp", "off", "--syslog-udp", "off", "--syslog-tls", "off", "--quiet",
-                "--stats-interval", "0", "--beats-keepalive", "300ms",
-                "--beats-keepalive-max", "10m"]
+                "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "off", "--syslog-tls", "off",
+                "--quiet", "--stats-interval", "0", "--beats-keepalive", "300ms",
+                "--beats-keepalive-max", "3s"]
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.lines = []
@@ -111,6 +112,7 @@ class Server:
             self.kill()
             raise AssertionError("serve did not start:\n" + self.log())
         self.port = int(m.group(1))
+        self.syslog_port = int(re.search(r"syslog-tcp=127\.0\.0\.1:(\d+)", self.log()).group(1))
 
     def _read(self):
         for raw in self.proc.stderr:
@@ -237,9 +239,17 @@ class FullDiskTest(unittest.TestCase):
         self.assertTrue(stuck, "the journal never filled 3 MB:\n" + srv.log())
         self.assertGreater(acked, 10, srv.log())
 
-        # The waiting window gets keep-alives, not its ACK, and the connection stays open.
-        for _ in range(5):
+        # The waiting window gets keep-alives, not its ACK, and the connection stays open, also
+        # past beats.keepalive-max (3 s): a window waiting for the disk is not a stalled one.
+        held = time.time() + 7
+        while time.time() < held:
             self.assertEqual(read_ack(a, 10 * slow()), 0, "keep-alive while the disk is full")
+        # A syslog sender's alert waits too (its connection is not closed).
+        with open(SYSLOG_ALERT, "rb") as f:
+            syslog_line = f.readline().rstrip(b"\n") + b"\n"
+        sl = socket.create_connection(("127.0.0.1", srv.syslog_port), timeout=15)
+        self.socks.append(sl)
+        sl.sendall(syslog_line)
         # Windows without alerts on another connection flow as usual.
         b = self.connect(srv)
         for w in range(5):
@@ -264,8 +274,18 @@ class FullDiskTest(unittest.TestCase):
             self.send_acked(a, "after-%d" % w)
         acked += 5
         self.assertEqual(srv.count(r"journal: writes to .* succeed again"), 1, srv.log())
+        # The syslog connection reads again: a second alert on it is journaled as well.
+        sl.sendall(syslog_line)
+        want = acked * PER_WINDOW + 2
+        deadline = time.time() + 30 * slow()
+        while time.time() < deadline:
+            lst = journal(data, "list")
+            if len(lst.stdout.splitlines()) >= want:
+                break
+            time.sleep(0.2)
         self.assertEqual(srv.stop(), 0, srv.log())
-        self.assert_journal(data, acked * PER_WINDOW)
+        self.assertEqual(srv.count(r"closing"), 0, "no connection closed:\n" + srv.log())
+        self.assert_journal(data, want)
 
     def faulty_run(self, fault, what):
         data = os.path.join(self.tmp, "data")
