@@ -82,6 +82,8 @@ json_t *alert_build(const char *raw, size_t len, const struct norm *n, enum prof
     json_t *inferred = json_array();
     if (inferred && n->os_inferred)
         json_array_append_new(inferred, json_string("host.os.type"));
+    if (inferred && n->data_from_message)
+        json_array_append_new(inferred, json_string("registry.data.strings"));
     json_t *original = json_stringn(raw, len);
     json_t *src = source ? json_deep_copy(source) : json_object();
     json_t *meta = rule_meta_json();

@@ -671,6 +671,50 @@ static json_t *unwrap_string_record(const json_t *doc)
     return inner;
 }
 
+/* True when the view holds any normalized registry.data.* field. */
+static bool has_registry_data(const json_t *view)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)view, key, v)
+    {
+        if (strncmp(key, "registry.data.", 14) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The extended profile's raw-details clause, for senders that never ran a pipeline: where no
+ * registry.data.* was normalized, the value a Sysmon registry event set is read from the
+ * "Details: ..." line of its message, as registry.data.strings (named in the alert as inferred).
+ * Where registry.data.* exists it is the truth and the message is not read. */
+static int read_message_details(const json_t *rec, struct norm *out)
+{
+    const char *msg = field_str(rec, "message");
+    if (!msg || has_registry_data(out->view))
+        return 0;
+    static const char tag[] = "Details: ";
+    for (const char *p = msg; p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, tag, sizeof(tag) - 1) != 0)
+            continue;
+        const char *text = p + sizeof(tag) - 1;
+        size_t len = strcspn(text, "\r\n");
+        if (len == 0 || len > 256)
+            return 0;
+        json_t *strings = json_array();
+        if (!strings || json_array_append_new(strings, json_stringn(text, len)) != 0 ||
+            put(out->view, "registry.data.strings", strings) < 0) {
+            json_decref(strings);
+            return -ENOMEM;
+        }
+        out->data_from_message = true;
+        return 0;
+    }
+    return 0;
+}
+
 int normalize(const json_t *doc, enum profile profile, struct norm *out)
 {
     memset(out, 0, sizeof(*out));
@@ -701,6 +745,8 @@ int normalize(const json_t *doc, enum profile profile, struct norm *out)
         if (rc == 0 && json_is_object(json_object_get(rec, "winlog")) &&
             (field_str(rec, "winlog.channel") || field_str(rec, "winlog.provider_name")))
             rc = map_winlog(rec, profile, out);
+        if (rc == 0 && profile == PROFILE_EXTENDED)
+            rc = read_message_details(rec, out);
     }
     json_decref(synth);
     json_decref(inner);

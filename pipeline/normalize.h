@@ -39,6 +39,8 @@ struct norm {
     enum shape shape; /* what the event was recognised as */
     bool evtx;        /* it came as an evtx_dump document (Event.System / Event.EventData) */
     bool os_inferred; /* host.os.type was inferred by the extended profile, not sent or mapped */
+    bool data_from_message; /* registry.data.strings was read from the message's "Details:" line
+                               (extended profile, where no registry.data.* was sent or mapped) */
 };
 
 /* Builds the view of DOC under PROFILE into OUT. Returns 0 or -ENOMEM. On success the caller owns

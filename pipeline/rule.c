@@ -85,9 +85,10 @@ static const char *const lit_change[] = {"change"};
 static const char *const lit_creation[] = {"creation"};
 static const char *const pat_value[] = {"AmsiEnable"};
 static const char *const pat_data[] = {"0", "0x00000000"};
-/* Zero as senders that never ran a pipeline write it, and as Security 4657 renders it. */
-static const char *const pat_data_raw[] = {"DWORD (0x00000000)", "QWORD (0x00000000-0x00000000)",
-                                           "0x0"};
+/* Zero as Sysmon's Details text writes it, from senders that never ran a pipeline. */
+static const char *const pat_data_raw[] = {"DWORD (0x00000000)", "QWORD (0x00000000-0x00000000)"};
+/* Zero as Security 4657 renders it: read only from a 4657 record. */
+static const char *const pat_data_4657[] = {"0x0"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -112,7 +113,9 @@ enum clause rule_eval(const struct norm *n, enum profile profile)
         return CLAUSE_NONE;
 
     bool creation = field_any_equals(type, lit_creation, 1);
-    bool data_raw = field_any_like(data, pat_data_raw, N(pat_data_raw));
+    bool data_raw =
+        field_any_like(data, pat_data_raw, N(pat_data_raw)) ||
+        (n->shape == SHAPE_SECURITY_4657 && field_any_like(data, pat_data_4657, N(pat_data_4657)));
     if (!windows || !(change || creation) || !(data_seed || data_raw))
         return CLAUSE_NONE;
     /* Name the relaxation that made the difference, most specific first. */

@@ -158,3 +158,69 @@ Test(rule, clause_names_are_stable)
     cr_assert_str_eq(clause_name(CLAUSE_OS_INFERRED), "os-inferred");
     cr_assert_str_eq(clause_name(CLAUSE_NONE), "none");
 }
+
+/* The raw-details clause reads Sysmon's "Details:" text only where nothing was normalized. */
+#define SYSMON_MESSAGE                                                                             \
+    "\"message\":\"Registry value set:\\nEventType: SetValue\\nTargetObject: "                     \
+    "HKU\\\\S-1-5-21-1\\\\Software\\\\Microsoft\\\\Windows Script\\\\Settings\\\\AmsiEnable\\n"    \
+    "Details: DWORD (0x00000000)\\nUser: CORP\\\\someone\""
+
+/* Runs the detector over TEXT under PROFILE: the alert (the caller frees it) or NULL. */
+static json_t *alert_of(const char *text, enum profile profile)
+{
+    struct detector d;
+    detector_init(&d, profile, true, DETECT_DEFAULT_MAX_EVENT);
+    json_t *alert = NULL;
+    int rc = detector_run(&d, text, strlen(text), NULL, 0, &alert);
+    cr_assert_geq(rc, 0, "detector_run: %d (%s)", rc, d.error);
+    cr_assert_eq(rc == 1, alert != NULL);
+    return alert;
+}
+
+Test(rule, normalized_registry_data_is_the_truth_over_the_message_details)
+{
+    /* Normalized data says 0x0 (not a zero the rule knows outside Security 4657); the message
+     * still carries Sysmon's text. Nothing fires, in either profile. */
+    const char *ev =
+        "{" BASE_OS "," BASE_CAT
+        ",\"registry\":{\"value\":\"AmsiEnable\",\"data\":{\"strings\":[\"0x0\"]}}," SYSMON_MESSAGE
+        "}";
+    expect(ev, CLAUSE_NONE, CLAUSE_NONE);
+    cr_expect_null(alert_of(ev, PROFILE_EXTENDED));
+    /* Any normalized registry.data.* field counts, not only the strings. */
+    expect(
+        "{" BASE_OS "," BASE_CAT
+        ",\"registry\":{\"value\":\"AmsiEnable\",\"data\":{\"type\":\"SZ_DWORD\"}}," SYSMON_MESSAGE
+        "}",
+        CLAUSE_NONE, CLAUSE_NONE);
+    /* The same value with no message does not fire either. */
+    expect("{" BASE_OS "," BASE_CAT
+           ",\"registry\":{\"value\":\"AmsiEnable\",\"data\":{\"strings\":[\"0x0\"]}}}",
+           CLAUSE_NONE, CLAUSE_NONE);
+}
+
+Test(rule, message_details_are_read_where_no_registry_data_exists)
+{
+    const char *ev =
+        "{" BASE_OS "," BASE_CAT ",\"registry\":{\"value\":\"AmsiEnable\"}," SYSMON_MESSAGE "}";
+    expect(ev, CLAUSE_NONE, CLAUSE_RAW_DETAILS);
+    cr_expect_null(alert_of(ev, PROFILE_ELASTIC));
+    json_t *alert = alert_of(ev, PROFILE_EXTENDED);
+    cr_assert_not_null(alert);
+    cr_expect_str_eq(json_string_value(json_object_get(alert, "clause")), "raw-details");
+    /* What matched is the text read, and the alert says where it came from. */
+    json_t *strings = json_object_get(json_object_get(alert, "matched"), "registry.data.strings");
+    cr_assert(json_is_array(strings) && json_array_size(strings) == 1);
+    cr_expect_str_eq(json_string_value(json_array_get(strings, 0)), "DWORD (0x00000000)");
+    json_t *inferred = json_object_get(json_object_get(alert, "normalization"), "inferred");
+    bool named = false;
+    for (size_t i = 0; i < json_array_size(inferred); i++)
+        named |=
+            strcmp(json_string_value(json_array_get(inferred, i)), "registry.data.strings") == 0;
+    cr_expect(named, "normalization.inferred names registry.data.strings");
+    json_decref(alert);
+    /* A Details text that is not zero does not fire. */
+    expect("{" BASE_OS "," BASE_CAT
+           ",\"registry\":{\"value\":\"AmsiEnable\"},\"message\":\"Details: DWORD (0x00000001)\"}",
+           CLAUSE_NONE, CLAUSE_NONE);
+}
