@@ -217,7 +217,7 @@ static ssize_t window_at(struct journal_reader *r, uint64_t off, size_t need)
 
 /* Reads the record at AT: REC_WHOLE (header in H, record in the window at AT), REC_PARTIAL (the
  * content ends inside it), REC_DAMAGED, or a negative errno. */
-static int record_at(struct journal_reader *r, uint64_t at, struct jf_rec_header *h)
+static int look_at(struct journal_reader *r, uint64_t at, struct jf_rec_header *h)
 {
     ssize_t got = window_at(r, at, JF_REC_HDR_LEN);
     if (got < 0)
@@ -236,6 +236,19 @@ static int record_at(struct journal_reader *r, uint64_t at, struct jf_rec_header
     return crc32c(0, p, h->len) == h->payload_crc ? REC_WHOLE : REC_DAMAGED;
 }
 
+/* As look_at, but in a plain segment a record that is not whole is judged again on bytes read
+ * from the file anew: what the window read ahead past the last whole record may have been a torn
+ * write that recovery has cut and written over since. */
+static int record_at(struct journal_reader *r, uint64_t at, struct jf_rec_header *h)
+{
+    int v = look_at(r, at, h);
+    if (v < 0 || v == REC_WHOLE || r->seg_compressed)
+        return v;
+    r->base = at;
+    r->len = 0;
+    return look_at(r, at, h);
+}
+
 /* Finds the next whole record after damage at AT: 1 with *NEXT, 0 when the content ends before
  * one, or a negative errno. */
 static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next)
@@ -249,7 +262,7 @@ static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next)
         if (r->buf[o - r->base] != (JF_REC_MAGIC & 0xff))
             continue;
         struct jf_rec_header h;
-        int p = record_at(r, o, &h);
+        int p = look_at(r, o, &h);
         if (p < 0)
             return p;
         if (p == REC_WHOLE) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/journal.h"
+#include "store/journal_format.h"
 #include "store/reader.h"
 #include "store/segdir.h"
 
@@ -215,5 +216,59 @@ Test(reader, steps_over_damage_longer_than_its_window)
     cr_assert_eq(read + st.missing_records, 4000, "%llu read, %llu missing",
                  (unsigned long long)read, (unsigned long long)st.missing_records);
     cr_assert_leq(journal_reader_window(r), JOURNAL_READER_WINDOW);
+    journal_reader_close(r);
+}
+
+Test(reader, reads_the_records_written_over_a_torn_tail_it_had_read_part_of)
+{
+    /* Records 1-3, then a torn record 4: its header and half of its 600-byte payload. */
+    struct journal *j = open_journal(root, 1u << 20, false);
+    append_records(j, 3);
+    journal_close(j);
+    char jdir[400], seg[4400];
+    journal_dir_of(root, jdir, sizeof(jdir));
+    segdir_name(seg, sizeof(seg), jdir, 1, false);
+    unsigned char torn[JF_REC_HDR_LEN + 300], payload[600];
+    memset(payload, 'z', sizeof(payload));
+    struct jf_rec_header h = {.len = sizeof(payload), .seq = 4, .time_ms = 1};
+    h.payload_crc = crc32c(0, payload, sizeof(payload));
+    jf_encode_rec_header(torn, &h);
+    memcpy(torn + JF_REC_HDR_LEN, payload, sizeof(torn) - JF_REC_HDR_LEN);
+    int fd = open(seg, O_WRONLY | O_APPEND);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, torn, sizeof(torn)), (ssize_t)sizeof(torn));
+    close(fd);
+
+    /* A follower reads 1-3 and the start of the torn record, which is not whole yet. */
+    struct journal_reader *r;
+    cr_assert_eq(journal_reader_open(&r, root, 1), 0);
+    struct journal_record rec;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        cr_assert_eq(journal_reader_next(r, &rec), 1);
+        cr_assert_eq(rec.seq, seq);
+    }
+    cr_assert_eq(journal_reader_next(r, &rec), 0);
+
+    /* The next start cuts the torn tail and writes records 4-8 (of other lengths) there. */
+    j = open_journal(root, 1u << 20, false);
+    unsigned char p[1200];
+    for (uint64_t seq = 4; seq <= 8; seq++) {
+        payload_fill(seq, p, payload_len(seq));
+        uint64_t got = 0;
+        cr_assert_eq(journal_append_wait(j, p, payload_len(seq), &got), 0);
+        cr_assert_eq(got, seq);
+    }
+    journal_close(j);
+    for (uint64_t seq = 4; seq <= 8; seq++) {
+        cr_assert_eq(journal_reader_next(r, &rec), 1, "record %llu", (unsigned long long)seq);
+        cr_assert_eq(rec.seq, seq);
+        payload_fill(seq, p, payload_len(seq));
+        cr_assert_eq(rec.len, payload_len(seq));
+        cr_assert(memcmp(rec.payload, p, rec.len) == 0);
+    }
+    cr_assert_eq(journal_reader_next(r, &rec), 0);
+    struct reader_stats st;
+    journal_reader_stats(r, &st);
+    cr_assert_eq(st.corrupt_regions, 0);
     journal_reader_close(r);
 }
