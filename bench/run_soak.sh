@@ -22,16 +22,18 @@ if ! command -v gnuplot >/dev/null 2>&1; then
 fi
 if [ -n "${AMSIWATCH:-}" ]; then
     bin=$AMSIWATCH
+    built="given"
 else
     cmake --preset release >/dev/null
     cmake --build build/release --target amsiwatch >&2
     bin=$root/build/release/amsiwatch
+    built="built from $(git rev-parse --short HEAD 2>/dev/null || echo '?') and the work tree"
 fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "cpu: ${cpu:-unknown}, nproc $(nproc), $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r)"
-    echo "amsiwatch: $bin ($("$bin" --version)), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "amsiwatch: $bin ($("$bin" --version), $built)"
     echo
 } >&2
 exec python3 bench/soak/run_soak.py --amsiwatch "$bin" "$@"
