@@ -434,6 +434,10 @@ long syslog_framer_feed(struct syslog_framer *f, const void *p, size_t n)
         i += (size_t)used;
     }
     f->st.bytes += i;
+    /* No message in progress: its buffer goes, so that a connection that once sent a message
+     * across reads does not hold up to max-message bytes while it is idle. */
+    if (f->msg.len == 0)
+        buf_free(&f->msg);
     return (long)i;
 }
 

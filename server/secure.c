@@ -132,7 +132,12 @@ int sec_conn_start(struct sec_listener *l, struct sec_conn *sc, uint64_t now_ms)
 {
     memset(sc, 0, sizeof(*sc));
     sc->started_ms = now_ms;
-    return tls_server_accept(l->tls, &sc->io);
+    int rc = tls_server_accept(l->tls, &sc->io);
+    /* The record buffers (about 34 KiB) are freed whenever they are empty, so that an idle
+     * connection does not hold them. */
+    if (rc == 0)
+        SSL_set_mode(tlsio_ssl(sc->io), SSL_MODE_RELEASE_BUFFERS);
+    return rc;
 }
 
 void sec_conn_free(struct sec_conn *sc)

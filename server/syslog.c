@@ -291,6 +291,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
     c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
     c->k->drops += syslog_framer_stats(c->framer)->dropped - drops_before;
+    /* The read's plaintext is framed: an idle TLS connection keeps no copy of it. */
+    buf_free(&c->plain);
     flush_conn(c);
     if (tls_rc == 1) {
         end_of_stream(c); /* the client's close_notify */

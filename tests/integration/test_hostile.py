@@ -599,6 +599,41 @@ class HostileCase(unittest.TestCase):
         self.assertGreaterEqual(self.counters(srv, "tcp")["connections"], per["syslog-tcp"])
         self.assertGreaterEqual(self.counters(srv, "tls")["connections"], per["syslog-tls"])
 
+    def test_connections_idle_after_a_message_hold_no_buffers(self):
+        """Connections that each sent one message and then stay idle: a 60 KB message across two
+        reads on syslog TCP, a short one over syslog TLS. One at a time, so that what the
+        server holds afterwards is what it keeps per idle connection, not what it needed
+        while the messages were in flight."""
+        n_tcp, n_tls = 1000, 400
+        raise_nofile(n_tcp + n_tls + 2048)
+        srv = self.serve()
+        base = self.warm(srv)
+        big = b"<13>1 - h - - - - " + b"x" * 60000 + b"\n"
+        for _ in range(n_tcp):
+            s = self.connect(srv.ports["syslog-tcp"])
+            s.sendall(big[:30000])
+            time.sleep(0.002)
+            s.sendall(big[30000:])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.ca)
+        for _ in range(n_tls):
+            s = ctx.wrap_socket(self.connect(srv.ports["syslog-tls"]),
+                                server_hostname="127.0.0.1")
+            self.socks.append(s)
+            s.sendall(b"<13>1 - h - - - - a short message over TLS\n")
+        senders = self.good_senders(srv)
+        self.check_good(srv, senders)
+        rss = self.check_rss(srv, base, idle=n_tcp, idle_tls=n_tls, busy=1)
+        print("\n%d syslog TCP and %d syslog TLS connections idle after a message: RSS %.1f MB "
+              "(baseline %.1f MB)" % (n_tcp, n_tls, rss / MIB, base / MIB), file=sys.stderr)
+        for s in self.socks:
+            s.close()
+        self.socks = []
+        self.stop_clean(srv)
+        c = self.counters(srv, "tcp")
+        self.assertEqual(c["messages"], n_tcp + 2 * GOOD_EVENTS, c)
+        self.assertEqual(self.counters(srv, "tls")["messages"], n_tls + 2 * GOOD_EVENTS)
+
     # ---- TLS handshakes ----
 
     def test_tls_handshakes_that_stall_one_byte_at_a_time(self):
