@@ -621,8 +621,8 @@ static void process_batch(struct journal *j, struct pending *batch, bool force_s
         j->stats.write_errors++;
         bool stopping = j->stopping;
         pthread_mutex_unlock(&j->mu);
-        if (!passes(rc) || (stopping && first_err)) {
-            if (passes(rc))
+        if (!passes(rc) || j->opts.fail_fast || (stopping && first_err)) {
+            if (passes(rc) && !j->opts.fail_fast)
                 log_error("journal",
                           "closing while writes to %s still fail (%s): the alerts waiting were "
                           "not written and were not acknowledged",
@@ -630,6 +630,8 @@ static void process_batch(struct journal *j, struct pending *batch, bool force_s
             else
                 log_error("journal", "write to %s failed: %s; the journal stops accepting alerts",
                           j->dir, strerror(-rc));
+            if (j->need_repair)
+                (void)repair(j); /* best effort; recovery cuts a torn tail on the next start */
             pthread_mutex_lock(&j->mu);
             j->failed = true;
             j->stats.stalled = false;

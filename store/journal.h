@@ -23,6 +23,8 @@ struct journal_opts {
     uint64_t retention_bytes;  /* 0: unlimited. Oldest sealed segments go past this total... */
     uint64_t retention_ms;    /* ...or past this age (0: unlimited), unless a consumer needs them */
     size_t max_pending_bytes; /* appenders wait while this much is queued (default 64 MiB) */
+    bool fail_fast; /* fail the records at the first write error instead of waiting out a full or
+                     * failing disk (for a tool that should exit with an error, not wait) */
     unsigned test_commit_delay_ms; /* tests only: hold every commit this long */
 };
 

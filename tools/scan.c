@@ -194,6 +194,7 @@ int scan_main(int argc, char **argv)
     if (journal_dir) {
         struct journal_opts jo;
         journal_opts_default(&jo);
+        jo.fail_fast = true; /* a full disk ends the scan with exit status 3, as documented */
         int jrc = journal_open(&c.journal, journal_dir, &jo, NULL);
         if (jrc < 0) {
             fprintf(stderr, "amsiwatch scan: cannot open the journal of %s: %s\n", journal_dir,

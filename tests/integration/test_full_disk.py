@@ -299,6 +299,14 @@ class FullDiskTest(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assert_journal(data, 8 * PER_WINDOW)
 
+    def test_scan_journal_on_a_full_disk_exits_3_instead_of_waiting(self):
+        env = dict(os.environ, AMSIWATCH_FAULT="journal-write=ENOSPC")
+        r = subprocess.run([BINARY, "scan", "-q", "--journal", os.path.join(self.tmp, "data"),
+                            EVENT], env=env, capture_output=True, text=True,
+                           timeout=60 * slow())
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("could not be written to the journal", r.stderr)
+
     def test_eio_on_fdatasync_from_the_environment_is_waited_out(self):
         self.faulty_run("journal-fdatasync:3=EIO*4", "Input/output error")
 

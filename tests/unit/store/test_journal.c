@@ -676,3 +676,27 @@ Test(journal, close_while_the_disk_is_full_reports_the_waiting_records_failed)
     journal_close(j);
     assert_journal_is(root, 12);
 }
+
+/* A tool that must exit rather than wait (scan --journal) fails at the first error. */
+Test(journal, fail_fast_fails_the_record_at_the_first_write_error)
+{
+    static struct disk_fault f;
+    memset(&f, 0, sizeof(f));
+    f.point = "journal-write";
+    f.err = -ENOSPC;
+    fault_set_hook(disk_fault_hook, &f);
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.fail_fast = true;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 3);
+    atomic_store(&f.on, true);
+    char p[512];
+    payload_for(4, p, sizeof(p));
+    cr_assert_eq(journal_append_wait(j, p, strlen(p), NULL), -ENOSPC);
+    cr_assert_eq(atomic_load(&f.hits), 1, "no retry");
+    cr_assert_eq(journal_append_wait(j, p, strlen(p), NULL), -EPIPE);
+    journal_close(j);
+    fault_set_hook(NULL, NULL);
+    assert_journal_is(root, 3);
+}
