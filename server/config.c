@@ -378,6 +378,12 @@ static char *one_line(char *s)
     return s;
 }
 
+/* A scalar that holds a NUL ("\0" in a quoted string) would be cut there without a word. */
+static bool holds_nul(const yaml_event_t *e)
+{
+    return strlen((const char *)e->data.scalar.value) != e->data.scalar.length;
+}
+
 static int apply_scalar(struct yctx *y, const char *key, const char *value, size_t line)
 {
     char why[256];
@@ -433,12 +439,22 @@ static int walk_mapping(yaml_parser_t *p, struct yctx *y, const char *prefix, in
                  (const char *)k.data.scalar.value);
         one_line(key); /* no option's name holds one: it stays unknown, and printable */
         size_t line = k.start_mark.line + 1;
+        bool nul = holds_nul(&k);
         yaml_event_delete(&k);
+        if (nul) {
+            fprintf(y->err, "amsiwatch: %s:%zu: key '%s': a key holds a NUL character\n", y->path,
+                    line, key);
+            return -1;
+        }
         yaml_event_t v;
         if (next_event(p, &v, y) < 0)
             return -1;
         int rc = 0;
-        if (v.type == YAML_SCALAR_EVENT) {
+        if (v.type == YAML_SCALAR_EVENT && holds_nul(&v)) {
+            fprintf(y->err, "amsiwatch: %s:%zu: key '%s': the value holds a NUL character\n",
+                    y->path, line, key);
+            rc = -1;
+        } else if (v.type == YAML_SCALAR_EVENT) {
             rc = fn(y, ctx, key, (const char *)v.data.scalar.value, line, false);
         } else if (v.type == YAML_MAPPING_START_EVENT) {
             if (depth >= 8) {
@@ -463,6 +479,11 @@ static int walk_mapping(yaml_parser_t *p, struct yctx *y, const char *prefix, in
                 }
                 if (item.type != YAML_SCALAR_EVENT) {
                     fprintf(y->err, "amsiwatch: %s:%zu: key '%s': expected a list of values\n",
+                            y->path, item.start_mark.line + 1, key);
+                    rc = -1;
+                } else if (holds_nul(&item)) {
+                    fprintf(y->err,
+                            "amsiwatch: %s:%zu: key '%s': the value holds a NUL character\n",
                             y->path, item.start_mark.line + 1, key);
                     rc = -1;
                 } else {

@@ -56,6 +56,23 @@ class ServeConfigTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2)
         self.assertIn(path + ":3: key 'beats.max-windw': unknown key", proc.stderr)
 
+    def test_a_nul_in_a_key_or_value_is_an_error_not_a_cut(self):
+        # "\0" in a quoted YAML string: the value must not be cut short at it without a word.
+        path = self.write('data-dir: "%s/x\\0/../y"\n' % self.dir)
+        # Listeners on loopback or off, should the value be taken and the server start.
+        proc = self.run_serve(["--config", path, "--beats", "127.0.0.1:0", "--syslog-tcp", "off",
+                               "--syslog-udp", "off", "--syslog-tls", "off"])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(path + ":1: key 'data-dir': the value holds a NUL character", proc.stderr)
+        path = self.write('beats:\n  allow-networks: [10.0.0.0/8, "127.0.0.1\\0"]\n')
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(":2: key 'beats.allow-networks': the value holds a NUL", proc.stderr)
+        path = self.write('"profile\\0x": extended\n')
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(":1: key 'profile': a key holds a NUL character", proc.stderr)
+
     def test_a_bad_value_names_the_key_the_line_and_why(self):
         path = self.write("journal:\n  sync-interval: soon\n")
         proc = self.run_serve(["--config", path])
