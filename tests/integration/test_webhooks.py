@@ -766,10 +766,10 @@ class TextTest(Base):
     """One server, a target per format, four alerts in a row: registry.data.strings holding "0"
     and 300 bytes of multi-byte characters (more than the 256 bytes the formats join them into),
     an ordinary one, one with bytes that are not UTF-8 in every text field, an ordinary one. Every
-    format delivers all four, in order, as valid UTF-8: a cut between two characters, bad bytes
-    as U+FFFD. (A cut inside a character made jansson refuse the text: PagerDuty's body could not
-    be built and its target retried the alert every minute for ever; the chat formats dropped the
-    Data fact.)"""
+    format delivers all four, in journal order, as valid UTF-8: a cut between two characters, bad
+    bytes as U+FFFD. (A cut inside a character made jansson refuse the text: PagerDuty's body
+    could not be built and its target retried the alert every minute for ever; the chat formats
+    dropped the Data fact.)"""
 
     RECORDS = [101, 102, 103, 104]
 
@@ -783,7 +783,7 @@ class TextTest(Base):
         targets = []
         for fmt, (path, answer) in FORMATS.items():
             h.default(path, answer)
-            t = target(fmt, h.url(path), format=fmt)
+            t = target(fmt, h.url(path), format=fmt, timeout="20s")
             if fmt == "pagerduty":
                 t["pagerduty.routing-key-file"] = routing
             if fmt == "jira":
@@ -794,9 +794,15 @@ class TextTest(Base):
                         ecs_line(103, host=BAD["host"], user=BAD["user"], process=BAD["process"],
                                  path=BAD["path"], data=(b"0", BAD["data"])),
                         ecs_line(104)])
-        for path, _ in FORMATS.values():
-            h.wait_count(path, 4, 60)
-        cls.docs = {record_of(d): d for d in export(f.data)}
+        journaled = wait_journaled(f.data, 4, 60)
+        ids = [d["alert_id"] for d in journaled]
+        for path, _ in FORMATS.values():  # until the last alert arrived at every target
+            h.wait_for(lambda reqs, path=path: any(
+                r.path == path and ids[-1] in r.body.decode("utf-8", "replace") for r in reqs), 60)
+        cls.docs = {record_of(d): d for d in journaled}
+        # Workers may journal events of one connection in another order: delivery follows the
+        # journal.
+        cls.order = [record_of(d) for d in journaled]
 
     @classmethod
     def tearDownClass(cls):
@@ -818,8 +824,7 @@ class TextTest(Base):
 
     def check_format(self, fmt):
         reqs = self.fixture.http.requests(FORMATS[fmt][0])
-        self.assertEqual(len(reqs), 4, "%s: %d requests: the target stalled" % (fmt, len(reqs)))
-        self.assertEqual(len(self.ok(reqs)), 4, [r.status for r in reqs])
+        self.assertEqual(len(self.ok(reqs)), len(reqs), [r.status for r in reqs])
         ids = {d["alert_id"]: rec for rec, d in self.docs.items()}
         bodies = []
         for r in reqs:
@@ -829,10 +834,15 @@ class TextTest(Base):
         for b in bodies:
             t = strings(b)
             got.append(next(rec for aid, rec in ids.items() if aid in t))
-        self.assertEqual(got, self.RECORDS, "%s: the alerts out of order or repeated" % fmt)
-        long, bad = strings(bodies[0]), strings(bodies[2])
+        # Each alert once, in journal order; on a very busy machine a request may time out and
+        # go again (at least once), right after itself.
+        once = [rec for i, rec in enumerate(got) if i == 0 or got[i - 1] != rec]
+        self.assertEqual(once, self.order, "%s: %s: the target stalled, or the alerts came out "
+                                           "of journal order" % (fmt, got))
+        body = dict(zip(got, bodies))
+        long, bad = strings(body[101]), strings(body[103])
         if fmt == "generic":
-            self.assertEqual(bodies[0]["fields"]["registry.data.strings"], ["0", MULTI])
+            self.assertEqual(body[101]["fields"]["registry.data.strings"], ["0", MULTI])
         else:
             # The data shown: "0, " then the characters that fit, whole, and an ellipsis.
             m = re.search("0, ([\u20ac\u00e9]+)(\u2026?)", long)
@@ -844,8 +854,8 @@ class TextTest(Base):
         # Bad bytes as U+FFFD, in the facts the format shows.
         self.assertIn("WKS-\ufffd\ufffd-07", bad)
         self.assertIn("\ufffd", bad.replace("WKS-\ufffd\ufffd-07", ""))
-        for i in (0, 1, 3):
-            self.assertNotIn("\ufffd", strings(bodies[i]))
+        for rec in (101, 102, 104):
+            self.assertNotIn("\ufffd", strings(body[rec]))
 
     def test_generic(self):
         self.check_format("generic")
