@@ -4,6 +4,7 @@
 // data frames, partial windows, garbage.
 import net from 'node:net';
 import zlib from 'node:zlib';
+import { SLOW } from './server.mjs';
 
 export const V1 = 0x31; // '1'
 export const V2 = 0x32; // '2'
@@ -176,7 +177,7 @@ export class AckReader {
   }
 
   /** The next ACK that is not a v2 keep-alive (`2 A 0`), within timeoutMs in all. */
-  async nextReal(timeoutMs = 10000) {
+  async nextReal(timeoutMs = 10000 * SLOW) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let a;
@@ -242,7 +243,7 @@ export class Connection {
   }
 
   /** Sends one whole window and waits for its (non-keep-alive) ACK. */
-  async roundTrip(events, opts = {}, timeoutMs = 15000) {
+  async roundTrip(events, opts = {}, timeoutMs = 15000 * SLOW) {
     await this.write(encodeWindow(events, opts));
     return this.acks.nextReal(timeoutMs);
   }

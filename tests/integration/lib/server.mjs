@@ -7,11 +7,11 @@ import path from 'node:path';
 
 export const BIN = process.env.AMSIWATCH_BIN;
 
-/** Milliseconds a wait may take, stretched when the binary is a sanitizer build. */
+/** Milliseconds a wait may take, stretched when the binary is a sanitizer build (ASan or TSan). */
 export const SLOW = (() => {
   if (!BIN) return 1;
   try {
-    const r = spawnSync('sh', ['-c', `nm -D "${BIN}" 2>/dev/null | grep -c __asan_init`], {
+    const r = spawnSync('sh', ['-c', `nm -D "${BIN}" 2>/dev/null | grep -c -E '__(a|t)san_init'`], {
       encoding: 'utf8',
       timeout: 10000,
     });
