@@ -137,7 +137,9 @@ static int create_segment(struct journal *j, uint64_t first_seq)
 /* Walks the records of a segment image. Sets *END to the offset after the last whole record,
  * *NEXT_SEQ and LAST_HASH from it, and REASON when it stopped before the end of the data. Damage
  * followed by whole records (a flipped bit, not a torn write) is stepped over and counted in
- * *DAMAGED: those later records were acknowledged and must not be cut. */
+ * *DAMAGED: those later records were acknowledged and must not be cut. A record whose header is
+ * whole but whose payload runs past the end is the torn tail, never damage: what looks like whole
+ * records inside its length is its own payload, and readers and verify stop there too. */
 static uint64_t scan_records(const unsigned char *data, size_t len, uint64_t first_seq, size_t *end,
                              uint64_t *next_seq, unsigned char *last_hash, char *reason,
                              size_t reasonlen, uint64_t *damaged)
@@ -164,7 +166,7 @@ static uint64_t scan_records(const unsigned char *data, size_t len, uint64_t fir
         }
         if (why) {
             /* A whole record with a later sequence further on means damage, not a torn tail. */
-            size_t next = jf_resync(data, len, off);
+            size_t next = p == 0 ? len : jf_resync(data, len, off);
             struct jf_rec_header nh;
             if (damaged && next < len && jf_parse_at(data, len, next, &nh) == 1 &&
                 nh.seq >= expect) {

@@ -87,11 +87,19 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
         while (off < len) {
             struct jf_rec_header h;
             int p = jf_parse_at(data, len, off, &h);
+            /* A record cut short ends the segment: what follows inside its length is its payload
+             * (recovery cuts it there, readers stop there). */
             if (p == 0 && newest) {
                 rep->tail_bytes = len - off;
                 break;
             }
-            if (p <= 0) {
+            if (p == 0) {
+                report(fault, ctx, rep,
+                       "%s: %zu unreadable bytes at offset %zu at its end (a record cut short)",
+                       e->path, len - off, off);
+                break;
+            }
+            if (p < 0) {
                 size_t next = jf_resync(data, len, off);
                 report(fault, ctx, rep, "%s: %zu damaged bytes at offset %zu", e->path, next - off,
                        off);

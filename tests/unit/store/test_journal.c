@@ -264,6 +264,60 @@ Test(journal, cuts_garbage_written_after_the_tail)
     cr_assert_eq(faults(root), 0);
 }
 
+/* Appends to PATH a whole record SEQ holding PAYLOAD (its chain hash left zero). */
+static void append_raw_record(const char *path, uint64_t seq, const char *payload)
+{
+    struct jf_rec_header h = {.len = (uint32_t)strlen(payload), .seq = seq, .time_ms = 1};
+    h.payload_crc = crc32c(0, payload, h.len);
+    unsigned char hdr[JF_REC_HDR_LEN];
+    jf_encode_rec_header(hdr, &h);
+    FILE *f = fopen(path, "ab");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    cr_assert_eq(fwrite(payload, 1, h.len, f), h.len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(journal, cuts_a_record_cut_short_even_with_whole_records_inside_its_length)
+{
+    /* Records 1-2, then the header of a torn record 3 that says 70,000 bytes, and inside that
+     * length, bytes that read as a whole record 3: they are the torn record's payload. */
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 2);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    off_t size = file_size(seg);
+    struct jf_rec_header torn = {.len = 70000, .seq = 3, .time_ms = 1, .payload_crc = 7};
+    unsigned char hdr[JF_REC_HDR_LEN];
+    jf_encode_rec_header(hdr, &torn);
+    FILE *f = fopen(seg, "ab");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    cr_assert_eq(fclose(f), 0);
+    char p[512];
+    payload_for(3, p, sizeof(p));
+    append_raw_record(seg, 3, p);
+    off_t torn_len = file_size(seg) - size;
+
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 2, "kept %llu records", (unsigned long long)rep.records);
+    cr_assert_eq(rep.damaged, 0);
+    cr_assert_eq(rep.truncated_at, (uint64_t)size);
+    cr_assert_eq(rep.truncated_bytes, (uint64_t)torn_len);
+    append_range(j, 3, 3);
+    journal_close(j);
+    uint64_t last = 0;
+    cr_assert_eq(read_back(root, 1, &last, NULL), 3, "the reader reads 1-3");
+    cr_assert_eq(last, 3);
+    struct verify_report vr;
+    cr_assert_eq(journal_verify(root, &vr, NULL, NULL), 0);
+    cr_assert_eq(vr.tail_bytes, 0, "no unreadable bytes left at the end");
+    cr_assert_eq(vr.faults, 0);
+    cr_assert_eq(vr.records, 3);
+}
+
 static void wait_for_file(const char *path, int want_exists)
 {
     for (int i = 0; i < 500; i++) {
