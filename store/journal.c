@@ -134,21 +134,23 @@ static int create_segment(struct journal *j, uint64_t first_seq)
     return 0;
 }
 
-/* Walks the records of a segment image. Sets *END to the offset after the last whole record,
- * *NEXT_SEQ and LAST_HASH from it, and REASON when it stopped before the end of the data. Damage
- * followed by whole records (a flipped bit, not a torn write) is stepped over and counted in
- * *DAMAGED: those later records were acknowledged and must not be cut. A record whose header is
- * whole but whose payload runs past the end is the torn tail, never damage: what looks like whole
- * records inside its length is its own payload, and readers and verify stop there too. */
-static uint64_t scan_records(const unsigned char *data, size_t len, uint64_t first_seq, size_t *end,
-                             uint64_t *next_seq, unsigned char *last_hash, char *reason,
-                             size_t reasonlen, uint64_t *damaged)
+/* Walks the records of the segment image at PATH (WHERE: which segment, for the log) from OFF by
+ * the rule readers follow (struct jf_walk, journal_format.h), from W as set for the segment's
+ * start. Sets *END to the offset after its last record, W->expect to the sequence after it,
+ * LAST_HASH from it, and REASON when it stopped before the end of the data. Damage followed by
+ * whole records that continue the numbering (a flipped bit, not a torn write) is stepped over and
+ * counted in *DAMAGED: those later records were acknowledged and must not be cut. A record numbered
+ * out of order is damage too. A record whose header is whole but whose payload runs past the end is
+ * the torn tail, never damage: what looks like whole records inside its length is its own payload,
+ * and readers and verify stop there too. */
+static uint64_t scan_records(const char *where, const char *path, const unsigned char *data,
+                             size_t len, size_t off, struct jf_walk *w, size_t *end,
+                             unsigned char *last_hash, char *reason, size_t reasonlen,
+                             uint64_t *damaged)
 {
-    size_t off = JF_SEG_HDR_LEN;
-    uint64_t expect = first_seq, count = 0;
+    uint64_t count = 0;
     reason[0] = '\0';
-    if (damaged)
-        *damaged = 0;
+    *damaged = 0;
     while (off < len) {
         struct jf_rec_header h;
         const char *why = NULL;
@@ -159,40 +161,40 @@ static uint64_t scan_records(const unsigned char *data, size_t len, uint64_t fir
             why = whybuf;
         } else if (p < 0) {
             why = "bad record header or payload CRC";
-        } else if (h.seq != expect) {
+        } else if (!jf_walk_fits(w, h.seq)) {
             snprintf(whybuf, sizeof(whybuf), "sequence %" PRIu64 " where %" PRIu64 " was expected",
-                     h.seq, expect);
+                     h.seq, w->expect);
             why = whybuf;
         }
         if (why) {
-            /* A whole record with a later sequence further on means damage, not a torn tail. */
+            /* A whole record further on that continues the numbering means damage, not a torn
+             * tail. */
             size_t next = p == 0 ? len : jf_resync(data, len, off);
             struct jf_rec_header nh;
-            if (damaged && next < len && jf_parse_at(data, len, next, &nh) == 1 &&
-                nh.seq >= expect) {
+            if (next < len && jf_parse_at(data, len, next, &nh) == 1 &&
+                jf_walk_resumes(w, nh.seq)) {
                 log_warn("journal",
-                         "%zu damaged bytes at offset %zu inside the newest segment (%s): kept "
-                         "and skipped by readers; `amsiwatch journal verify` reports them",
-                         next - off, off, why);
+                         "%zu damaged bytes at offset %zu inside %s %s (%s): kept and skipped by "
+                         "readers; `amsiwatch journal verify` reports them",
+                         next - off, off, where, path, why);
                 (*damaged)++;
                 off = next;
-                expect = nh.seq;
                 continue;
             }
             snprintf(reason, reasonlen, "%s", why);
             break;
         }
         memcpy(last_hash, h.hash, JF_HASH_LEN);
-        expect++;
+        jf_walk_take(w, h.seq);
         count++;
         off += JF_REC_HDR_LEN + h.len;
     }
     *end = off;
-    *next_seq = expect;
     return count;
 }
 
-/* Finds where the chain and the sequence stand at the end of a sealed (compressed) segment. */
+/* Finds where the chain and the sequence stand at the end of a sealed (compressed) segment: after
+ * the last record a reader returns from it, damage stepped over as readers do. */
 static int tail_of_sealed(const struct seg_entry *e, uint64_t *next_seq, unsigned char *hash)
 {
     unsigned char *data;
@@ -209,7 +211,11 @@ static int tail_of_sealed(const struct seg_entry *e, uint64_t *next_seq, unsigne
     memcpy(hash, h.prev_hash, JF_HASH_LEN);
     size_t end;
     char reason[128];
-    scan_records(data, len, h.first_seq, &end, next_seq, hash, reason, sizeof(reason), NULL);
+    uint64_t stretches;
+    struct jf_walk w = {.expect = h.first_seq};
+    scan_records("the sealed segment", e->path, data, len, JF_SEG_HDR_LEN, &w, &end, hash, reason,
+                 sizeof(reason), &stretches);
+    *next_seq = w.expect;
     free(data);
     return 0;
 }
@@ -246,8 +252,10 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
     }
     memcpy(j->last_hash, h.prev_hash, JF_HASH_LEN);
     size_t end;
-    rep->records = scan_records(data, len, h.first_seq, &end, &j->next_seq, j->last_hash,
-                                rep->reason, sizeof(rep->reason), &rep->damaged);
+    struct jf_walk w = {.expect = h.first_seq};
+    rep->records = scan_records("the newest segment", e->path, data, len, JF_SEG_HDR_LEN, &w, &end,
+                                j->last_hash, rep->reason, sizeof(rep->reason), &rep->damaged);
+    j->next_seq = w.expect;
     free(data);
     int fd = open(e->path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0)

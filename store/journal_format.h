@@ -143,6 +143,45 @@ static inline int jf_parse_at(const unsigned char *data, size_t len, size_t off,
     return 1;
 }
 
+/* Which whole records of a segment are its records: one rule that recovery, readers and verify
+ * follow alike, so that a reader never returns a record recovery does not count (and then skips
+ * the alerts recovery numbers below it), nor skips one that recovery counts.
+ *
+ * The walk starts after the segment header expecting the header's first sequence (after a
+ * damaged header: the file name's, as after damage, from the first whole record). A whole record
+ * counts when it carries the sequence expected; one numbered otherwise (ahead or behind) is
+ * damage, as a bad CRC is. After damage the walk goes on from the next whole record when its
+ * sequence is the one expected or later (records may have been lost in the damage). The records
+ * end at a record cut short (a torn tail, or a write in progress), and at damage not followed by a
+ * whole record that continues the numbering: recovery cuts there. */
+struct jf_walk {
+    uint64_t expect;   /* the sequence the next record must carry */
+    bool after_damage; /* damage was just stepped over: a later sequence is taken too */
+};
+
+/* Whether a whole record numbered SEQ is the segment's next record. */
+static inline bool jf_walk_fits(const struct jf_walk *w, uint64_t seq)
+{
+    return w->after_damage ? seq >= w->expect : seq == w->expect;
+}
+
+/* Takes the record numbered SEQ (it fits). */
+static inline void jf_walk_take(struct jf_walk *w, uint64_t seq)
+{
+    w->expect = seq + 1;
+    w->after_damage = false;
+}
+
+/* After damage, whether the walk goes on at the next whole record, numbered SEQ; if so the record
+ * is then taken by jf_walk_fits. */
+static inline bool jf_walk_resumes(struct jf_walk *w, uint64_t seq)
+{
+    if (seq < w->expect)
+        return false;
+    w->after_damage = true;
+    return true;
+}
+
 /* The offset of the next valid record after damage at OFF, or LEN when there is none. */
 static inline size_t jf_resync(const unsigned char *data, size_t len, size_t off)
 {

@@ -30,6 +30,8 @@ struct journal_reader {
     bool seg_started; /* its header was read (or stepped over) */
     int fd;           /* the segment file, kept open: it stays readable when sealing removes it */
     uint64_t off;     /* the next record's offset in the segment's content */
+    /* Which of its records count, as far as it was read (journal_format.h). */
+    struct jf_walk walk;
     /* The window: the segment's content [base, base + len) in buf, of capacity cap. */
     unsigned char *buf;
     size_t cap, len;
@@ -249,9 +251,10 @@ static int record_at(struct journal_reader *r, uint64_t at, struct jf_rec_header
     return look_at(r, at, h);
 }
 
-/* Finds the next whole record after damage at AT: 1 with *NEXT, 0 when the content ends before
- * one, or a negative errno. */
-static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next)
+/* Finds the next whole record after damage at AT: 1 with *NEXT and its header in *H, 0 when the
+ * content ends before one, or a negative errno. */
+static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next,
+                       struct jf_rec_header *h)
 {
     for (uint64_t o = at + 1;; o++) {
         ssize_t got = window_at(r, o, JF_REC_HDR_LEN);
@@ -261,8 +264,7 @@ static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next)
             return 0;
         if (r->buf[o - r->base] != (JF_REC_MAGIC & 0xff))
             continue;
-        struct jf_rec_header h;
-        int p = look_at(r, o, &h);
+        int p = look_at(r, o, h);
         if (p < 0)
             return p;
         if (p == REC_WHOLE) {
@@ -273,7 +275,8 @@ static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next)
 }
 
 /* Reads the segment's header once it is all there. A header still being written is waited
- * for; a damaged one is stepped over: the records are found by their own magic and CRCs. */
+ * for; a damaged one is stepped over: the records are found by their own magic and CRCs, the walk
+ * going on from the segment's name as after damage. */
 static int start_segment(struct journal_reader *r)
 {
     ssize_t got = window_at(r, 0, JF_SEG_HDR_LEN);
@@ -283,13 +286,16 @@ static int start_segment(struct journal_reader *r)
         return 0;
     struct jf_seg_header h;
     if (jf_decode_seg_header(r->buf, &h)) {
+        r->walk = (struct jf_walk){.expect = h.first_seq};
         r->off = JF_SEG_HDR_LEN;
         r->seg_started = true;
         return 0;
     }
     uint64_t next;
-    int rc = resync_from(r, 0, &next);
+    struct jf_rec_header nh;
+    int rc = resync_from(r, 0, &next, &nh);
     if (rc == 1) {
+        r->walk = (struct jf_walk){.expect = r->seg_first, .after_damage = true};
         r->off = next;
         r->seg_started = true;
     }
@@ -484,7 +490,10 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
         }
         if (r->seg_started && (p = record_at(r, r->off, &h)) < 0)
             return p;
+        if (p == REC_WHOLE && !jf_walk_fits(&r->walk, h.seq))
+            p = REC_DAMAGED; /* numbered out of the segment's order: damage, as for recovery */
         if (p == REC_WHOLE) {
+            jf_walk_take(&r->walk, h.seq);
             uint64_t at = r->off;
             r->off += JF_REC_HDR_LEN + h.len;
             if (h.seq < r->want)
@@ -501,12 +510,14 @@ int journal_reader_next(struct journal_reader *r, struct journal_record *rec)
             return 1;
         }
         if (p == REC_DAMAGED) {
-            /* Damage followed by a whole record is not a write in progress: skip it. */
+            /* Damage followed by a whole record that continues the numbering is not a write in
+             * progress: skip it. Otherwise the segment's records end here (recovery cuts here). */
             uint64_t next;
-            int rc = resync_from(r, r->off, &next);
+            struct jf_rec_header nh;
+            int rc = resync_from(r, r->off, &next, &nh);
             if (rc < 0)
                 return rc;
-            if (rc == 1) {
+            if (rc == 1 && jf_walk_resumes(&r->walk, nh.seq)) {
                 count_damage(r, r->off, next);
                 r->off = next;
                 continue;

@@ -60,11 +60,14 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
         rep->bytes += e->bytes;
         if (damaged)
             report(fault, ctx, rep, "%s: damaged LZ4 frame", e->path);
+        /* The records counted are those readers return and recovery keeps (struct jf_walk). */
         struct jf_seg_header sh;
+        struct jf_walk w;
         size_t off = JF_SEG_HDR_LEN;
         if (len < JF_SEG_HDR_LEN || !jf_decode_seg_header(data, &sh)) {
             report(fault, ctx, rep, "%s: damaged segment header", e->path);
             chain_known = false;
+            w = (struct jf_walk){.expect = e->first_seq, .after_damage = true};
             off = len < JF_SEG_HDR_LEN ? len : jf_resync(data, len, 0);
         } else {
             if (sh.first_seq != e->first_seq)
@@ -82,7 +85,7 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
                        e->path);
             memcpy(chain, sh.prev_hash, JF_HASH_LEN);
             chain_known = true;
-            expect_seq = sh.first_seq;
+            w = (struct jf_walk){.expect = sh.first_seq};
         }
         while (off < len) {
             struct jf_rec_header h;
@@ -99,23 +102,38 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
                        e->path, len - off, off);
                 break;
             }
-            if (p < 0) {
+            if (p < 0 || !jf_walk_fits(&w, h.seq)) {
+                /* Damage, or a record numbered out of order (damage too): the records go on at
+                 * the next whole record that continues the numbering, or end here. */
+                char why[96] = "";
+                if (p > 0)
+                    snprintf(why, sizeof(why),
+                             " (sequence %" PRIu64 " where %" PRIu64 " was expected)", h.seq,
+                             w.expect);
                 size_t next = jf_resync(data, len, off);
-                report(fault, ctx, rep, "%s: %zu damaged bytes at offset %zu", e->path, next - off,
-                       off);
+                struct jf_rec_header nh;
+                bool resumes = next < len && jf_parse_at(data, len, next, &nh) == 1 &&
+                               jf_walk_resumes(&w, nh.seq);
+                if (resumes)
+                    report(fault, ctx, rep, "%s: %zu damaged bytes at offset %zu%s", e->path,
+                           next - off, off, why);
+                else if (next == len)
+                    report(fault, ctx, rep, "%s: %zu damaged bytes at offset %zu%s at its end",
+                           e->path, len - off, off, why);
+                else
+                    report(fault, ctx, rep,
+                           "%s: %zu damaged bytes at offset %zu%s to its end: the whole record "
+                           "after them (sequence %" PRIu64 ") does not continue the sequence",
+                           e->path, len - off, off, why, nh.seq);
                 chain_known = false;
+                if (!resumes)
+                    break;
                 off = next;
                 continue;
             }
             const unsigned char *payload = data + off + JF_REC_HDR_LEN;
             if (rep->records == 0)
                 rep->first_seq = h.seq;
-            if (rep->records > 0 || have_prev) {
-                if (h.seq != expect_seq)
-                    report(fault, ctx, rep,
-                           "%s: sequence %" PRIu64 " where %" PRIu64 " was expected", e->path,
-                           h.seq, expect_seq);
-            }
             if (chain_known) {
                 unsigned char want[JF_HASH_LEN];
                 crypto_generichash_state st;
@@ -136,9 +154,10 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
             rep->newest_ms = h.time_ms;
             rep->records++;
             rep->last_seq = h.seq;
-            expect_seq = h.seq + 1;
+            jf_walk_take(&w, h.seq);
             off += JF_REC_HDR_LEN + h.len;
         }
+        expect_seq = w.expect;
         have_prev = true;
         free(data);
     }

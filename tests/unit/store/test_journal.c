@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lz4frame.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -427,6 +428,146 @@ Test(journal, skips_a_corrupt_record_inside_an_lz4_compressed_segment)
     struct reader_stats st;
     cr_assert_eq(read_back(root, 1, NULL, &st), 59);
     cr_assert_eq(st.corrupt_regions, 1);
+}
+
+/* Reads from FROM with R (opened on DIR when NULL) until there is nothing more: the sequence
+ * numbers into SEQS (at most MAX). Returns how many were read. */
+static size_t read_seqs(struct journal_reader *r, const char *dir, uint64_t from, uint64_t *seqs,
+                        size_t max)
+{
+    struct journal_reader *own = NULL;
+    if (!r) {
+        cr_assert_eq(journal_reader_open(&own, dir, from), 0);
+        r = own;
+    }
+    struct journal_record rec;
+    size_t n = 0;
+    int rc;
+    while ((rc = journal_reader_next(r, &rec)) == 1) {
+        cr_assert_lt(n, max, "more records than expected");
+        seqs[n++] = rec.seq;
+    }
+    cr_assert_eq(rc, 0);
+    journal_reader_close(own);
+    return n;
+}
+
+static void assert_seqs(const uint64_t *got, size_t n, const uint64_t *want, size_t wn,
+                        const char *what)
+{
+    cr_assert_eq(n, wn, "%s: %zu records read, %zu expected", what, n, wn);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got[i], want[i], "%s: record %zu is %llu, %llu expected", what, i,
+                     (unsigned long long)got[i], (unsigned long long)want[i]);
+}
+
+static void note_out_of_order(void *ctx, const char *what)
+{
+    if (strstr(what, "damaged bytes") && strstr(what, "(sequence 44 where 3 was expected)"))
+        *(bool *)ctx = true;
+}
+
+Test(journal, a_record_numbered_out_of_order_is_damage_to_readers_recovery_and_verify)
+{
+    /* Records 1-2, then whole records with good CRCs numbered 44, 3 and 4. 44 does not follow 2:
+     * it is damage, for the reader as for recovery, which keeps 3 and 4 and numbers on from 5.
+     * A reader that returned 44 would skip 3, 4 and every alert numbered after them. */
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 2);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    const uint64_t raw[] = {44, 3, 4};
+    char p[512];
+    for (size_t i = 0; i < 3; i++) {
+        payload_for(raw[i], p, sizeof(p));
+        append_raw_record(seg, raw[i], p);
+    }
+
+    /* A follower reads what is there before the journal restarts. */
+    struct journal_reader *follower;
+    cr_assert_eq(journal_reader_open(&follower, root, 1), 0);
+    uint64_t seqs[16];
+    const uint64_t before[] = {1, 2, 3, 4};
+    assert_seqs(seqs, read_seqs(follower, NULL, 0, seqs, 16), before, 4, "before recovery");
+    struct reader_stats st;
+    journal_reader_stats(follower, &st);
+    cr_assert_eq(st.corrupt_regions, 1, "record 44 is skipped as damage");
+
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 4, "recovery counts %llu records", (unsigned long long)rep.records);
+    cr_assert_eq(rep.damaged, 1);
+    cr_assert_eq(rep.truncated_bytes, 0);
+    append_range(j, 5, 5);
+    journal_close(j);
+
+    const uint64_t five[] = {5};
+    assert_seqs(seqs, read_seqs(follower, NULL, 0, seqs, 16), five, 1, "the follower after it");
+    journal_reader_close(follower);
+    const uint64_t all[] = {1, 2, 3, 4, 5};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), all, 5, "a new reader");
+    struct verify_report vr;
+    bool reported = false;
+    cr_assert_eq(journal_verify(root, &vr, note_out_of_order, &reported), 0);
+    cr_assert_eq(vr.records, 5, "verify counts %llu records", (unsigned long long)vr.records);
+    cr_assert_eq(vr.first_seq, 1);
+    cr_assert_eq(vr.last_seq, 5);
+    cr_assert(reported, "verify reports record 44 as damage");
+}
+
+/* Replaces the plain segment PATH by its LZ4-sealed form, as the sealer makes it. */
+static void seal_by_hand(const char *path)
+{
+    unsigned char *data;
+    size_t len;
+    bool damaged;
+    struct seg_entry e = {.compressed = false};
+    snprintf(e.path, sizeof(e.path), "%s", path);
+    cr_assert_eq(segdir_load(&e, 1 << 24, &data, &len, &damaged), 0);
+    LZ4F_preferences_t prefs;
+    memset(&prefs, 0, sizeof(prefs));
+    prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
+    size_t bound = LZ4F_compressFrameBound(len, &prefs);
+    unsigned char *z = malloc(bound);
+    cr_assert_not_null(z);
+    size_t zlen = LZ4F_compressFrame(z, bound, data, len, &prefs);
+    cr_assert(!LZ4F_isError(zlen));
+    char lz4[700];
+    snprintf(lz4, sizeof(lz4), "%s.lz4", path);
+    FILE *f = fopen(lz4, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(z, 1, zlen, f), zlen);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(unlink(path), 0);
+    free(z);
+    free(data);
+}
+
+Test(journal, continues_a_damaged_sealed_newest_segment_after_the_last_record_readers_return)
+{
+    /* The newest segment is sealed and its record 3 damaged: readers return 1, 2, 4 and 5, so the
+     * next alert is 6 (in a new segment 6), not 3 (in a segment 3 readers pass by). */
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 5);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    corrupt_sealed_record(seg);
+    seal_by_hand(seg);
+    uint64_t seqs[16];
+    const uint64_t before[] = {1, 2, 4, 5};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), before, 4, "before recovery");
+
+    j = open_journal(root, NULL, NULL);
+    uint64_t seq = 0;
+    payload_for(6, seg, sizeof(seg));
+    cr_assert_eq(journal_append_wait(j, seg, strlen(seg), &seq), 0);
+    journal_close(j);
+    cr_assert_eq(seq, 6, "the alert after recovery is numbered %llu", (unsigned long long)seq);
+    const uint64_t after[] = {1, 2, 4, 5, 6};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), after, 5, "after recovery");
 }
 
 Test(journal, retention_never_removes_an_alert_a_consumer_has_not_taken)
