@@ -86,10 +86,12 @@ static bool day_name(struct cur *c, bool long_)
     return false;
 }
 
+/* 00:00:00 to 23:59:59, and 23:59:60: a leap second (inserted only at the end of a UTC day) is
+ * the first second of the next day. No other :60 is a time. */
 static bool clock_time(struct cur *c, int *h, int *m, int *s)
 {
     return num(c, 2, h) && lit(c, ":") && num(c, 2, m) && lit(c, ":") && num(c, 2, s) && *h <= 23 &&
-           *m <= 59 && *s <= 60;
+           *m <= 59 && (*s <= 59 || (*s == 60 && *h == 23 && *m == 59));
 }
 
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -102,11 +104,14 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* A real date from 1970 on: seconds since the epoch cannot name an earlier one (it would be
+ * negative), and a day the month does not have (0, 31 November, 29 February of a common year)
+ * is not a date (RFC 9110 5.6.7). */
 static bool date_ok(int y, int m, int d)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && leap);
+    return y >= 1970 && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && leap);
 }
 
 int response_http_date(const char *s, size_t len, int64_t *out)

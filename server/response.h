@@ -34,11 +34,15 @@ void response_init(struct response *r);
 void response_header(struct response *r, const char *line, size_t len, int64_t now_s);
 
 /* A Retry-After value (LEN bytes, surrounding blanks allowed) in milliseconds, capped at
- * RESPONSE_RETRY_AFTER_MAX_MS (a date in the past is 0); -1 when it is neither form. */
+ * RESPONSE_RETRY_AFTER_MAX_MS (a date in the past is 0); -1 when it is neither form (a date
+ * response_http_date refuses, before 1970 for one, included). */
 long response_retry_after_ms(const char *v, size_t len, int64_t now_s);
 
 /* Parses an HTTP-date (RFC 9110 5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms)
- * into *OUT, seconds since the epoch. 0, or -1 when S (LEN bytes) is not one. */
+ * into *OUT, seconds since the epoch (0 to 253402300800, 9999-12-31 23:59:60). 0, or -1 when S
+ * (LEN bytes) is not one, is not a real date and time (a day the month does not have, hour 24,
+ * minute 60, second 60 other than the leap second 23:59:60) or is before 1970 (*OUT untouched).
+ * The day name is not checked against the date. */
 int response_http_date(const char *s, size_t len, int64_t *out);
 
 /* The outcome of an attempt: ANSWERED false when no HTTP answer came (the connection failed or
