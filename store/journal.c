@@ -54,7 +54,8 @@ struct journal {
     uint64_t durable_bytes; /* the active segment's length at its last successful fdatasync */
     struct pending *unsynced, *unsynced_tail; /* interval mode: reported after write(2) and not
                                                * synced yet; rewritten if a sync fails */
-    bool need_repair; /* a write or sync failed: the file past durable_bytes is not trusted */
+    bool need_repair;    /* a write or sync failed: the file past durable_bytes is not trusted */
+    bool said_exhausted; /* the refusal of alerts past JF_MAX_SEQ was logged */
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv_work, cv_space, cv_done, cv_seal;
@@ -680,6 +681,35 @@ static void process_batch(struct journal *j, struct pending *batch, bool force_s
     }
 }
 
+/* Takes out of *BATCH, in order, the records that would be numbered past JF_MAX_SEQ and returns
+ * them: a sequence number never wraps to 0, which readers would take for one before the first. */
+static struct pending *past_max_seq(struct journal *j, struct pending **batch)
+{
+    uint64_t room = j->next_seq <= JF_MAX_SEQ ? JF_MAX_SEQ - j->next_seq + 1 : 0;
+    struct pending *out = NULL, **tail = &out, **pp = batch;
+    while (*pp) {
+        struct pending *p = *pp;
+        if (p->flush || room) {
+            if (!p->flush)
+                room--;
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+    }
+    if (out && !j->said_exhausted) {
+        j->said_exhausted = true;
+        log_error("journal",
+                  "%s: sequence numbers used up (%" PRIu64 " is the highest): alerts are refused "
+                  "(EOVERFLOW); move this journal away to start a new one",
+                  j->dir, (uint64_t)JF_MAX_SEQ);
+    }
+    return out;
+}
+
 static void *writer_main(void *arg)
 {
     struct journal *j = arg;
@@ -710,11 +740,14 @@ static void *writer_main(void *arg)
                                  (long)(j->opts.test_commit_delay_ms % 1000) * 1000000L};
             nanosleep(&d, NULL);
         }
-        if (batch) {
-            if (failed)
-                complete(j, batch, NULL, -EPIPE);
-            else
+        if (batch && failed) {
+            complete(j, batch, NULL, -EPIPE);
+        } else if (batch) {
+            struct pending *refused = past_max_seq(j, &batch);
+            if (batch)
                 process_batch(j, batch, false);
+            if (refused)
+                complete(j, refused, NULL, -EOVERFLOW);
         }
         /* In interval mode the sync comes due between batches too, not only when idle. */
         if (j->dirty && !failed && j->opts.sync_interval_ms &&
@@ -932,6 +965,13 @@ int journal_open(struct journal **out, const char *data_dir, const struct journa
     }
     j->last_sync_ns = clock_mono_ns();
     j->stats.next_seq = j->next_seq;
+    if (j->next_seq > JF_MAX_SEQ) {
+        j->said_exhausted = true;
+        log_error("journal",
+                  "%s: sequence numbers used up (%" PRIu64 " is the highest): alerts will be "
+                  "refused (EOVERFLOW); move this journal away to start a new one",
+                  j->dir, (uint64_t)JF_MAX_SEQ);
+    }
     if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
         rc = -EAGAIN;
         goto fail;
@@ -994,6 +1034,11 @@ static int enqueue(struct journal *j, struct pending *p)
         pthread_mutex_unlock(&j->mu);
         free(p);
         return -EPIPE;
+    }
+    if (!p->flush && j->stats.next_seq > JF_MAX_SEQ) {
+        pthread_mutex_unlock(&j->mu);
+        free(p);
+        return -EOVERFLOW;
     }
     if (j->tail)
         j->tail->next = p;

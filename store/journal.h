@@ -53,7 +53,8 @@ int journal_open(struct journal **out, const char *data_dir, const struct journa
 void journal_close(struct journal *j);
 
 /* Called once per appended record when it is durable (STATUS 0; SEQ is its sequence number) or
- * could not be written (STATUS a negative errno, SEQ 0). Runs on the writer thread. */
+ * could not be written (STATUS a negative errno, SEQ 0; -EOVERFLOW: it would have been numbered
+ * past the highest sequence number, 2^64 - 2). Runs on the writer thread. */
 typedef void (*journal_done_fn)(void *arg, int status, uint64_t seq);
 
 /* Queues one record (the payload is copied). Waits while max_pending_bytes are queued.
@@ -62,7 +63,8 @@ typedef void (*journal_done_fn)(void *arg, int status, uint64_t seq);
  * new segment or on fdatasync) is waited out: the writer keeps the records, cuts the segment
  * back to its last synced end, writes them again with backoff (100 ms doubling to 5 s) and calls
  * DONE once they are durable, with the sequence numbers they would have had. Only other errors,
- * or closing while the disk still fails, complete records with an error. */
+ * or closing while the disk still fails, complete records with an error. Sequence numbers never
+ * wrap: past the highest (2^64 - 2) it returns -EOVERFLOW, or DONE gets it. */
 int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
                    void *arg);
 

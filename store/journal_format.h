@@ -30,6 +30,10 @@
 #define JF_SEG_SUFFIX  ".seg"
 #define JF_LZ4_SUFFIX  ".seg.lz4"
 #define JF_NAME_DIGITS 20
+/* The highest sequence number a record may carry. 2^64 - 1 is never one, so that the number after
+ * any record (the writer's next, a reader's next) is never 0: the writer refuses an alert past
+ * it, and readers, recovery and verify take a record numbered 2^64 - 1 for damage. */
+#define JF_MAX_SEQ (UINT64_MAX - 1)
 
 struct jf_seg_header {
     uint64_t first_seq;
@@ -149,11 +153,11 @@ static inline int jf_parse_at(const unsigned char *data, size_t len, size_t off,
  *
  * The walk starts after the segment header expecting the header's first sequence (after a
  * damaged header: the file name's, as after damage, from the first whole record). A whole record
- * counts when it carries the sequence expected; one numbered otherwise (ahead or behind) is
- * damage, as a bad CRC is. After damage the walk goes on from the next whole record when its
- * sequence is the one expected or later (records may have been lost in the damage). The records
- * end at a record cut short (a torn tail, or a write in progress), and at damage not followed by a
- * whole record that continues the numbering: recovery cuts there. */
+ * counts when it carries the sequence expected; one numbered otherwise (ahead or behind, or past
+ * JF_MAX_SEQ) is damage, as a bad CRC is. After damage the walk goes on from the next whole record
+ * when its sequence is the one expected or later (records may have been lost in the damage). The
+ * records end at a record cut short (a torn tail, or a write in progress), and at damage not
+ * followed by a whole record that continues the numbering: recovery cuts there. */
 struct jf_walk {
     uint64_t expect;   /* the sequence the next record must carry */
     bool after_damage; /* damage was just stepped over: a later sequence is taken too */
@@ -162,6 +166,8 @@ struct jf_walk {
 /* Whether a whole record numbered SEQ is the segment's next record. */
 static inline bool jf_walk_fits(const struct jf_walk *w, uint64_t seq)
 {
+    if (seq > JF_MAX_SEQ)
+        return false;
     return w->after_damage ? seq >= w->expect : seq == w->expect;
 }
 
@@ -176,7 +182,7 @@ static inline void jf_walk_take(struct jf_walk *w, uint64_t seq)
  * is then taken by jf_walk_fits. */
 static inline bool jf_walk_resumes(struct jf_walk *w, uint64_t seq)
 {
-    if (seq < w->expect)
+    if (seq < w->expect || seq > JF_MAX_SEQ)
         return false;
     w->after_damage = true;
     return true;

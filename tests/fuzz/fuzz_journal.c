@@ -17,15 +17,18 @@
  *
  * The target aborts when:
  *  - the reader returns a record that is not a whole record of the file with good CRCs (header,
- *    payload, sequence, time and hash all as written), a sequence below its start, or sequences
- *    that do not increase; or does not stop (more records than the file holds);
+ *    payload, sequence, time and hash all as written), a sequence below its start or numbered
+ *    2^64 - 1, or sequences that do not increase; or does not stop (more records than the file
+ *    holds);
  *  - a reader at the end, asked again, finds more (nothing was written);
  *  - verify counts more records than the file holds; or finds no fault and no torn tail in a
  *    plain segment and the reader, from the start, returns a different number of records or a
  *    different first or last sequence;
- *  - after recovery and one append: verify finds unreadable bytes at the end, or the reader does
- *    not end with the appended alert (numbered above every record it returned before). A gap
- *    before it is allowed: a header and records that disagree may be numbered after the header. */
+ *  - after recovery and one append: the append fails, other than with EOVERFLOW when the sequence
+ *    numbers are used up, or is numbered 0 or 2^64 - 1; verify finds unreadable bytes at the end,
+ *    or the reader does not end with the appended alert (numbered above every record it returned
+ *    before). A gap before it is allowed: a header and records that disagree may be numbered
+ *    after the header. */
 #include <dirent.h>
 #include <errno.h>
 #include <lz4frame.h>
@@ -163,15 +166,14 @@ static void read_all(const char *data_dir, uint64_t from, const unsigned char *i
         return;
     struct journal_record rec;
     int rc;
-    bool wrapped = false;
     while ((rc = journal_reader_next(r, &rec)) == 1) {
-        /* Open (README.md): after a record numbered 2^64 - 1 the reader's next sequence wraps
-         * to 0, so order and start are checked only before one. */
-        if (!wrapped && rec.seq < from)
+        if (rec.seq < from)
             violation("the reader returned a record below its start", rec.seq, from);
-        if (!wrapped && out->count && rec.seq <= out->last)
+        if (out->count && rec.seq <= out->last)
             violation("the reader's sequence numbers do not increase", out->last, rec.seq);
-        wrapped = wrapped || rec.seq == UINT64_MAX;
+        if (rec.seq > JF_MAX_SEQ)
+            violation("the reader returned a record numbered past the highest sequence", rec.seq,
+                      JF_MAX_SEQ);
         if (img && !is_valid_record(img, len, v, &rec))
             violation("the reader returned a record that is not a whole, valid record of the file",
                       rec.seq, rec.len);
@@ -298,10 +300,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (journal_open(&j, root, &opts, &jr) == 0) {
             uint64_t seq = 0;
             int arc = journal_append_wait(j, APPENDED, sizeof(APPENDED) - 1, &seq);
+            struct journal_stats js;
+            journal_get_stats(j, &js);
             journal_close(j);
-            /* Open too (README.md): after a record numbered 2^64 - 1 the journal numbers the
-             * next alert 0, which no reader returns. */
-            if (arc == 0 && seq != 0) {
+            /* Refused only when the sequence numbers are used up: they never wrap to 0. */
+            if (arc == -EOVERFLOW && js.next_seq <= JF_MAX_SEQ)
+                violation("the append was refused as past the highest sequence", js.next_seq,
+                          JF_MAX_SEQ);
+            if (arc != 0 && arc != -EOVERFLOW)
+                violation("the append after recovery failed", (uint64_t)-arc, 0);
+            if (arc == 0 && (seq == 0 || seq > JF_MAX_SEQ))
+                violation("the appended alert is numbered outside 1 to 2^64 - 2", seq, 0);
+            if (arc == 0) {
                 struct verify_report after;
                 memset(&after, 0, sizeof(after));
                 if (journal_verify(root, &after, no_fault, NULL) == 0 && after.tail_bytes)

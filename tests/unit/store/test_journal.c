@@ -895,3 +895,114 @@ Test(journal, fail_fast_fails_the_record_at_the_first_write_error)
     fault_set_hook(NULL, NULL);
     assert_journal_is(root, 3);
 }
+
+/* ---- The highest sequence number: 2^64 - 2; sequence numbers never wrap to 0 ---- */
+
+/* Makes DIR's journal one empty segment starting at FIRST. */
+static void make_segment_at(const char *dir, uint64_t first)
+{
+    char jdir[400], path[4400];
+    journal_dir_of(dir, jdir, sizeof(jdir));
+    cr_assert_eq(mkdir(jdir, 0750), 0);
+    segdir_name(path, sizeof(path), jdir, first, false);
+    struct jf_seg_header h = {.first_seq = first, .created_ms = 1};
+    unsigned char buf[JF_SEG_HDR_LEN];
+    jf_encode_seg_header(buf, &h);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+    cr_assert_eq(fclose(f), 0);
+}
+
+struct one_outcome {
+    atomic_int done, status;
+    atomic_ullong seq;
+};
+
+static void note_outcome(void *arg, int status, uint64_t seq)
+{
+    struct one_outcome *o = arg;
+    atomic_store(&o->status, status);
+    atomic_store(&o->seq, seq);
+    atomic_store(&o->done, 1);
+}
+
+Test(journal, refuses_to_number_an_alert_past_the_highest_sequence)
+{
+    make_segment_at(root, UINT64_MAX - 2);
+    struct journal *j = open_journal(root, NULL, NULL);
+    char p[512];
+    payload_for(1, p, sizeof(p));
+    uint64_t seq = 0;
+    cr_assert_eq(journal_append_wait(j, p, strlen(p), &seq), 0);
+    cr_assert_eq(seq, UINT64_MAX - 2);
+    /* Two alerts at once: the first gets the highest number, the second is refused (by the
+     * writer, or at once when the first is already written). */
+    static struct one_outcome a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    cr_assert_eq(journal_append(j, p, strlen(p), note_outcome, &a), 0);
+    int brc = journal_append(j, p, strlen(p), note_outcome, &b);
+    if (brc == 0) {
+        wait_at_least(&b.done, 1, "the second alert's outcome");
+        brc = atomic_load(&b.status);
+    }
+    cr_assert_eq(brc, -EOVERFLOW, "the alert past the highest sequence: %d (sequence %llu)", brc,
+                 (unsigned long long)atomic_load(&b.seq));
+    wait_at_least(&a.done, 1, "the first alert's outcome");
+    cr_assert_eq(atomic_load(&a.status), 0);
+    cr_assert_eq(atomic_load(&a.seq), UINT64_MAX - 1);
+    cr_assert_eq(journal_append_wait(j, p, strlen(p), &seq), -EOVERFLOW);
+    struct journal_stats st;
+    journal_get_stats(j, &st);
+    cr_assert_eq(st.appended, 2);
+    journal_close(j);
+
+    j = open_journal(root, NULL, NULL);
+    cr_assert_eq(journal_append_wait(j, p, strlen(p), &seq), -EOVERFLOW, "after a restart too");
+    journal_close(j);
+    uint64_t seqs[16];
+    const uint64_t all[] = {UINT64_MAX - 2, UINT64_MAX - 1};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), all, 2, "from 1");
+    assert_seqs(seqs, read_seqs(NULL, root, UINT64_MAX - 1, seqs, 16), all + 1, 1, "from the last");
+    cr_assert_eq(read_seqs(NULL, root, UINT64_MAX, seqs, 16), 0, "from 2^64 - 1");
+    cr_assert_eq(faults(root), 0);
+}
+
+Test(journal, never_takes_a_record_numbered_2_64_minus_1)
+{
+    /* Records 1-2, damage, then a whole record numbered 2^64 - 1. After damage the records go on
+     * at a later sequence, but not at this one: the next after it would be 0. */
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 2);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, -1, seg, sizeof(seg));
+    off_t end2 = file_size(seg);
+    FILE *f = fopen(seg, "ab");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite("damaged damaged damaged", 1, 23, f), 23);
+    cr_assert_eq(fclose(f), 0);
+    char p[512];
+    payload_for(3, p, sizeof(p));
+    append_raw_record(seg, UINT64_MAX, p);
+
+    uint64_t seqs[16];
+    const uint64_t before[] = {1, 2};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), before, 2, "before recovery");
+    cr_assert_eq(read_seqs(NULL, root, UINT64_MAX, seqs, 16), 0, "from 2^64 - 1");
+    struct verify_report vr;
+    cr_assert_eq(journal_verify(root, &vr, NULL, NULL), 0);
+    cr_assert_eq(vr.records, 2, "verify counts %llu records", (unsigned long long)vr.records);
+    cr_assert_gt(vr.faults, 0);
+
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 2);
+    cr_assert_eq(rep.truncated_at, (uint64_t)end2, "the damage and what follows are cut");
+    append_range(j, 3, 3);
+    journal_close(j);
+    const uint64_t after[] = {1, 2, 3};
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), after, 3, "after recovery");
+    cr_assert_eq(faults(root), 0);
+}
