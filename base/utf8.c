@@ -1,5 +1,6 @@
 #include "base/utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
 size_t utf8_seq_len(const char *p, size_t n)
@@ -42,6 +43,22 @@ bool utf8_valid(const char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        while (i + 32 <= n) { /* ASCII, the usual case: four words, one branch per 32 bytes */
+            uint64_t w[4];
+            memcpy(w, p + i, 32);
+            if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull)
+                break;
+            i += 32;
+        }
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         if ((unsigned char)p[i] < 0x80) {
             i++;
             continue;

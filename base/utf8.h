@@ -14,7 +14,7 @@
  * one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF, nothing cut short). */
 size_t utf8_seq_len(const char *p, size_t n);
 
-/* True when the N bytes at P are well-formed UTF-8. */
+/* True when the N bytes at P are well-formed UTF-8 (ASCII is checked 32 bytes at a time). */
 bool utf8_valid(const char *p, size_t n);
 
 /* The length of the N bytes at S once mended. */

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "pipeline/prefilter.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
@@ -124,39 +125,6 @@ static void handle_event_from(struct batch *b, struct worker_ctx *ctx, const cha
 static void handle_event(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len)
 {
     handle_event_from(b, ctx, ev, len, b->source);
-}
-
-/* True when P holds valid UTF-8; pure ASCII (the usual case) is checked 32 bytes at a time. */
-bool batch_utf8_valid(const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i + 32 <= n) { /* four words per test: one branch per 32 bytes */
-            uint64_t w[4];
-            memcpy(w, p + i, 32);
-            if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull)
-                break;
-            i += 32;
-        }
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        if (!((unsigned char)p[i] & 0x80)) {
-            i++;
-            continue;
-        }
-        size_t k = syslog_utf8_char(p + i, n - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
 }
 
 int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size_t len,

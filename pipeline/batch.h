@@ -74,9 +74,6 @@ void batch_free(struct batch *b);
 /* Called by the sink once per emitted alert when it is durable (STATUS 0) or failed. */
 void batch_alert_durable(struct batch *b, int status);
 
-/* True when the LEN bytes at P are valid UTF-8 (receivers count the messages that are not). */
-bool batch_utf8_valid(const char *p, size_t n);
-
 /* Appends one syslog message (the framer's FLAGS with it) to OUT in the layout BATCH_SYSLOG
  * reads: u32 length, u8 flags, u8 peer length, the peer, the bytes. PEER (may be NULL: the
  * batch's peer) names the sender of this message (UDP batches mix senders). Returns 0, or the

@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "pipeline/prefilter.h"
 
 /* Payload markers are looked for this far into MSG: senders put them first, after at most a
@@ -51,7 +52,7 @@ static json_t *jstr(const char *p, size_t n)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = syslog_utf8_char(p + i, n - i);
+        size_t l = utf8_seq_len(p + i, n - i);
         if (l == 0) {
             memcpy(tmp + o, replacement, 3);
             o += 3;
@@ -84,7 +85,7 @@ static char *mend_json(const char *p, size_t n, size_t *outlen)
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)p[i];
         if (c >= 0x80) {
-            size_t l = syslog_utf8_char(p + i, n - i);
+            size_t l = utf8_seq_len(p + i, n - i);
             if (l == 0) {
                 memcpy(out + o, replacement, 3);
                 o += 3;
@@ -200,17 +201,6 @@ static int set_path(json_t *root, const char *path, json_t *v)
         path = dot + 1;
     }
     return json_object_set_new(o, path, v) == 0 ? 0 : -ENOMEM;
-}
-
-static bool utf8_valid(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t l = syslog_utf8_char(p + i, n - i);
-        if (l == 0)
-            return false;
-        i += l;
-    }
-    return true;
 }
 
 /* Sets the key spelled by the N bytes at K (any bytes: bad UTF-8 is mended), taking V. */

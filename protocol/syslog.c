@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/utf8.h"
 
 /* ---- Framing ---------------------------------------------------------------------------- */
 
@@ -734,42 +735,6 @@ static size_t parse_3164(const char *p, size_t n, int64_t now_ms, int64_t *out, 
 
 /* ---- UTF-8 -------------------------------------------------------------------------------- */
 
-size_t syslog_utf8_char(const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    if (n == 0)
-        return 0;
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* over U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    }
-    return len;
-}
-
 static unsigned scan_bytes(const char *p, size_t n)
 {
     unsigned flags = 0;
@@ -782,7 +747,7 @@ static unsigned scan_bytes(const char *p, size_t n)
             i++;
             continue;
         }
-        size_t l = syslog_utf8_char(p + i, n - i);
+        size_t l = utf8_seq_len(p + i, n - i);
         if (l == 0) {
             flags |= SYSLOG_F_INVALID_UTF8;
             i++;

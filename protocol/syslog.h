@@ -158,11 +158,6 @@ long syslog_parse(const char *p, size_t n, int64_t now_ms, struct syslog_msg *m)
  * any number of fraction digits. 0 and *MS, or -EBADMSG. Pure. */
 int syslog_time_parse(const char *p, size_t n, int64_t *ms);
 
-/* The length (1-4) of the valid UTF-8 character at P (N > 0 bytes available), or 0 when the
- * bytes there are not valid UTF-8 (overlong forms, surrogates and code points over U+10FFFF are
- * invalid; so is a sequence cut by the end). Pure. */
-size_t syslog_utf8_char(const char *p, size_t n);
-
 /* ---- Structured data (RFC 5424 section 6.3) ------------------------------------------- */
 
 /* An iterator over the SD-ELEMENTs of a message's SD view and their SD-PARAMs. The caller

@@ -10,6 +10,7 @@
 
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "server/net.h"
@@ -155,7 +156,7 @@ static void flush_conn(struct syslog_conn *c)
  * and no copy, no hand-over, no wake-up. */
 static bool screen(struct server *s, struct syslog_counters *k, const char *msg, size_t len)
 {
-    if (!batch_utf8_valid(msg, len))
+    if (!utf8_valid(msg, len))
         k->invalid_utf8++;
     if (syslog_candidate(msg, len))
         return true;

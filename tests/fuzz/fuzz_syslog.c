@@ -16,7 +16,7 @@
  *    range or facility and severity do not match it, the format and version disagree (RFC 5424:
  *    1 to 999, RFC 3164: 0);
  *  - an SD value does not unescape into a buffer of its own size plus one;
- *  - syslog_utf8_char disagrees with a reference UTF-8 decoder at any position;
+ *  - utf8_seq_len disagrees with a reference UTF-8 decoder at any position;
  *  - the document (or the alert's source) is not a JSON object that serializes (valid UTF-8),
  *    syslog_event_build disagrees with syslog_event_from_msg, or the rule fires on a document
  *    whose raw message syslog_candidate ruled out (the syslog prefilter's contract). */
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "pipeline/detect.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
@@ -226,8 +227,8 @@ static void check_json(const json_t *doc, const char *what)
 static void check_message(struct detector *det, const char *raw, size_t len, unsigned fflags)
 {
     for (size_t i = 0; i < len; i++) {
-        if (syslog_utf8_char(raw + i, len - i) != ref_utf8((const uint8_t *)raw + i, len - i))
-            violation("syslog_utf8_char disagrees with the reference decoder");
+        if (utf8_seq_len(raw + i, len - i) != ref_utf8((const uint8_t *)raw + i, len - i))
+            violation("utf8_seq_len disagrees with the reference decoder");
     }
     struct syslog_msg m;
     if (syslog_parse(raw, len, FUZZ_NOW_MS, &m) != (long)len)

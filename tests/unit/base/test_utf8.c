@@ -35,6 +35,27 @@ Test(utf8, ill_formed_sequences_start_nothing)
     cr_assert(utf8_valid("", 0));
 }
 
+Test(utf8, a_bad_byte_is_found_at_any_place_of_a_long_ascii_text)
+{
+    /* ASCII is checked a word at a time: a bad byte (or a character cut by the end) must be
+     * found wherever it stands, before, across and after the 32- and 8-byte steps. */
+    char text[100];
+    for (size_t len = 1; len <= sizeof text; len++) {
+        memset(text, 'a', len);
+        cr_assert(utf8_valid(text, len), "%zu ASCII bytes", len);
+        for (size_t at = 0; at < len; at++) {
+            text[at] = (char)0xff;
+            cr_assert_not(utf8_valid(text, len), "0xff at %zu of %zu", at, len);
+            text[at] = 'a';
+        }
+        if (len >= 2) {
+            memcpy(text + len - 2, "\xc3\xa9", 2);
+            cr_assert(utf8_valid(text, len), "\"\\xc3\\xa9\" ending %zu bytes", len);
+            cr_assert_not(utf8_valid(text, len - 1), "\"\\xc3\" ending %zu bytes", len - 1);
+        }
+    }
+}
+
 Test(utf8, mending_replaces_each_bad_byte_and_keeps_the_rest)
 {
     const char in[] = "a\xff"

@@ -795,20 +795,6 @@ Test(syslog_parse, rfc3339_times_parse_with_zones_and_fractions)
     cr_expect_eq(syslog_time_parse("2025-01-01T00:00:00Zjunk", 24, &ms), -EBADMSG);
 }
 
-Test(syslog_parse, utf8_characters_are_checked_strictly)
-{
-    cr_expect_eq(syslog_utf8_char("a", 1), 1);
-    cr_expect_eq(syslog_utf8_char("\xC3\xA9", 2), 2);
-    cr_expect_eq(syslog_utf8_char("\xE2\x82\xAC", 3), 3);
-    cr_expect_eq(syslog_utf8_char("\xF0\x9F\x98\x80", 4), 4);
-    cr_expect_eq(syslog_utf8_char("\xC0\xAF", 2), 0, "overlong");
-    cr_expect_eq(syslog_utf8_char("\xE0\x80\xAF", 3), 0, "overlong");
-    cr_expect_eq(syslog_utf8_char("\xED\xA0\x80", 3), 0, "surrogate");
-    cr_expect_eq(syslog_utf8_char("\xF4\x90\x80\x80", 4), 0, "over U+10FFFF");
-    cr_expect_eq(syslog_utf8_char("\xE2\x82", 2), 0, "cut short");
-    cr_expect_eq(syslog_utf8_char("\x80", 1), 0, "continuation byte alone");
-}
-
 /* ---- Any split, any stream -------------------------------------------------------------- */
 
 struct trace {
