@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/time.h"
 #include "base/utf8.h"
 #include "pipeline/prefilter.h"
 
@@ -1196,7 +1197,7 @@ static int xml_system_attrs(struct xml_walk *x, struct syslog_view name, struct 
     } else if (view_eq(name, "TimeCreated")) {
         int64_t ms;
         if ((rc = xml_attr_text(x, attrs, "SystemTime", &v)) == 0 && v.p &&
-            syslog_time_parse(v.p, v.len, &ms) == 0)
+            time_rfc3339_parse(v.p, v.len, &ms) == 0)
             rc = put_time(w->doc, ms);
     } else if (view_eq(name, "Security")) {
         if ((rc = xml_attr_text(x, attrs, "UserID", &v)) == 0 && v.p)

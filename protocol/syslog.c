@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/time.h"
 #include "base/utf8.h"
 
 /* ---- Framing ---------------------------------------------------------------------------- */
@@ -488,134 +489,9 @@ int syslog_framer_finish(struct syslog_framer *f)
 
 /* ---- Time --------------------------------------------------------------------------------- */
 
-/* Days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yy + (*m <= 2));
-}
-
-static bool leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static bool valid_date(int y, int m, int d)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m < 1 || m > 12 || d < 1)
-        return false;
-    int max = mdays[m - 1] + (m == 2 && leap(y));
-    return d <= max;
-}
-
-static int64_t to_ms(int y, int mo, int d, int h, int mi, int s, int ms)
-{
-    int64_t days = days_from_civil(y, mo, d);
-    return ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)s * 1000 + ms;
-}
-
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* Reads exactly N digits at P. */
-static bool digits(const char *p, size_t avail, size_t n, int *out)
-{
-    if (avail < n)
-        return false;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(p[i]))
-            return false;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* "hh:mm:ss" at P. */
-static bool parse_hms(const char *p, size_t n, int *h, int *mi, int *s)
-{
-    return n >= 8 && digits(p, n, 2, h) && p[2] == ':' && digits(p + 3, n - 3, 2, mi) &&
-           p[5] == ':' && digits(p + 6, n - 6, 2, s) && *h <= 23 && *mi <= 59 && *s <= 60;
-}
-
-/* ".ddd..." at P: the milliseconds, and the bytes used (0 when there is no fraction). */
-static size_t parse_frac(const char *p, size_t n, int *ms)
-{
-    *ms = 0;
-    if (n < 2 || p[0] != '.' || !is_digit(p[1]))
-        return 0;
-    size_t k = 1;
-    int nd = 0;
-    while (k < n && is_digit(p[k])) {
-        if (nd < 3) {
-            *ms = *ms * 10 + (p[k] - '0');
-            nd++;
-        }
-        k++;
-    }
-    for (; nd < 3; nd++)
-        *ms *= 10;
-    return k;
-}
-
-/* An RFC 3339 timestamp at the start of P; how many bytes it takes (0: none). SPACE_SEP accepts
- * a space instead of 'T' (not inside syslog headers, where a space ends the field). */
-static size_t parse_3339(const char *p, size_t n, bool space_sep, int64_t *out)
-{
-    int y, mo, d, h, mi, s, ms;
-    if (n < 19 || !digits(p, n, 4, &y) || p[4] != '-' || !digits(p + 5, n - 5, 2, &mo) ||
-        p[7] != '-' || !digits(p + 8, n - 8, 2, &d))
-        return 0;
-    if (!(p[10] == 'T' || p[10] == 't' || (space_sep && p[10] == ' ')))
-        return 0;
-    if (!valid_date(y, mo, d) || !parse_hms(p + 11, n - 11, &h, &mi, &s))
-        return 0;
-    size_t k = 19;
-    k += parse_frac(p + k, n - k, &ms);
-    int64_t off_min = 0;
-    if (k < n && (p[k] == 'Z' || p[k] == 'z')) {
-        k++;
-    } else if (k < n && (p[k] == '+' || p[k] == '-')) {
-        int oh, om;
-        if (n - k < 6 || !digits(p + k + 1, n - k - 1, 2, &oh) || p[k + 3] != ':' ||
-            !digits(p + k + 4, n - k - 4, 2, &om) || oh > 23 || om > 59)
-            return 0;
-        off_min = (oh * 60 + om) * (p[k] == '-' ? -1 : 1);
-        k += 6;
-    }
-    *out = to_ms(y, mo, d, h, mi, s, ms) - off_min * 60000;
-    return k;
-}
-
-int syslog_time_parse(const char *p, size_t n, int64_t *ms)
-{
-    int64_t v;
-    if (parse_3339(p, n, true, &v) != n || n == 0)
-        return -EBADMSG;
-    *ms = v;
-    return 0;
 }
 
 static int month_of(const char *p, size_t n)
@@ -654,7 +530,7 @@ static int year_of_ms(int64_t ms)
 {
     int64_t days = ms / 86400000 - (ms % 86400000 < 0);
     int y, m, d;
-    civil_from_days(days, &y, &m, &d);
+    time_civil_from_days(days, &y, &m, &d);
     return y;
 }
 
@@ -681,15 +557,15 @@ static size_t parse_3164(const char *p, size_t n, int64_t now_ms, int64_t *out, 
         return 0;
     k++;
     int year = -1;
-    if (n - k >= 5 && digits(p + k, n - k, 4, &year) && p[k + 4] == ' ')
+    if (n - k >= 5 && time_digits(p + k, n - k, 4, &year) && p[k + 4] == ' ')
         k += 5;
     else
         year = -1;
     int h, mi, s, ms = 0;
-    if (!parse_hms(p + k, n - k, &h, &mi, &s))
+    if (!time_parse_hms(p + k, n - k, &h, &mi, &s))
         return 0;
     k += 8;
-    k += parse_frac(p + k, n - k, &ms);
+    k += time_parse_fraction(p + k, n - k, &ms);
     int off = 0;
     if (year < 0 && k < n && p[k] == ' ') {
         /* "ZONE yyyy" after the time. */
@@ -699,7 +575,7 @@ static size_t parse_3164(const char *p, size_t n, int64_t now_ms, int64_t *out, 
         int y2;
         /* Only known zones: "HOST 1234" must stay a hostname and a message. */
         if (zl >= 1 && z + zl < n && p[z + zl] == ' ' && n - (z + zl + 1) >= 4 &&
-            digits(p + z + zl + 1, n - (z + zl + 1), 4, &y2) &&
+            time_digits(p + z + zl + 1, n - (z + zl + 1), 4, &y2) &&
             (z + zl + 5 == n || p[z + zl + 5] == ' ') && zone_offset(p + z, zl, &off)) {
             year = y2;
             k = z + zl + 5;
@@ -708,8 +584,8 @@ static size_t parse_3164(const char *p, size_t n, int64_t now_ms, int64_t *out, 
     *inferred = year < 0;
     *has_ms = false;
     if (year >= 0) {
-        if (valid_date(year, mo, d)) {
-            *out = to_ms(year, mo, d, h, mi, s, ms) - (int64_t)off * 60000;
+        if (time_valid_date(year, mo, d)) {
+            *out = time_ms_from_civil(year, mo, d, h, mi, s, ms) - (int64_t)off * 60000;
             *has_ms = true;
         }
         return k;
@@ -717,9 +593,9 @@ static size_t parse_3164(const char *p, size_t n, int64_t now_ms, int64_t *out, 
     int now_year = year_of_ms(now_ms);
     int64_t best = 0, best_dist = INT64_MAX;
     for (int y = now_year - 1; y <= now_year + 1; y++) {
-        if (!valid_date(y, mo, d))
+        if (!time_valid_date(y, mo, d))
             continue;
-        int64_t t = to_ms(y, mo, d, h, mi, s, ms);
+        int64_t t = time_ms_from_civil(y, mo, d, h, mi, s, ms);
         int64_t dist = t > now_ms ? t - now_ms : now_ms - t;
         if (dist < best_dist) {
             best_dist = dist;
@@ -951,7 +827,7 @@ static bool parse_5424(const char *p, const char *end, struct syslog_msg *m)
     size_t tslen = (size_t)(p - ts);
     int64_t ms = 0;
     bool nil = tslen == 1 && ts[0] == '-';
-    if (!nil && (tslen == 0 || parse_3339(ts, tslen, false, &ms) != tslen))
+    if (!nil && (tslen == 0 || time_rfc3339_prefix(ts, tslen, false, &ms) != tslen))
         return false;
     m->format = SYSLOG_FORMAT_RFC5424;
     m->version = version;
@@ -1082,7 +958,7 @@ static void parse_3164_body(const char *p, const char *end, int64_t now_ms, stru
     int64_t ms = 0;
     bool has_ms = false, inferred = false;
     const char *ts = p;
-    size_t tl = parse_3339(p, n, false, &ms);
+    size_t tl = time_rfc3339_prefix(p, n, false, &ms);
     if (tl && (tl == n || p[tl] == ' ')) {
         has_ms = true;
     } else {

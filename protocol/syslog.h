@@ -153,11 +153,6 @@ struct syslog_msg {
  * Never fails on any input: returns N (every byte belongs to the message). Pure. */
 long syslog_parse(const char *p, size_t n, int64_t now_ms, struct syslog_msg *m);
 
-/* Parses an RFC 3339 timestamp that fills all N bytes ("2003-10-11T22:14:15.003Z",
- * "...-07:00"); a space instead of 'T' and a missing zone (taken as UTC) are accepted, as are
- * any number of fraction digits. 0 and *MS, or -EBADMSG. Pure. */
-int syslog_time_parse(const char *p, size_t n, int64_t *ms);
-
 /* ---- Structured data (RFC 5424 section 6.3) ------------------------------------------- */
 
 /* An iterator over the SD-ELEMENTs of a message's SD view and their SD-PARAMs. The caller

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/time.h"
 #include "base/utf8.h"
 
 void response_init(struct response *r)
@@ -94,24 +95,12 @@ static bool clock_time(struct cur *c, int *h, int *m, int *s)
            *m <= 59 && (*s <= 59 || (*s == 60 && *h == 23 && *m == 59));
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* A real date from 1970 on: seconds since the epoch cannot name an earlier one (it would be
  * negative), and a day the month does not have (0, 31 November, 29 February of a common year)
  * is not a date (RFC 9110 5.6.7). */
 static bool date_ok(int y, int m, int d)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return y >= 1970 && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && leap);
+    return y >= 1970 && time_valid_date(y, m, d);
 }
 
 int response_http_date(const char *s, size_t len, int64_t *out)
@@ -140,7 +129,7 @@ int response_http_date(const char *s, size_t len, int64_t *out)
         ok = true;
     if (!ok || !date_ok(y, mo, d))
         return -1;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    *out = time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
 }
 

@@ -781,20 +781,6 @@ Test(syslog_parse, never_fails_and_views_stay_inside_the_input)
     }
 }
 
-Test(syslog_parse, rfc3339_times_parse_with_zones_and_fractions)
-{
-    int64_t ms;
-    cr_expect_eq(syslog_time_parse("1985-04-12T23:20:50.52Z", 23, &ms), 0);
-    cr_expect_eq(ms, 482196050520LL);
-    cr_expect_eq(syslog_time_parse("1996-12-19T16:39:57-08:00", 25, &ms), 0);
-    cr_expect_eq(ms, 851042397000LL);
-    cr_expect_eq(syslog_time_parse("2025-12-25 10:58:31.890480", 26, &ms), 0);
-    cr_expect_eq(ms, 1766660311890LL);
-    cr_expect_eq(syslog_time_parse("2025-02-30T00:00:00Z", 20, &ms), -EBADMSG);
-    cr_expect_eq(syslog_time_parse("2025-01-01T24:00:00Z", 20, &ms), -EBADMSG);
-    cr_expect_eq(syslog_time_parse("2025-01-01T00:00:00Zjunk", 24, &ms), -EBADMSG);
-}
-
 /* ---- Any split, any stream -------------------------------------------------------------- */
 
 struct trace {
