@@ -10,6 +10,7 @@
 #include "base/time.h"
 #include "base/utf8.h"
 #include "pipeline/prefilter.h"
+#include "protocol/syslog_framer.h"
 
 /* Payload markers are looked for this far into MSG: senders put them first, after at most a
  * short prefix of their own (a host name, an XML declaration). */

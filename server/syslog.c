@@ -13,6 +13,7 @@
 #include "base/utf8.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
+#include "protocol/syslog_framer.h"
 #include "server/net.h"
 #include "server/server.h"
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "protocol/syslog.h"
+#include "protocol/syslog_framer.h"
 #include "server/config.h"
 #include "server/targets.h"
 #include "tests/fuzz/fuzz_target.h"

@@ -31,6 +31,7 @@
 #include "pipeline/detect.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
+#include "protocol/syslog_framer.h"
 #include "tests/fuzz/fuzz_target.h"
 
 /* A fixed "now", so year-less timestamps resolve the same in every run. */

@@ -14,6 +14,7 @@
 #include "pipeline/field.h"
 #include "pipeline/prefilter.h"
 #include "pipeline/syslog_event.h"
+#include "protocol/syslog_framer.h"
 
 #define FIXTURE_DIR   AMSI_SOURCE_DIR "/tests/fixtures/syslog"
 #define VERDICTS_FILE "verdicts.tsv"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "protocol/syslog.h"
+#include "protocol/syslog_framer.h"
 
 /* ---- Framing ------------------------------------------------------------------------------ */
 
