@@ -148,7 +148,7 @@ int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size
 static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *peer,
                           const char *raw, size_t len, unsigned flags)
 {
-    if (!syslog_candidate(raw, len)) {
+    if (!syslog_event_candidate(raw, len)) {
         detector_skip(&ctx->det);
         return;
     }

@@ -16,7 +16,7 @@
  * short prefix of their own (a host name, an XML declaration). */
 #define MARKER_WINDOW 512
 
-const char *syslog_payload_name(enum syslog_payload k)
+const char *syslog_event_payload_name(enum syslog_payload k)
 {
     switch (k) {
     case SYSLOG_PAYLOAD_BEATS_JSON:
@@ -1417,7 +1417,7 @@ json_t *syslog_event_source(const struct syslog_origin *o, const struct syslog_m
                             const char *raw, size_t len, enum syslog_payload kind)
 {
     json_t *s = json_pack("{s:s, s:s, s:i, s:i, s:i}", "type", "syslog", "payload",
-                          syslog_payload_name(kind), "facility", m->facility, "severity",
+                          syslog_event_payload_name(kind), "facility", m->facility, "severity",
                           m->severity, "priority", m->pri);
     if (!s)
         return NULL;
@@ -1444,7 +1444,7 @@ json_t *syslog_event_source(const struct syslog_origin *o, const struct syslog_m
     return s;
 }
 
-bool syslog_candidate(const char *p, size_t n)
+bool syslog_event_candidate(const char *p, size_t n)
 {
     if (prefilter_candidate(p, n))
         return true;

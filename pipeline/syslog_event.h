@@ -46,13 +46,13 @@ enum syslog_payload {
 
 /* "syslog", "beats-json", "nxlog-json", "nxlog-sd", "snare", "wincollect", "windows-xml".
  * Any thread. */
-const char *syslog_payload_name(enum syslog_payload k);
+const char *syslog_event_payload_name(enum syslog_payload k);
 
 /* Builds the document for the parsed message M into *DOC_OUT (the caller owns it) and says in
  * *KIND (may be NULL) which payload it was. Text that is not UTF-8 is carried with U+FFFD in
  * place of the bad bytes (M's flags say it happened). Timestamps: the record's own
  * (XML TimeCreated, WinCollect TimeGenerated), else the syslog header's, as @timestamp.
- * Returns 0 or -ENOMEM. Any thread (a worker, for candidates only: see syslog_candidate). */
+ * Returns 0 or -ENOMEM. Any thread (a worker, for candidates only: see syslog_event_candidate). */
 int syslog_event_from_msg(const struct syslog_msg *m, json_t **doc_out, enum syslog_payload *kind);
 
 /* Parses the LEN bytes of one framed message at RAW (NOW_MS places year-less timestamps) and
@@ -82,6 +82,6 @@ json_t *syslog_event_source(const struct syslog_origin *o, const struct syslog_m
  * prefilter_candidate cannot see through them. Other syslog escapes cannot hide a letter:
  * structured data escapes only '"', '\' and ']', and the five XML entities name punctuation.
  * Pure: any thread. */
-bool syslog_candidate(const char *p, size_t n);
+bool syslog_event_candidate(const char *p, size_t n);
 
 #endif

@@ -159,7 +159,7 @@ static bool screen(struct server *s, struct syslog_counters *k, const char *msg,
 {
     if (!utf8_valid(msg, len))
         k->invalid_utf8++;
-    if (syslog_candidate(msg, len))
+    if (syslog_event_candidate(msg, len))
         return true;
     s->syslog_screened++;
     return false;

@@ -19,7 +19,7 @@
  *  - utf8_seq_len disagrees with a reference UTF-8 decoder at any position;
  *  - the document (or the alert's source) is not a JSON object that serializes (valid UTF-8),
  *    syslog_event_build disagrees with syslog_event_from_msg, or the rule fires on a document
- *    whose raw message syslog_candidate ruled out (the syslog prefilter's contract). */
+ *    whose raw message syslog_event_candidate ruled out (the syslog prefilter's contract). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -251,7 +251,7 @@ static void check_message(struct detector *det, const char *raw, size_t len, uns
     if (syslog_event_from_msg(&m, &doc, &kind) != 0 || !doc)
         violation("syslog_event_from_msg failed");
     check_json(doc, "the document is not a JSON object that serializes");
-    if (!syslog_payload_name(kind))
+    if (!syslog_event_payload_name(kind))
         violation("a payload kind without a name");
     /* Compared as text: json_equal cannot find keys holding a NUL (which EventData names may). */
     json_t *again = NULL;
@@ -278,8 +278,8 @@ static void check_message(struct detector *det, const char *raw, size_t len, uns
     if ((rc == 1) != (alert != NULL))
         violation("detector_run returned 1 without an alert, or an alert without 1");
     if (rc == 1) {
-        if (!syslog_candidate(raw, len))
-            violation("the rule fires on a message syslog_candidate ruled out");
+        if (!syslog_event_candidate(raw, len))
+            violation("the rule fires on a message syslog_event_candidate ruled out");
         check_json(alert, "the alert is not a JSON object that serializes");
     }
     json_decref(alert);

@@ -71,14 +71,14 @@ static bool clause_parse(const char *s, enum clause *out)
 
 /* Every check one alerting (or not) syslog line goes through: the document's clause in both
  * profiles, the same verdict through the JSON text and the prefiltered detector, and the raw
- * line passing syslog_candidate whenever it alerts. */
+ * line passing syslog_event_candidate whenever it alerts. */
 static void check_line(const char *where, const char *line, size_t len, enum clause elastic,
                        enum clause extended, const char *payload)
 {
     enum syslog_payload kind;
     json_t *doc = build(line, len, &kind);
     if (payload)
-        cr_expect_str_eq(syslog_payload_name(kind), payload, "%s: payload kind", where);
+        cr_expect_str_eq(syslog_event_payload_name(kind), payload, "%s: payload kind", where);
     int a = detect_clause(doc, PROFILE_ELASTIC);
     int b = detect_clause(doc, PROFILE_EXTENDED);
     cr_expect_eq(a, (int)elastic, "%s elastic: expected %s, got %s", where, clause_name(elastic),
@@ -86,7 +86,7 @@ static void check_line(const char *where, const char *line, size_t len, enum cla
     cr_expect_eq(b, (int)extended, "%s extended: expected %s, got %s", where, clause_name(extended),
                  clause_name((enum clause)b));
     if (elastic != CLAUSE_NONE || extended != CLAUSE_NONE)
-        cr_expect(syslog_candidate(line, len), "%s: the raw line must be a candidate", where);
+        cr_expect(syslog_event_candidate(line, len), "%s: the raw line must be a candidate", where);
 
     char *text = json_dumps(doc, JSON_COMPACT);
     cr_assert_not_null(text);
@@ -526,22 +526,22 @@ Test(syslog_event, xml_character_references_keep_a_message_a_candidate)
                                  "&#65;msi&#x45;nable</Data></Event>";
     cr_expect_not(prefilter_candidate(hidden, sizeof(hidden) - 1),
                   "the byte prefilter alone cannot see it");
-    cr_expect(syslog_candidate(hidden, sizeof(hidden) - 1));
-    cr_expect(syslog_candidate("x AMSIENABLE y", 14));
-    cr_expect(syslog_candidate("{\"v\":\"\\u0041msiEnable\"}", 23));
-    cr_expect_not(syslog_candidate("<13>Jan  1 00:00:00 host sshd[1]: hello", 39));
-    cr_expect_not(syslog_candidate("&", 1));
+    cr_expect(syslog_event_candidate(hidden, sizeof(hidden) - 1));
+    cr_expect(syslog_event_candidate("x AMSIENABLE y", 14));
+    cr_expect(syslog_event_candidate("{\"v\":\"\\u0041msiEnable\"}", 23));
+    cr_expect_not(syslog_event_candidate("<13>Jan  1 00:00:00 host sshd[1]: hello", 39));
+    cr_expect_not(syslog_event_candidate("&", 1));
 }
 
 Test(syslog_event, payload_names_are_stable)
 {
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_NONE), "syslog");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_BEATS_JSON), "beats-json");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_NXLOG_JSON), "nxlog-json");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_NXLOG_SD), "nxlog-sd");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_SNARE), "snare");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_WINCOLLECT), "wincollect");
-    cr_expect_str_eq(syslog_payload_name(SYSLOG_PAYLOAD_XML), "windows-xml");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NONE), "syslog");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_BEATS_JSON), "beats-json");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NXLOG_JSON), "nxlog-json");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NXLOG_SD), "nxlog-sd");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_SNARE), "snare");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_WINCOLLECT), "wincollect");
+    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_XML), "windows-xml");
 }
 
 Test(syslog_event, arbitrary_bytes_always_give_a_document)
