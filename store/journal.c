@@ -205,19 +205,19 @@ static int tail_of_sealed(const struct seg_entry *e, uint64_t *next_seq, unsigne
     if (rc < 0)
         return rc;
     struct jf_seg_header h;
-    if (len < JF_SEG_HDR_LEN || !jf_decode_seg_header(data, &h)) {
-        free(data);
-        return -EBADMSG;
-    }
-    memcpy(hash, h.prev_hash, JF_HASH_LEN);
-    size_t end;
+    struct jf_walk w;
+    size_t start, end;
+    bool header_ok = jf_walk_start(&w, data, len, e->first_seq, &h, &start);
+    if (header_ok)
+        memcpy(hash, h.prev_hash, JF_HASH_LEN);
     char reason[128];
     uint64_t stretches;
-    struct jf_walk w = {.expect = h.first_seq};
-    scan_records("the sealed segment", e->path, data, len, JF_SEG_HDR_LEN, &w, &end, hash, reason,
-                 sizeof(reason), &stretches);
-    *next_seq = w.expect;
+    uint64_t records = scan_records("the sealed segment", e->path, data, len, start, &w, &end, hash,
+                                    reason, sizeof(reason), &stretches);
     free(data);
+    if (!header_ok && records == 0)
+        return -EBADMSG;
+    *next_seq = w.expect;
     return 0;
 }
 
@@ -232,10 +232,19 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
     if (rc < 0)
         return rc;
     struct jf_seg_header h;
-    if (len < JF_SEG_HDR_LEN || !jf_decode_seg_header(data, &h) || h.first_seq != e->first_seq) {
-        /* The header itself is torn (a crash while creating the segment): start it again. */
-        free(data);
-        memset(j->last_hash, 0, JF_HASH_LEN);
+    struct jf_walk w;
+    size_t start, end;
+    bool header_ok = jf_walk_start(&w, data, len, e->first_seq, &h, &start);
+    memset(j->last_hash, 0, JF_HASH_LEN);
+    if (header_ok)
+        memcpy(j->last_hash, h.prev_hash, JF_HASH_LEN);
+    rep->records = scan_records("the newest segment", e->path, data, len, start, &w, &end,
+                                j->last_hash, rep->reason, sizeof(rep->reason), &rep->damaged);
+    free(data);
+    if (!header_ok && rep->records == 0) {
+        /* The header itself is torn (a crash while creating the segment) and no record follows
+         * it: start the segment again. */
+        rep->damaged = 0;
         j->next_seq = e->first_seq;
         if (prev && (rc = tail_of_sealed(prev, &j->next_seq, j->last_hash)) < 0)
             return rc;
@@ -251,13 +260,16 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
                  e->path, len);
         return create_segment(j, e->first_seq);
     }
-    memcpy(j->last_hash, h.prev_hash, JF_HASH_LEN);
-    size_t end;
-    struct jf_walk w = {.expect = h.first_seq};
-    rep->records = scan_records("the newest segment", e->path, data, len, JF_SEG_HDR_LEN, &w, &end,
-                                j->last_hash, rep->reason, sizeof(rep->reason), &rep->damaged);
+    if (!header_ok) {
+        /* Records follow a damaged header (or one naming another first sequence than the file):
+         * they were acknowledged, readers step over the header to them, so they are kept. */
+        rep->damaged++;
+        log_warn("journal",
+                 "%s: segment header damaged or not naming sequence %" PRIu64 ": the %" PRIu64
+                 " records after it kept and read past it; `amsiwatch journal verify` reports it",
+                 e->path, e->first_seq, rep->records);
+    }
     j->next_seq = w.expect;
-    free(data);
     int fd = open(e->path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -275,7 +287,7 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
         }
     }
     j->fd = fd;
-    j->seg_first = h.first_seq;
+    j->seg_first = e->first_seq;
     j->seg_bytes = end;
     j->durable_bytes = end;
     return 0;

@@ -151,13 +151,15 @@ static inline int jf_parse_at(const unsigned char *data, size_t len, size_t off,
  * follow alike, so that a reader never returns a record recovery does not count (and then skips
  * the alerts recovery numbers below it), nor skips one that recovery counts.
  *
- * The walk starts after the segment header expecting the header's first sequence (after a
- * damaged header: the file name's, as after damage, from the first whole record). A whole record
- * counts when it carries the sequence expected; one numbered otherwise (ahead or behind, or past
- * JF_MAX_SEQ) is damage, as a bad CRC is. After damage the walk goes on from the next whole record
- * when its sequence is the one expected or later (records may have been lost in the damage). The
- * records end at a record cut short (a torn tail, or a write in progress), and at damage not
- * followed by a whole record that continues the numbering: recovery cuts there. */
+ * The walk starts after the segment header expecting the first sequence it and the file's name
+ * give. When the header is damaged, or names another first sequence than the file (whose name
+ * orders the segments), the header is damage: the walk goes on from the first whole record,
+ * expecting the name's sequence or later. A whole record counts when it carries the sequence
+ * expected; one numbered otherwise (ahead or behind, or past JF_MAX_SEQ) is damage, as a bad CRC
+ * is. After damage the walk goes on from the next whole record when its sequence is the one
+ * expected or later (records may have been lost in the damage). The records end at a record cut
+ * short (a torn tail, or a write in progress), and at damage not followed by a whole record that
+ * continues the numbering: recovery cuts there. */
 struct jf_walk {
     uint64_t expect;   /* the sequence the next record must carry */
     bool after_damage; /* damage was just stepped over: a later sequence is taken too */
@@ -197,6 +199,22 @@ static inline size_t jf_resync(const unsigned char *data, size_t len, size_t off
             return o;
     }
     return len;
+}
+
+/* Starts the walk (struct jf_walk) of the segment image DATA named after FIRST_SEQ. True when its
+ * header is whole and names FIRST_SEQ: *H is filled and *OFF is past it. Else the walk goes on,
+ * as after damage, from the first whole record after offset 0 (*OFF; LEN when there is none). */
+static inline bool jf_walk_start(struct jf_walk *w, const unsigned char *data, size_t len,
+                                 uint64_t first_seq, struct jf_seg_header *h, size_t *off)
+{
+    if (len >= JF_SEG_HDR_LEN && jf_decode_seg_header(data, h) && h->first_seq == first_seq) {
+        *w = (struct jf_walk){.expect = first_seq};
+        *off = JF_SEG_HDR_LEN;
+        return true;
+    }
+    *w = (struct jf_walk){.expect = first_seq, .after_damage = true};
+    *off = len < JF_SEG_HDR_LEN ? len : jf_resync(data, len, 0);
+    return false;
 }
 
 #endif

@@ -275,8 +275,9 @@ static int resync_from(struct journal_reader *r, uint64_t at, uint64_t *next,
 }
 
 /* Reads the segment's header once it is all there. A header still being written is waited
- * for; a damaged one is stepped over: the records are found by their own magic and CRCs, the walk
- * going on from the segment's name as after damage. */
+ * for; a damaged one, or one naming another first sequence than the file, is stepped over: the
+ * records are found by their own magic and CRCs, the walk going on from the segment's name as
+ * after damage (jf_walk_start). */
 static int start_segment(struct journal_reader *r)
 {
     ssize_t got = window_at(r, 0, JF_SEG_HDR_LEN);
@@ -285,7 +286,7 @@ static int start_segment(struct journal_reader *r)
     if ((size_t)got < JF_SEG_HDR_LEN)
         return 0;
     struct jf_seg_header h;
-    if (jf_decode_seg_header(r->buf, &h)) {
+    if (jf_decode_seg_header(r->buf, &h) && h.first_seq == r->seg_first) {
         r->walk = (struct jf_walk){.expect = h.first_seq};
         r->off = JF_SEG_HDR_LEN;
         r->seg_started = true;

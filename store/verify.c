@@ -63,16 +63,15 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
         /* The records counted are those readers return and recovery keeps (struct jf_walk). */
         struct jf_seg_header sh;
         struct jf_walk w;
-        size_t off = JF_SEG_HDR_LEN;
-        if (len < JF_SEG_HDR_LEN || !jf_decode_seg_header(data, &sh)) {
-            report(fault, ctx, rep, "%s: damaged segment header", e->path);
-            chain_known = false;
-            w = (struct jf_walk){.expect = e->first_seq, .after_damage = true};
-            off = len < JF_SEG_HDR_LEN ? len : jf_resync(data, len, 0);
-        } else {
-            if (sh.first_seq != e->first_seq)
+        size_t off;
+        if (!jf_walk_start(&w, data, len, e->first_seq, &sh, &off)) {
+            if (len >= JF_SEG_HDR_LEN && jf_decode_seg_header(data, &sh))
                 report(fault, ctx, rep, "%s: header says first sequence %" PRIu64, e->path,
                        sh.first_seq);
+            else
+                report(fault, ctx, rep, "%s: damaged segment header", e->path);
+            chain_known = false;
+        } else {
             if (have_prev && sh.first_seq != expect_seq)
                 report(fault, ctx, rep,
                        "%s: starts at sequence %" PRIu64
@@ -85,7 +84,6 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
                        e->path);
             memcpy(chain, sh.prev_hash, JF_HASH_LEN);
             chain_known = true;
-            w = (struct jf_walk){.expect = sh.first_seq};
         }
         while (off < len) {
             struct jf_rec_header h;

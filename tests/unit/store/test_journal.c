@@ -896,6 +896,66 @@ Test(journal, fail_fast_fails_the_record_at_the_first_write_error)
     assert_journal_is(root, 3);
 }
 
+/* Records 1-3 in segment 1, whose header is then passed to DAMAGE; a follower reads, the journal
+ * restarts and takes alert 4: the records after the header are kept and read, before and after. */
+static void check_records_kept_past_header(void (*damage)(const char *seg), const char *what)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 3);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    damage(seg);
+    struct journal_reader *follower;
+    cr_assert_eq(journal_reader_open(&follower, root, 1), 0);
+    uint64_t seqs[16];
+    const uint64_t all[] = {1, 2, 3, 4};
+    assert_seqs(seqs, read_seqs(follower, NULL, 0, seqs, 16), all, 3, what);
+
+    struct journal_recovery rep;
+    j = open_journal(root, NULL, &rep);
+    cr_assert_eq(rep.records, 3, "%s: recovery kept %llu records", what,
+                 (unsigned long long)rep.records);
+    cr_assert_eq(rep.truncated_bytes, 0, "%s", what);
+    append_range(j, 4, 4);
+    journal_close(j);
+    assert_seqs(seqs, read_seqs(follower, NULL, 0, seqs, 16), all + 3, 1, what);
+    journal_reader_close(follower);
+    assert_seqs(seqs, read_seqs(NULL, root, 1, seqs, 16), all, 4, what);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 4, "%s", what);
+    struct verify_report vr;
+    cr_assert_eq(journal_verify(root, &vr, NULL, NULL), 0);
+    cr_assert_eq(vr.records, 4, "%s: verify counts %llu records", what,
+                 (unsigned long long)vr.records);
+    cr_assert_gt(vr.faults, 0, "%s: verify reports the header", what);
+}
+
+static void flip_header_byte(const char *seg)
+{
+    patch_byte(seg, 20, 0x40); /* inside the first sequence: the header's CRC fails */
+}
+
+static void header_names_100(const char *seg)
+{
+    struct jf_seg_header h = {.first_seq = 100, .created_ms = 1};
+    unsigned char buf[JF_SEG_HDR_LEN];
+    jf_encode_seg_header(buf, &h);
+    int fd = open(seg, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    close(fd);
+}
+
+Test(journal, keeps_the_records_after_a_damaged_segment_header)
+{
+    check_records_kept_past_header(flip_header_byte, "damaged header");
+}
+
+Test(journal, a_header_naming_another_sequence_than_its_file_is_damage)
+{
+    check_records_kept_past_header(header_names_100, "header naming 100 in segment 1");
+}
+
 /* ---- The highest sequence number: 2^64 - 2; sequence numbers never wrap to 0 ---- */
 
 /* Makes DIR's journal one empty segment starting at FIRST. */
