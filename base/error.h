@@ -1,6 +1,15 @@
-/* Error codes: 0 on success, a negative errno on failure, everywhere in the project.
- * -EINVAL bad argument, -ENOMEM out of memory, -EBADMSG malformed input,
- * -EMSGSIZE over a configured limit, -EAGAIN need more bytes.
+/* Error codes, and the project's one error convention per layer.
+ *
+ * base/, protocol/, store/, pipeline/ (and net/, notify/ below the daemon): 0 on success, a
+ * negative errno on failure, never -1 and never errno itself:
+ *   -EINVAL bad argument, -ENOMEM out of memory, -EBADMSG malformed input, -EMSGSIZE over a
+ *   configured limit, -EAGAIN need more bytes, -ENOSPC/-EIO/-EDQUOT the disk, -EOVERFLOW a
+ *   counter used up; a function that can say more about bad input takes a WHY buffer as well.
+ * server/ and tools/, where a person reads the error: a function that checks what a user wrote
+ *   (configuration, command line, allow lists, certificates) returns 0 or -1 and writes one line
+ *   naming the key, value or file and why into a caller's WHY buffer (WHYLEN bytes) or FILE; a
+ *   function that wraps a lower layer passes its negative errno on. Subcommands (`*_main`) return
+ *   the process's exit status: 0 done, 1 failed (the reason on standard error), 2 usage error.
  * Any thread may call these. */
 #ifndef AMSI_BASE_ERROR_H
 #define AMSI_BASE_ERROR_H
