@@ -1,5 +1,6 @@
 #include "pipeline/field.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ static int collect_path(const json_t *v, const char *path, size_t len, json_t *o
         json_array_foreach(v, i, e)
         {
             if (json_is_object(e) && collect_path(e, path, len, out) < 0)
-                return -1;
+                return -ENOMEM;
         }
         return 0;
     }
@@ -31,7 +32,7 @@ static int collect_path(const json_t *v, const char *path, size_t len, json_t *o
             continue;
         size_t rest = cut == len ? 0 : len - cut - 1;
         if (collect_path(child, path + cut + (cut == len ? 0 : 1), rest, out) < 0)
-            return -1;
+            return -ENOMEM;
     }
     return 0;
 }
@@ -46,11 +47,11 @@ static int collect_value(const json_t *v, json_t *out)
         json_array_foreach(v, i, e)
         {
             if (collect_value(e, out) < 0)
-                return -1;
+                return -ENOMEM;
         }
         return 0;
     }
-    return json_array_append(out, (json_t *)v);
+    return json_array_append(out, (json_t *)v) == 0 ? 0 : -ENOMEM;
 }
 
 json_t *field_collect(const json_t *doc, const char *path)
