@@ -8,7 +8,7 @@
 
 #include "base/fault.h"
 #include "base/log.h"
-#include "server/net.h"
+#include "net/net.h"
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)

@@ -11,10 +11,10 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/utf8.h"
+#include "net/net.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "protocol/syslog_framer.h"
-#include "server/net.h"
 #include "server/server.h"
 
 #define READ_CHUNK      (64u * 1024u)

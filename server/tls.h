@@ -1,6 +1,6 @@
 /* TLS of one listener: the server context built from the listener's options (certificate, key,
  * CAs, client authentication, protocols, cipher suites), reloaded on SIGHUP, and what the alerts
- * and the log say about a TLS peer. The engine of one connection is tools/tlsio.
+ * and the log say about a TLS peer. The engine of one connection is net/tlsio.
  * Threads: tls_server_new on the main thread before the loop runs; the rest on the loop thread. */
 #ifndef AMSI_SERVER_TLS_H
 #define AMSI_SERVER_TLS_H
@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "server/config.h"
-#include "tools/tlsio.h"
+#include "net/tlsio.h"
 
 struct tls_server;
 

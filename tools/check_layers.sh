@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fails when a file includes a layer above its own, or when a layer other than server/ and tools/
-# includes the network libraries. Layers, bottom up:
-#   base -> protocol, store -> pipeline -> tools -> server
+# Fails when a file includes a layer above its own, or when a layer other than net/, server/ and
+# tools/ includes the network libraries. Layers, bottom up:
+#   base -> protocol, store -> pipeline -> net -> tools -> server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,13 +11,14 @@ allowed() {
     protocol) echo "base protocol" ;;
     store) echo "base store" ;;
     pipeline) echo "base protocol pipeline" ;;
-    tools) echo "base protocol store pipeline tools" ;;
-    server) echo "base protocol store pipeline tools server" ;;
+    net) echo "base net" ;;
+    tools) echo "base protocol store pipeline net tools" ;;
+    server) echo "base protocol store pipeline net tools server" ;;
   esac
 }
 
 status=0
-for layer in base protocol store pipeline tools server; do
+for layer in base protocol store pipeline net tools server; do
   [ -d "$layer" ] || continue
   ok=" $(allowed "$layer") "
   while IFS= read -r hit; do
@@ -28,9 +29,9 @@ for layer in base protocol store pipeline tools server; do
       status=1
     fi
   done < <(grep -HnE '#include[[:space:]]+"[a-z_]+/' "$layer"/*.[ch] "$layer"/**/*.[ch] 2>/dev/null || true)
-  if [ "$layer" != server ] && [ "$layer" != tools ]; then
+  if [ "$layer" != net ] && [ "$layer" != server ] && [ "$layer" != tools ]; then
     if grep -HnE '#include[[:space:]]+<(uv\.h|curl/|openssl/)' "$layer"/*.[ch] 2>/dev/null; then
-      echo "layer violation: only server/ and tools/ may include libuv, libcurl or OpenSSL"
+      echo "layer violation: only net/, server/ and tools/ may include libuv, libcurl or OpenSSL"
       status=1
     fi
   fi

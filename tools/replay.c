@@ -26,7 +26,7 @@
 #include "base/log.h"
 #include "protocol/lumberjack.h"
 #include "tools/replay_int.h"
-#include "tools/tlsio.h"
+#include "net/tlsio.h"
 
 #define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
 #define MAX_CONNECTIONS   100000u

@@ -6,8 +6,8 @@
  * Threads: one engine belongs to one thread at a time (the loop thread of its connection). The
  * SSL_CTX may be shared by engines of several threads; each SSL holds a reference to it, so the
  * context outlives every engine made from it even when its creator drops its own reference. */
-#ifndef AMSI_TOOLS_TLSIO_H
-#define AMSI_TOOLS_TLSIO_H
+#ifndef AMSI_NET_TLSIO_H
+#define AMSI_NET_TLSIO_H
 
 #include <openssl/ssl.h>
 #include <stdbool.h>

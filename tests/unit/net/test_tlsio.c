@@ -6,7 +6,7 @@
 #include <openssl/x509v3.h>
 #include <string.h>
 
-#include "tools/tlsio.h"
+#include "net/tlsio.h"
 
 struct id {
     EVP_PKEY *key;

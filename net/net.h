@@ -1,6 +1,6 @@
 /* Address helpers shared by the listeners. Loop thread. */
-#ifndef AMSI_SERVER_NET_H
-#define AMSI_SERVER_NET_H
+#ifndef AMSI_NET_NET_H
+#define AMSI_NET_NET_H
 
 #include <stddef.h>
 #include <uv.h>

@@ -1,4 +1,4 @@
-#include "server/net.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "tools/tlsio.h"
+#include "net/tlsio.h"
 
 #include <errno.h>
 #include <openssl/err.h>
