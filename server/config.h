@@ -9,25 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "net/tls_options.h"
 #include "server/targets.h"
 
 #define CONFIG_MAX_LIST 16
-
-/* TLS and access control of one listener, named as Logstash's beats input names them. Lists hold
- * one value per line. */
-struct tls_options {
-    bool ssl_enabled; /* Beats only: the syslog-tls listener is TLS by definition */
-    char certificate[1024];
-    char key[1024];
-    char key_passphrase_file[1024];
-    char certificate_authorities[4096];
-    char client_authentication[16]; /* none | optional | required */
-    char supported_protocols[128];
-    char cipher_suites[4096];
-    uint64_t handshake_timeout_ms;
-    char allow_networks[4096];
-    char allow_peers[4096];
-};
 
 struct config {
     char data_dir[1024];

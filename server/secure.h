@@ -12,8 +12,8 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "net/tls_options.h"
 #include "server/acl.h"
-#include "server/config.h"
 #include "server/tls.h"
 
 struct sec_listener {

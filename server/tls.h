@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/config.h"
+#include "net/tls_options.h"
 #include "net/tlsio.h"
 
 struct tls_server;
