@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "net/tls_options.h"
-#include "server/targets.h"
+#include "notify/targets.h"
 
 #define CONFIG_MAX_LIST 16
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "notify/delivery.h"
 #include "server/config.h"
-#include "server/delivery.h"
 #include "store/reader.h"
 
 static void usage(FILE *f)

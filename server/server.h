@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "notify/delivery.h"
 #include "pipeline/alert_sink.h"
 #include "pipeline/batch.h"
 #include "pipeline/workers.h"
 #include "protocol/lumberjack.h"
 #include "server/config.h"
-#include "server/delivery.h"
 #include "server/secure.h"
 #include "store/journal.h"
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fails when a file includes a layer above its own, or when a layer other than net/, server/ and
-# tools/ includes the network libraries. Layers, bottom up:
-#   base -> protocol, store -> pipeline -> net -> tools -> server
+# Fails when a file includes a layer above its own, or when a layer includes a network library
+# (libuv, libcurl, OpenSSL) it is not meant to. Layers, bottom up:
+#   base -> protocol, store -> pipeline -> net -> notify -> tools -> server
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+layers="base protocol store pipeline net notify tools server"
 
 allowed() {
   case "$1" in
@@ -12,15 +14,30 @@ allowed() {
     store) echo "base store" ;;
     pipeline) echo "base protocol pipeline" ;;
     net) echo "base net" ;;
-    tools) echo "base protocol store pipeline net tools" ;;
-    server) echo "base protocol store pipeline net tools server" ;;
+    notify) echo "base protocol store pipeline net notify" ;;
+    tools) echo "base protocol store pipeline net notify tools" ;;
+    server) echo "base protocol store pipeline net notify tools server" ;;
+  esac
+}
+
+# The network libraries a layer may include, by the first part of the header's path.
+network() {
+  case "$1" in
+    net) echo "uv openssl" ;;
+    notify) echo "curl" ;;
+    tools) echo "uv openssl" ;;
+    server) echo "uv curl openssl" ;;
+    *) echo "" ;;
   esac
 }
 
 status=0
-for layer in base protocol store pipeline net tools server; do
+for layer in $layers; do
   [ -d "$layer" ] || continue
   ok=" $(allowed "$layer") "
+  libs=" $(network "$layer") "
+  files=$(find "$layer" -name '*.[ch]' | sort)
+  [ -n "$files" ] || continue
   while IFS= read -r hit; do
     file=${hit%%:*}
     inc=$(sed -E 's/.*#include[[:space:]]+"([a-z_]+)\/.*/\1/' <<<"$hit")
@@ -28,13 +45,17 @@ for layer in base protocol store pipeline net tools server; do
       echo "layer violation: $file includes $inc/ (a $layer file may include: $(allowed "$layer"))"
       status=1
     fi
-  done < <(grep -HnE '#include[[:space:]]+"[a-z_]+/' "$layer"/*.[ch] "$layer"/**/*.[ch] 2>/dev/null || true)
-  if [ "$layer" != net ] && [ "$layer" != server ] && [ "$layer" != tools ]; then
-    if grep -HnE '#include[[:space:]]+<(uv\.h|curl/|openssl/)' "$layer"/*.[ch] 2>/dev/null; then
-      echo "layer violation: only net/, server/ and tools/ may include libuv, libcurl or OpenSSL"
+  done < <(grep -HnE '#include[[:space:]]+"[a-z_]+/' $files || true)
+  while IFS= read -r hit; do
+    file=${hit%%:*}
+    header=$(sed -E 's/.*#include[[:space:]]+<([^>]+)>.*/\1/' <<<"$hit")
+    lib=${header%%[./]*}
+    if [[ "$libs" != *" $lib "* ]]; then
+      echo "layer violation: $file includes <$header> (network libraries a $layer file may" \
+        "include: $(network "$layer" | sed 's/^$/none/'))"
       status=1
     fi
-  fi
+  done < <(grep -HnE '#include[[:space:]]+<(uv\.h|curl/|openssl/)' $files || true)
 done
 [ $status -eq 0 ] && echo "layers: every #include points down"
 exit $status

@@ -23,10 +23,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "notify/targets.h"
 #include "protocol/syslog.h"
 #include "protocol/syslog_framer.h"
 #include "server/config.h"
-#include "server/targets.h"
 #include "tests/fuzz/fuzz_target.h"
 
 static void violation(const char *what, const char *detail)

@@ -1,4 +1,4 @@
-/* The handling of a webhook target's answer (server/response.c): the header lines, Retry-After in
+/* The handling of a webhook target's answer (notify/response.c): the header lines, Retry-After in
  * both forms, the outcome and the wait, the dead letter's reason; and the UTF-8 mending and
  * cutting (base/utf8.c) the reason and every message format rely on.
  *
@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "base/utf8.h"
-#include "server/response.h"
+#include "notify/response.h"
 #include "tests/fuzz/fuzz_target.h"
 
 #define CHECK(c)                                                                                   \

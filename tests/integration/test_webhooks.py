@@ -882,7 +882,7 @@ class TextTest(Base):
         self.check_format("jira")
 
     def test_every_format_of_the_program_is_covered(self):
-        with open(os.path.join(ROOT, "server", "targets.c")) as f:
+        with open(os.path.join(ROOT, "notify", "targets.c")) as f:
             m = re.search(r"format_names\[\] = \{([^}]*)\}", f.read())
         self.assertEqual(set(re.findall(r'"(\w+)"', m.group(1))), set(FORMATS))
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "server/formats.h"
+#include "notify/formats.h"
 
 json_t *fmt_generic(const struct target *t, const struct notice *n)
 {

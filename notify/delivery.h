@@ -5,14 +5,14 @@
  * DATA_DIR/cursors/NAME.dead for `journal replay --dead`), disabling a target on 410. The cursor
  * advances only after success: delivery is at least once, across restarts and outages.
  * delivery_start and delivery_stop from the owning (main) thread. */
-#ifndef AMSI_SERVER_DELIVERY_H
-#define AMSI_SERVER_DELIVERY_H
+#ifndef AMSI_NOTIFY_DELIVERY_H
+#define AMSI_NOTIFY_DELIVERY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/targets.h"
+#include "notify/targets.h"
 
 struct delivery;
 

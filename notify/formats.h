@@ -2,13 +2,13 @@
  * alerts held back) into the body the target expects, with what a responder needs first (rule,
  * severity, host, user, process, registry path, value, data, time, response advice), truncated to
  * the target's limits. Any thread (the delivery thread, `journal replay`). */
-#ifndef AMSI_SERVER_FORMATS_H
-#define AMSI_SERVER_FORMATS_H
+#ifndef AMSI_NOTIFY_FORMATS_H
+#define AMSI_NOTIFY_FORMATS_H
 
 #include <jansson.h>
 #include <stddef.h>
 
-#include "server/targets.h"
+#include "notify/targets.h"
 
 /* What is being sent: an alert, or a summary (ALERT NULL). */
 struct notice {

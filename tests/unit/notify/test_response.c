@@ -1,9 +1,9 @@
-/* A webhook target's answer (server/response.c): HTTP-dates in the three forms of RFC 9110
+/* A webhook target's answer (notify/response.c): HTTP-dates in the three forms of RFC 9110
  * 5.6.7, which of them are real dates, and what a Retry-After holding one asks for. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "server/response.h"
+#include "notify/response.h"
 
 static int date(const char *s, int64_t *out)
 {

@@ -1,4 +1,4 @@
-#include "server/targets.h"
+#include "notify/targets.h"
 
 #include <ctype.h>
 #include <errno.h>

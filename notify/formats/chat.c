@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/formats.h"
+#include "notify/formats.h"
 
 struct pair {
     const char *title, *value;

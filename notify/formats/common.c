@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
-#include "server/formats.h"
+#include "notify/formats.h"
 
 #define ELLIPSIS "\xe2\x80\xa6" /* U+2026 */
 

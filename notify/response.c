@@ -1,4 +1,4 @@
-#include "server/response.h"
+#include "notify/response.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "server/sign.h"
+#include "notify/sign.h"
 
 #include <errno.h>
 #include <sodium.h>

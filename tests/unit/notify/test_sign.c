@@ -2,7 +2,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "server/sign.h"
+#include "notify/sign.h"
 
 Test(sign, standard_webhooks_v1_matches_the_published_test_vector)
 {

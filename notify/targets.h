@@ -2,8 +2,8 @@
  * Parsed from the `webhooks:` list of the YAML file (one mapping per target, declared in one
  * option table like the rest of the configuration) and from `--webhook [NAME=][FORMAT:]URL`.
  * Main thread, before the delivery thread starts. */
-#ifndef AMSI_SERVER_TARGETS_H
-#define AMSI_SERVER_TARGETS_H
+#ifndef AMSI_NOTIFY_TARGETS_H
+#define AMSI_NOTIFY_TARGETS_H
 
 #include <stdbool.h>
 #include <stddef.h>

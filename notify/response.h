@@ -2,8 +2,8 @@
  * (delta-seconds or an HTTP-date) read from the header lines, the outcome (success, transient,
  * permanent, gone), how long to wait before the next attempt, and the one-line reason a dead
  * letter records. Pure functions of their arguments (the clock is one of them), any thread. */
-#ifndef AMSI_SERVER_RESPONSE_H
-#define AMSI_SERVER_RESPONSE_H
+#ifndef AMSI_NOTIFY_RESPONSE_H
+#define AMSI_NOTIFY_RESPONSE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "server/delivery.h"
+#include "notify/delivery.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -19,9 +19,9 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/utf8.h"
-#include "server/formats.h"
-#include "server/response.h"
-#include "server/sign.h"
+#include "notify/formats.h"
+#include "notify/response.h"
+#include "notify/sign.h"
 #include "store/cursor.h"
 #include "store/reader.h"
 

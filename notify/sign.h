@@ -1,7 +1,7 @@
 /* Webhook signatures (libsodium): Standard Webhooks v1 (HMAC-SHA256) and v1a (Ed25519), and the
  * GitHub-style X-Hub-Signature-256. Any thread. */
-#ifndef AMSI_SERVER_SIGN_H
-#define AMSI_SERVER_SIGN_H
+#ifndef AMSI_NOTIFY_SIGN_H
+#define AMSI_NOTIFY_SIGN_H
 
 #include <stddef.h>
 
