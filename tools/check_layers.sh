@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fails when a file includes a layer above its own, or when a layer includes a network library
 # (libuv, libcurl, OpenSSL) it is not meant to. Layers, bottom up:
-#   base -> protocol, store -> pipeline -> net -> notify -> tools -> server
+#   base -> protocol, store -> pipeline -> net -> notify -> {server, tools} -> cmd
+# server/ and tools/ stand side by side: neither includes the other; only cmd/ sees both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-layers="base protocol store pipeline net notify tools server"
+layers="base protocol store pipeline net notify tools server cmd"
 
 allowed() {
   case "$1" in
@@ -15,8 +16,9 @@ allowed() {
     pipeline) echo "base protocol pipeline" ;;
     net) echo "base net" ;;
     notify) echo "base protocol store pipeline net notify" ;;
+    server) echo "base protocol store pipeline net notify server" ;;
     tools) echo "base protocol store pipeline net notify tools" ;;
-    server) echo "base protocol store pipeline net notify tools server" ;;
+    cmd) echo "base protocol store pipeline net notify server tools cmd" ;;
   esac
 }
 
@@ -25,8 +27,8 @@ network() {
   case "$1" in
     net) echo "uv openssl" ;;
     notify) echo "curl" ;;
+    server) echo "uv openssl" ;;
     tools) echo "uv openssl" ;;
-    server) echo "uv curl openssl" ;;
     *) echo "" ;;
   esac
 }

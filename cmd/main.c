@@ -1,13 +1,40 @@
-/* amsiwatch: the entry point. Wiring only: picks the subcommand and hands over. */
+/* amsiwatch: the entry point. Wiring only: picks the subcommand and hands over. The one file that
+ * sees both the daemon (server/) and the other subcommands (tools/). */
 #include <stdio.h>
 #include <string.h>
 
-#include "server/replay_cmd.h"
+#include "server/config.h"
 #include "server/serve.h"
 #include "tools/gen.h"
 #include "tools/journal_cmd.h"
 #include "tools/replay.h"
 #include "tools/scan.h"
+
+/* `journal replay --config` reads serve's configuration file: tools/ gets server/'s reader. */
+static int config_load(void *cfg, const char *path, FILE *err)
+{
+    return config_load_file(cfg, path, err);
+}
+
+static struct target_list *config_targets(void *cfg)
+{
+    return &((struct config *)cfg)->targets;
+}
+
+static const char *config_data_dir(void *cfg)
+{
+    return ((struct config *)cfg)->data_dir;
+}
+
+static int journal_run(int argc, char **argv)
+{
+    struct config cfg;
+    config_defaults(&cfg);
+    struct journal_config conf = {&cfg, config_load, config_targets, config_data_dir};
+    int status = journal_main(argc, argv, &conf);
+    config_free(&cfg);
+    return status;
+}
 
 static const struct {
     const char *name;
@@ -16,7 +43,7 @@ static const struct {
 } commands[] = {
     {"serve", serve_main, "receive Beats traffic, detect, journal and forward every alert"},
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
-    {"journal", journal_main, "list, show, tail, verify, export the alert journal; its stats"},
+    {"journal", journal_run, "list, show, tail, verify, export the alert journal; its stats"},
     {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
     {"replay", replay_load_main, "load generator: replay events to a Beats or syslog receiver"},
 };
@@ -47,9 +74,6 @@ int main(int argc, char **argv)
         printf("amsiwatch %s\n", AMSIWATCH_VERSION);
         return 0;
     }
-    /* `journal replay` talks to webhooks, which only the server layer does. */
-    if (strcmp(cmd, "journal") == 0 && argc > 2 && strcmp(argv[2], "replay") == 0)
-        return replay_main(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
