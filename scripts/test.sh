@@ -16,7 +16,7 @@ if [ -f tests/integration/package-lock.json ]; then
 fi
 
 echo "== layers"
-bash tools/check_layers.sh
+bash scripts/check_layers.sh
 
 echo "== formatting (.clang-format)"
 bad=$(git ls-files '*.c' '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true)
