@@ -198,6 +198,7 @@ struct tstate {
     uint64_t seq;
     char *doc;
     json_t *alert;
+    struct facts facts; /* of ALERT, built once whatever the attempts */
     /* A summary waiting to go out (not tied to the cursor). */
     char *summary_title, *summary_text;
     char summary_id[64];
@@ -455,6 +456,7 @@ static void start_request(struct delivery *d, struct tstate *s, bool summary)
         n.text = s->summary_text;
     } else {
         n.alert = s->alert;
+        n.facts = &s->facts;
         n.id = json_string_value(json_object_get(s->alert, "alert_id"));
         if (!n.id)
             n.id = "";
@@ -573,6 +575,7 @@ static bool load_next(struct tstate *s)
         s->have = true;
         return false;
     }
+    facts_of(s->alert, &s->facts);
     s->have = true;
     return true;
 }
@@ -655,7 +658,7 @@ int delivery_start(struct delivery **out, const char *data_dir, const struct tar
     for (size_t i = 0; i < d->n; i++) {
         struct tstate *s = &d->ts[i];
         s->t = targets->v[i];
-        s->rate = s->t.rate_per_s > 0 ? s->t.rate_per_s : format_default_rate(s->t.format);
+        s->rate = s->t.rate_per_s > 0 ? s->t.rate_per_s : format_of(s->t.format)->default_rate;
         s->tokens = 1.0;
         s->refill_ms = now;
         s->window_start_ms = now;
@@ -734,7 +737,11 @@ long delivery_send_once(const struct target *t, const char *alert_json, size_t l
     json_t *alert = json_loadb(alert_json, len, 0, NULL);
     if (!alert)
         return -EBADMSG;
-    struct notice n = {.alert = alert, .id = json_string_value(json_object_get(alert, "alert_id"))};
+    struct facts facts;
+    facts_of(alert, &facts);
+    struct notice n = {.alert = alert,
+                       .facts = &facts,
+                       .id = json_string_value(json_object_get(alert, "alert_id"))};
     if (!n.id)
         n.id = "";
     long status = -EIO;

@@ -1,7 +1,8 @@
-/* Webhook message formats: one formatter per target kind, each turning an alert (or a summary of
- * alerts held back) into the body the target expects, with what a responder needs first (rule,
- * severity, host, user, process, registry path, value, data, time, response advice), truncated to
- * the target's limits. Any thread (the delivery thread, `journal replay`). */
+/* Webhook message formats: one table with a row per target kind (its name, default rate, limits
+ * and the function that turns an alert, or a summary of alerts held back, into the body the
+ * target expects), with what a responder needs first (rule, severity, host, user, process,
+ * registry path, value, data, time, response advice), cut to the target's limits. Any thread
+ * (the delivery thread, `journal replay`). */
 #ifndef AMSI_NOTIFY_FORMATS_H
 #define AMSI_NOTIFY_FORMATS_H
 
@@ -10,46 +11,51 @@
 
 #include "notify/targets.h"
 
-/* What is being sent: an alert, or a summary (ALERT NULL). */
-struct notice {
-    const json_t *alert; /* the alert document */
-    const char *id;      /* alert_id, or a stable id of the summary */
-    const char *title;   /* summaries: one line */
-    const char *text;    /* summaries: the details */
-};
-
 /* The facts every format shows, taken from an alert. Strings point into the alert or are "". */
 struct facts {
-    const char *rule, *severity, *host, *user, *process, *path, *value, *data, *time, *response,
-        *clause, *profile, *id;
+    const char *rule, *severity, *host, *user, *process, *path, *value, *time, *response, *clause,
+        *profile, *id;
     int risk_score;
-    char data_buf[256];
+    char data[256]; /* registry.data.strings, joined with ", " and cut between two characters */
 };
 
+/* Takes the facts of ALERT into F. F points into ALERT: it lives as long as ALERT does. */
 void facts_of(const json_t *alert, struct facts *f);
 
-/* A new JSON string of S: bytes that are not UTF-8 as U+FFFD, and when that is more than MAX
- * bytes (MAX > 3), cut between two characters to make room for an ellipsis. NULL only when out
- * of memory. Every text a format puts in a body goes through it (jansson refuses a string that
- * is not UTF-8, and the whole body with it). */
-json_t *fmt_text(const char *s, size_t max);
+/* What is being sent: an alert, or a summary (ALERT NULL). */
+struct notice {
+    const json_t *alert;       /* the alert document */
+    const struct facts *facts; /* facts_of(ALERT), built once per alert; NULL for a summary */
+    const char *id;            /* alert_id, or a stable id of the summary */
+    const char *title;         /* summaries: one line */
+    const char *text;          /* summaries: the details */
+};
 
-/* snprintf into OUT (LEN bytes), then, when it cut the text, back to the last whole character. */
-void fmt_line(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The receiver's main limits, in bytes (0: none); a format's smaller parts (a footer, an entity,
+ * one line of a description) keep theirs in its function. */
+struct format_limits {
+    size_t title;  /* the headline: a header, title, summary or message */
+    size_t text;   /* the longest text: a description, the response advice, a summary's details */
+    size_t field;  /* one fact */
+    size_t fields; /* facts shown at most (0: all of them) */
+};
 
-/* The body for T. Returns a new JSON value, or NULL when out of memory. */
+struct format {
+    enum target_format format;
+    const char *name;    /* as the configuration spells it */
+    double default_rate; /* requests per second when the target sets none */
+    struct format_limits limits;
+    /* The body of N for T. A new JSON value, or NULL when out of memory. */
+    json_t *(*body)(const struct format *fmt, const struct target *t, const struct notice *n);
+};
+
+/* The row of F; the generic one when F is not a format (its FORMAT then differs from F). */
+const struct format *format_of(enum target_format f);
+
+/* The row named NAME ("generic", "slack", ...), or NULL. */
+const struct format *format_named(const char *name);
+
+/* The body of N for T, in T's format. Returns a new JSON value, or NULL when out of memory. */
 json_t *format_body(const struct target *t, const struct notice *n);
-
-json_t *fmt_generic(const struct target *t, const struct notice *n);
-json_t *fmt_slack(const struct target *t, const struct notice *n);
-json_t *fmt_teams(const struct target *t, const struct notice *n);
-json_t *fmt_discord(const struct target *t, const struct notice *n);
-json_t *fmt_mattermost(const struct target *t, const struct notice *n);
-json_t *fmt_pagerduty(const struct target *t, const struct notice *n);
-json_t *fmt_opsgenie(const struct target *t, const struct notice *n);
-json_t *fmt_jira(const struct target *t, const struct notice *n);
-
-/* The default rate of a format, in requests per second (a target's rate overrides it). */
-double format_default_rate(enum target_format f);
 
 #endif

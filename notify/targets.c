@@ -5,23 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const format_names[] = {"generic",    "slack",     "teams",    "discord",
-                                           "mattermost", "pagerduty", "opsgenie", "jira"};
+#include "notify/formats.h"
 
 int target_format_parse(const char *s, enum target_format *out)
 {
-    for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++) {
-        if (strcmp(s, format_names[i]) == 0) {
-            *out = (enum target_format)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
+    const struct format *f = format_named(s);
+    if (!f)
+        return -EINVAL;
+    *out = f->format;
+    return 0;
 }
 
 const char *target_format_name(enum target_format f)
 {
-    return (size_t)f < sizeof(format_names) / sizeof(format_names[0]) ? format_names[f] : "?";
+    const struct format *fmt = format_of(f);
+    return fmt->format == f ? fmt->name : "?";
 }
 
 void target_defaults(struct target *t)

@@ -882,9 +882,10 @@ class TextTest(Base):
         self.check_format("jira")
 
     def test_every_format_of_the_program_is_covered(self):
-        with open(os.path.join(ROOT, "notify", "targets.c")) as f:
-            m = re.search(r"format_names\[\] = \{([^}]*)\}", f.read())
-        self.assertEqual(set(re.findall(r'"(\w+)"', m.group(1))), set(FORMATS))
+        # The rows of the formats table: [FMT_X] = {FMT_X, "name", ...
+        with open(os.path.join(ROOT, "notify", "formats.c")) as f:
+            names = re.findall(r'\[FMT_\w+\]\s*=\s*\{\s*FMT_\w+,\s*"(\w+)"', f.read())
+        self.assertEqual(set(names), set(FORMATS))
 
 
 # ---- Permanent failures ---------------------------------------------------------------------
