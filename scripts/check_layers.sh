@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails when a file includes a layer above its own, or when a layer includes a network library
-# (libuv, libcurl, OpenSSL) it is not meant to. Layers, bottom up:
+# Fails when a file includes a layer above its own or beside it, or when a layer includes a
+# network library (libuv, libcurl, OpenSSL) it does not use. Layers, bottom up:
 #   base -> protocol, store -> pipeline -> net -> notify -> {server, tools} -> cmd
 # server/ and tools/ stand side by side: neither includes the other; only cmd/ sees both.
 set -euo pipefail
