@@ -5,10 +5,12 @@
  *   -EINVAL bad argument, -ENOMEM out of memory, -EBADMSG malformed input, -EMSGSIZE over a
  *   configured limit, -EAGAIN need more bytes, -ENOSPC/-EIO/-EDQUOT the disk, -EOVERFLOW a
  *   counter used up; a function that can say more about bad input takes a WHY buffer as well.
- * server/ and tools/, where a person reads the error: a function that checks what a user wrote
- *   (configuration, command line, allow lists, certificates) returns 0 or -1 and writes one line
- *   naming the key, value or file and why into a caller's WHY buffer (WHYLEN bytes) or FILE; a
- *   function that wraps a lower layer passes its negative errno on. Subcommands (`*_main`) return
+ * A function that checks what a user wrote (configuration, command line, allow lists,
+ *   certificates, webhook target options in notify/) returns 0 or -1 and writes one line naming
+ *   the key, value or file and why into a caller's WHY buffer (WHYLEN bytes) or FILE: a person
+ *   reads it. server/ and tools/ follow that rule for all they check, and pass a lower layer's
+ *   negative errno on. A parser that only answers "is this one?" (an HTTP-date, a number)
+ *   returns -1 for "no", documented in its header. Subcommands (`*_main`) return
  *   the process's exit status: 0 done, 1 failed (the reason on standard error), 2 usage error.
  * Any thread may call these. */
 #ifndef AMSI_BASE_ERROR_H

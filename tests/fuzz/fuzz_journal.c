@@ -84,7 +84,8 @@ static bool is_valid_record(const unsigned char *img, size_t len, const struct v
 {
     for (size_t i = 0; i < v->n; i++) {
         struct jf_rec_header h;
-        jf_parse_at(img, len, v->off[i], &h);
+        if (jf_parse_at(img, len, v->off[i], &h) != 1)
+            continue; /* cannot happen: V lists whole records */
         if (h.seq == rec->seq && h.len == rec->len && h.time_ms == rec->time_ms &&
             memcmp(h.hash, rec->hash, JF_HASH_LEN) == 0 &&
             (rec->len == 0 ||
