@@ -31,7 +31,7 @@ static int journal_run(int argc, char **argv)
     struct config cfg;
     config_defaults(&cfg);
     struct journal_config conf = {&cfg, config_load, config_targets, config_data_dir};
-    int status = journal_main(argc, argv, &conf);
+    int status = journal_cmd_main(argc, argv, &conf);
     config_free(&cfg);
     return status;
 }

@@ -550,7 +550,7 @@ out:
     return status;
 }
 
-int journal_main(int argc, char **argv, const struct journal_config *conf)
+int journal_cmd_main(int argc, char **argv, const struct journal_config *conf)
 {
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, 'd'}, {"since", required_argument, NULL, 'S'},

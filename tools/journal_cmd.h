@@ -22,6 +22,6 @@ struct journal_config {
 /* The subcommand's entry point; ARGV[0] is "journal". CONF serves `journal replay`. Returns the
  * exit status; replay's: 0 all sent, 1 some refused, 2 usage or configuration error, 3 runtime
  * failure. */
-int journal_main(int argc, char **argv, const struct journal_config *conf);
+int journal_cmd_main(int argc, char **argv, const struct journal_config *conf);
 
 #endif
