@@ -45,7 +45,7 @@ static const struct {
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
     {"journal", journal_run, "list, show, tail, verify, export the alert journal; its stats"},
     {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
-    {"replay", replay_load_main, "load generator: replay events to a Beats or syslog receiver"},
+    {"replay", replay_main, "load generator: replay events to a Beats or syslog receiver"},
 };
 
 static void usage(FILE *f)

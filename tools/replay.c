@@ -2032,7 +2032,7 @@ fail:
     return NULL;
 }
 
-int replay_load_main(int argc, char **argv)
+int replay_main(int argc, char **argv)
 {
     struct run *r = calloc(1, sizeof(*r));
     if (!r) {

@@ -8,6 +8,6 @@
 /* The subcommand's entry point; ARGV[0] is "replay". Returns the exit status: 0 every event
  * sent (and, for Beats, acknowledged), 2 usage or input error, 3 a failure during the run (an
  * ACK error, an ACK timeout, a connection that could not be made or kept). */
-int replay_load_main(int argc, char **argv);
+int replay_main(int argc, char **argv);
 
 #endif
