@@ -4,7 +4,6 @@
 #include "tools/replay.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -28,37 +27,11 @@
 #include "tools/replay_int.h"
 #include "net/tlsio.h"
 
-#define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
-#define MAX_CONNECTIONS   100000u
-#define MAX_CONNECTING    256u /* connects in progress at once, so a large ramp does not flood */
-#define MAX_FAILURES      10u  /* failed reconnects in a row before the run gives up */
-#define PUMP_BUDGET       256u /* windows assigned per turn of the loop before yielding */
-#define TICK_MS           100u
-#define READ_BUF          65536u
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_EVENT ((size_t)4 << 20)
-
-enum proto { P_BEATS, P_SYSLOG_TCP, P_SYSLOG_UDP };
-
-struct opts {
-    char target[300];
-    enum proto proto;
-    int version; /* Lumberjack 1 or 2 */
-    bool lf;     /* syslog TCP framing */
-    uint32_t connections, window, pipelining;
-    int level;
-    double rate; /* events/s; 0 = unlimited */
-    uint64_t count, duration_ms, ack_timeout_ms;
-    bool loop, precompress, no_reconnect, json, progress;
-    size_t max_input, max_event;
-    char **paths;
-    int npaths;
-    /* TLS (--tls): the CA file (NULL: the system store), the client certificate and key, the
-     * name sent as SNI and checked against the server's certificate (empty: the target's host). */
-    bool tls, tls_insecure;
-    const char *tls_ca, *tls_cert, *tls_key;
-    char tls_server_name[256];
-};
+#define MAX_CONNECTING 256u /* connects in progress at once, so a large ramp does not flood */
+#define MAX_FAILURES   10u  /* failed reconnects in a row before the run gives up */
+#define PUMP_BUDGET    256u /* windows assigned per turn of the loop before yielding */
+#define TICK_MS        100u
+#define READ_BUF       65536u
 
 struct run;
 struct conn;
@@ -120,7 +93,7 @@ struct stats {
 };
 
 struct run {
-    struct opts o;
+    struct rp_opts o;
     uv_loop_t *loop;
     struct rp_input in;
     struct sockaddr_storage addr;
@@ -282,7 +255,7 @@ static void win_free(struct win *w)
 
 static bool beats(const struct run *r)
 {
-    return r->o.proto == P_BEATS;
+    return r->o.proto == RP_PROTO_BEATS;
 }
 
 static size_t slice_len(const struct run *r, size_t k)
@@ -541,7 +514,7 @@ static bool can_take(const struct conn *c)
 {
     if (c->state != C_OPEN)
         return false;
-    if (c->run->o.proto == P_SYSLOG_UDP)
+    if (c->run->o.proto == RP_PROTO_SYSLOG_UDP)
         return !c->udp_blocked;
     return c->nwin < c->run->o.pipelining;
 }
@@ -626,7 +599,7 @@ static void udp_continue(struct conn *c)
 static void assign(struct conn *c, uint64_t start, uint32_t n)
 {
     struct run *r = c->run;
-    if (r->o.proto == P_SYSLOG_UDP) {
+    if (r->o.proto == RP_PROTO_SYSLOG_UDP) {
         c->udp_pos = start;
         c->udp_end = start + n;
         udp_continue(c);
@@ -877,7 +850,7 @@ static bool verify_unknown_ca(long v)
 static void tls_explain(struct conn *c, char *out, size_t outlen)
 {
     struct run *r = c->run;
-    const struct opts *o = &r->o;
+    const struct rp_opts *o = &r->o;
     SSL *ssl = tlsio_ssl(c->tls);
     long v = SSL_get_verify_result(ssl);
     int alert = tlsio_peer_alert(c->tls);
@@ -1232,7 +1205,7 @@ static void conn_connect(struct conn *c)
     struct run *r = c->run;
     int rc;
     c->since_ns = uv_hrtime();
-    if (r->o.proto == P_SYSLOG_UDP) {
+    if (r->o.proto == RP_PROTO_SYSLOG_UDP) {
         rc = uv_udp_init(r->loop, &c->h.udp);
         c->h.udp.data = c;
         if (rc == 0)
@@ -1422,381 +1395,8 @@ static int start_prep(struct run *r)
     return 0;
 }
 
-/* ---- Options -----------------------------------------------------------------------------------
- */
-
-static void usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: amsiwatch replay [OPTION]... HOST:PORT [FILE]...\n"
-        "Replays NDJSON events (one per line; plain or LZ4; each FILE, or standard input) to a\n"
-        "Beats receiver (Lumberjack v2 or v1: amsiwatch, Logstash, Vector...) or a syslog\n"
-        "receiver, checks every ACK, and reports throughput and ACK latency.\n"
-        "\n"
-        "  -t, --target HOST:PORT   the receiver (or the first argument); [IPv6]:PORT\n"
-        "  -p, --protocol NAME      beats (default), syslog-tcp or syslog-udp (also --proto)\n"
-        "      --lumberjack 1|2     Beats protocol version (default 2)\n"
-        "  -c, --connections N      connections (default 1)\n"
-        "  -w, --window N           events per window (syslog: per write), 1-%u (default 2048)\n"
-        "  -z, --compression L      zlib level 0-9 (default 3; 0 sends bare data frames)\n"
-        "      --pipelining N       windows in flight per connection (default 2)\n"
-        "      --precompress        encode every window once before sending (v2): the sender's\n"
-        "                           CPU is not what is measured\n"
-        "  -r, --rate N|unlimited   events per second over all connections (default unlimited)\n"
-        "  -n, --count N            send N events (with --loop, going round the input)\n"
-        "  -d, --duration D         stop assigning windows after D (30s, 500ms, 2m)\n"
-        "  -l, --loop               start over at the end of the input\n"
-        "      --framing octet|lf   syslog TCP framing (default octet: RFC 6587 octet counting)\n"
-        "      --tls                TLS (beats, syslog-tcp as RFC 5425): verifies the server\n"
-        "                           against --tls-ca, or the system store without it\n"
-        "      --tls-ca FILE        CA certificates (PEM) the server's certificate must chain to\n"
-        "      --tls-cert FILE      client certificate (PEM, with its chain) for mutual TLS\n"
-        "      --tls-key FILE       the client certificate's private key (PEM)\n"
-        "      --tls-server-name N  the name sent as SNI and checked in the server's\n"
-        "                           certificate (default the target's host)\n"
-        "      --tls-insecure       no verification of the server at all: for benchmarks only,\n"
-        "                           never against a receiver you do not control\n"
-        "      --ack-timeout D      longest wait for an ACK, a connect or a TLS handshake\n"
-        "                           (default 30s)\n"
-        "      --no-reconnect       a dropped connection ends the run with an error\n"
-        "      --json               print the report as one JSON object\n"
-        "      --no-progress        no progress line (shown only on a terminal)\n"
-        "      --max-input BYTES    largest input held in memory (default 1 GiB)\n"
-        "      --max-event BYTES    longest event line (default 4 MiB)\n"
-        "  -h, --help               show this help\n"
-        "\n"
-        "Exit status: 0 every event sent and (Beats) acknowledged, 2 usage or input error,\n"
-        "3 a failure during the run (ACK error or timeout, connection refused or lost, TLS\n"
-        "handshake failure).\n",
-        MAX_WINDOW);
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-')
-        return -EINVAL;
-    double mult = 1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -EINVAL;
-    if (*end == 'k' || *end == 'K')
-        mult = 1e3, end++;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1e6, end++;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1e9, end++;
-    if (*end)
-        return -EINVAL;
-    *out = (uint64_t)((double)v * mult);
-    return 0;
-}
-
-/* "30s", "1.5s", "500ms", "2m", "1h"; a bare number is seconds. */
-static int parse_duration(const char *s, uint64_t *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -EINVAL;
-    double scale = 1000;
-    if (strcmp(end, "ms") == 0)
-        scale = 1;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        scale = 60000;
-    else if (strcmp(end, "h") == 0)
-        scale = 3600000;
-    else if (*end && strcmp(end, "s") != 0)
-        return -EINVAL;
-    *ms = (uint64_t)(v * scale + 0.5);
-    return 0;
-}
-
-/* Resolves TARGET (HOST:PORT, [IPv6]:PORT) into OUT; HOST (RESOLVE_HOST bytes) receives the host
- * part. */
-#define RESOLVE_HOST 256
-static int resolve(const char *target, bool udp, struct sockaddr_storage *out, char *host,
-                   char *err, size_t errlen)
-{
-    const char *port;
-    if (target[0] == '[') {
-        const char *close = strchr(target, ']');
-        if (!close || close[1] != ':' || (size_t)(close - target - 1) >= RESOLVE_HOST)
-            goto bad;
-        memcpy(host, target + 1, (size_t)(close - target - 1));
-        host[close - target - 1] = '\0';
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(target, ':');
-        if (!colon || colon == target || (size_t)(colon - target) >= RESOLVE_HOST ||
-            memchr(target, ':', (size_t)(colon - target)))
-            goto bad;
-        memcpy(host, target, (size_t)(colon - target));
-        host[colon - target] = '\0';
-        port = colon + 1;
-    }
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (!*port || *end || p < 1 || p > 65535)
-        goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
-        return -EINVAL;
-    }
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return 0;
-bad:
-    snprintf(err, errlen, "target '%s' is not HOST:PORT ([IPv6]:PORT for IPv6; port 1-65535)",
-             target);
-    return -EINVAL;
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("amsiwatch replay: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see --help)\n", stderr);
-    va_end(ap);
-    return 2;
-}
-
-enum {
-    OPT_PIPELINING = 256,
-    OPT_PRECOMPRESS,
-    OPT_FRAMING,
-    OPT_ACK_TIMEOUT,
-    OPT_NO_RECONNECT,
-    OPT_JSON,
-    OPT_NO_PROGRESS,
-    OPT_MAX_INPUT,
-    OPT_MAX_EVENT,
-    OPT_LUMBERJACK,
-    OPT_TLS,
-    OPT_TLS_CA,
-    OPT_TLS_CERT,
-    OPT_TLS_KEY,
-    OPT_TLS_SERVER_NAME,
-    OPT_TLS_INSECURE,
-};
-
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-    static const struct option longs[] = {
-        {"target", required_argument, NULL, 't'},
-        {"protocol", required_argument, NULL, 'p'},
-        {"proto", required_argument, NULL, 'p'},
-        {"lumberjack", required_argument, NULL, OPT_LUMBERJACK},
-        {"connections", required_argument, NULL, 'c'},
-        {"window", required_argument, NULL, 'w'},
-        {"compression", required_argument, NULL, 'z'},
-        {"pipelining", required_argument, NULL, OPT_PIPELINING},
-        {"precompress", no_argument, NULL, OPT_PRECOMPRESS},
-        {"rate", required_argument, NULL, 'r'},
-        {"count", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'd'},
-        {"loop", no_argument, NULL, 'l'},
-        {"framing", required_argument, NULL, OPT_FRAMING},
-        {"ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT},
-        {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"max-input", required_argument, NULL, OPT_MAX_INPUT},
-        {"max-event", required_argument, NULL, OPT_MAX_EVENT},
-        {"tls", no_argument, NULL, OPT_TLS},
-        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"tls-server-name", required_argument, NULL, OPT_TLS_SERVER_NAME},
-        {"tls-insecure", no_argument, NULL, OPT_TLS_INSECURE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    *o = (struct opts){.proto = P_BEATS,
-                       .version = 2,
-                       .connections = 1,
-                       .window = 2048,
-                       .pipelining = 2,
-                       .level = 3,
-                       .ack_timeout_ms = 30000,
-                       .progress = true,
-                       .max_input = DEFAULT_MAX_INPUT,
-                       .max_event = DEFAULT_MAX_EVENT};
-    bool framing_set = false;
-    int ch;
-    uint64_t v;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "t:p:c:w:z:r:n:d:lh", longs, NULL)) != -1) {
-        switch (ch) {
-        case 't':
-            snprintf(o->target, sizeof(o->target), "%s", optarg);
-            break;
-        case 'p':
-            if (strcmp(optarg, "beats") == 0)
-                o->proto = P_BEATS;
-            else if (strcmp(optarg, "syslog-tcp") == 0)
-                o->proto = P_SYSLOG_TCP;
-            else if (strcmp(optarg, "syslog-udp") == 0)
-                o->proto = P_SYSLOG_UDP;
-            else
-                return usage_error("--protocol: '%s' is not beats, syslog-tcp or syslog-udp",
-                                   optarg);
-            break;
-        case OPT_LUMBERJACK:
-            if (strcmp(optarg, "1") != 0 && strcmp(optarg, "2") != 0)
-                return usage_error("--lumberjack: '%s' is not 1 or 2", optarg);
-            o->version = optarg[0] - '0';
-            break;
-        case 'c':
-            if (parse_u64(optarg, &v) || v < 1 || v > MAX_CONNECTIONS)
-                return usage_error("--connections: '%s' is not 1-%u", optarg, MAX_CONNECTIONS);
-            o->connections = (uint32_t)v;
-            break;
-        case 'w':
-            if (parse_u64(optarg, &v) || v < 1 || v > MAX_WINDOW)
-                return usage_error("--window: '%s' is not 1-%u", optarg, MAX_WINDOW);
-            o->window = (uint32_t)v;
-            break;
-        case 'z':
-            if (parse_u64(optarg, &v) || v > 9)
-                return usage_error("--compression: '%s' is not 0-9", optarg);
-            o->level = (int)v;
-            break;
-        case OPT_PIPELINING:
-            if (parse_u64(optarg, &v) || v < 1 || v > 1000)
-                return usage_error("--pipelining: '%s' is not 1-1000", optarg);
-            o->pipelining = (uint32_t)v;
-            break;
-        case OPT_PRECOMPRESS:
-            o->precompress = true;
-            break;
-        case 'r':
-            if (strcmp(optarg, "unlimited") == 0 || strcmp(optarg, "0") == 0) {
-                o->rate = 0;
-            } else {
-                char *end;
-                errno = 0;
-                double rate = strtod(optarg, &end);
-                if (errno || end == optarg || *end || !(rate > 0) || rate > 1e10)
-                    return usage_error("--rate: '%s' is not events per second or 'unlimited'",
-                                       optarg);
-                o->rate = rate;
-            }
-            break;
-        case 'n':
-            if (parse_u64(optarg, &v) || v < 1)
-                return usage_error("--count: '%s' is not a positive number of events", optarg);
-            o->count = v;
-            break;
-        case 'd':
-            if (parse_duration(optarg, &o->duration_ms) || !o->duration_ms)
-                return usage_error("--duration: '%s' is not a duration (30s, 500ms, 2m)", optarg);
-            break;
-        case 'l':
-            o->loop = true;
-            break;
-        case OPT_FRAMING:
-            if (strcmp(optarg, "octet") != 0 && strcmp(optarg, "lf") != 0)
-                return usage_error("--framing: '%s' is not octet or lf", optarg);
-            o->lf = strcmp(optarg, "lf") == 0;
-            framing_set = true;
-            break;
-        case OPT_ACK_TIMEOUT:
-            if (parse_duration(optarg, &o->ack_timeout_ms) || o->ack_timeout_ms < 100)
-                return usage_error("--ack-timeout: '%s' is not a duration of at least 100ms",
-                                   optarg);
-            break;
-        case OPT_NO_RECONNECT:
-            o->no_reconnect = true;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_NO_PROGRESS:
-            o->progress = false;
-            break;
-        case OPT_MAX_INPUT:
-        case OPT_MAX_EVENT:
-            if (parse_u64(optarg, &v) || v < 1024 || v > ((uint64_t)1 << 40))
-                return usage_error("--%s: '%s' is not a size in bytes (at least 1024)",
-                                   ch == OPT_MAX_INPUT ? "max-input" : "max-event", optarg);
-            if (ch == OPT_MAX_INPUT)
-                o->max_input = (size_t)v;
-            else
-                o->max_event = (size_t)v;
-            break;
-        case OPT_TLS:
-            o->tls = true;
-            break;
-        case OPT_TLS_CA:
-            o->tls_ca = optarg;
-            break;
-        case OPT_TLS_CERT:
-            o->tls_cert = optarg;
-            break;
-        case OPT_TLS_KEY:
-            o->tls_key = optarg;
-            break;
-        case OPT_TLS_SERVER_NAME:
-            if (!*optarg || strlen(optarg) >= sizeof(o->tls_server_name))
-                return usage_error("--tls-server-name: '%s' is not a host name of 1-%zu bytes",
-                                   optarg, sizeof(o->tls_server_name) - 1);
-            snprintf(o->tls_server_name, sizeof(o->tls_server_name), "%s", optarg);
-            break;
-        case OPT_TLS_INSECURE:
-            o->tls_insecure = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!o->target[0]) {
-        if (optind >= argc)
-            return usage_error("no target: give HOST:PORT");
-        snprintf(o->target, sizeof(o->target), "%s", argv[optind++]);
-    }
-    o->paths = argv + optind;
-    o->npaths = argc - optind;
-    if (framing_set && o->proto != P_SYSLOG_TCP)
-        return usage_error("--framing applies to --protocol syslog-tcp only");
-    if (o->precompress && o->proto == P_BEATS && o->version == 1)
-        return usage_error("--precompress needs --lumberjack 2: v1 numbers events across the "
-                           "connection, so its windows cannot be shared");
-    if (!o->tls &&
-        (o->tls_ca || o->tls_cert || o->tls_key || o->tls_server_name[0] || o->tls_insecure))
-        return usage_error("--tls-ca, --tls-cert, --tls-key, --tls-server-name and "
-                           "--tls-insecure need --tls");
-    if (o->tls && o->proto == P_SYSLOG_UDP)
-        return usage_error("--tls applies to --protocol beats and syslog-tcp, not syslog-udp");
-    if (!o->tls_cert != !o->tls_key)
-        return usage_error("--tls-cert and --tls-key go together");
-    if (o->tls_insecure && o->tls_ca)
-        return usage_error("--tls-insecure verifies nothing: it cannot go with --tls-ca");
-    if (o->json || !isatty(STDERR_FILENO))
-        o->progress = false;
-    return -1; /* go on */
-}
-
 /* ---- The report --------------------------------------------------------------------------------
  */
-
-static const char *proto_name(const struct opts *o)
-{
-    return o->proto == P_BEATS ? "beats" : o->proto == P_SYSLOG_TCP ? "syslog-tcp" : "syslog-udp";
-}
 
 static json_t *hist_json(const struct rp_hist *h)
 {
@@ -1819,7 +1419,7 @@ static void print_hist(const char *what, const struct rp_hist *h)
 /* --tls: the protocol and cipher of the first connection established, and what was verified. */
 static json_t *tls_json(const struct run *r)
 {
-    const struct opts *o = &r->o;
+    const struct rp_opts *o = &r->o;
     if (!o->tls)
         return json_null();
     return json_pack("{s:s?, s:s?, s:s, s:b, s:b}", "protocol",
@@ -1830,7 +1430,7 @@ static json_t *tls_json(const struct run *r)
 
 static void print_tls(const struct run *r)
 {
-    const struct opts *o = &r->o;
+    const struct rp_opts *o = &r->o;
     if (!o->tls)
         return;
     char verified[400];
@@ -1847,7 +1447,7 @@ static void print_tls(const struct run *r)
 
 static void report(struct run *r, bool ok)
 {
-    const struct opts *o = &r->o;
+    const struct rp_opts *o = &r->o;
     const struct stats *s = &r->st;
     double secs = r->started ? (double)(r->end_ns - r->start_ns) / 1e9 : 0;
     uint64_t done = beats(r) ? s->events_acked : s->events_sent;
@@ -1859,17 +1459,18 @@ static void report(struct run *r, bool ok)
         json_t *j = json_pack(
             "{s:s, s:s, s:i, s:I, s:I, s:i, s:b, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
             " s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:b}",
-            "protocol", proto_name(o), "target", o->target, "version", o->version, "connections",
-            (json_int_t)o->connections, "window", (json_int_t)o->window, "compression", o->level,
-            "precompress", o->precompress, "pipelining", (json_int_t)o->pipelining, "rate", o->rate,
-            "loop", o->loop, "events_sent", (json_int_t)s->events_sent, "events_acked",
-            (json_int_t)s->events_acked, "events_resent", (json_int_t)s->events_resent,
-            "windows_sent", (json_int_t)s->windows_sent, "windows_acked",
-            (json_int_t)s->windows_acked, "candidate_windows", (json_int_t)s->cand_windows,
-            "bytes_sent", (json_int_t)s->bytes_sent, "payload_bytes", (json_int_t)s->payload_bytes,
-            "seconds", secs, "events_per_second", eps, "mb_per_second", mbps,
-            "payload_mb_per_second", pmbps, "errors", (json_int_t)s->errors, "reconnects",
-            (json_int_t)s->reconnects, "keepalives", (json_int_t)s->keepalives, "ok", ok);
+            "protocol", rp_proto_name(o->proto), "target", o->target, "version", o->version,
+            "connections", (json_int_t)o->connections, "window", (json_int_t)o->window,
+            "compression", o->level, "precompress", o->precompress, "pipelining",
+            (json_int_t)o->pipelining, "rate", o->rate, "loop", o->loop, "events_sent",
+            (json_int_t)s->events_sent, "events_acked", (json_int_t)s->events_acked,
+            "events_resent", (json_int_t)s->events_resent, "windows_sent",
+            (json_int_t)s->windows_sent, "windows_acked", (json_int_t)s->windows_acked,
+            "candidate_windows", (json_int_t)s->cand_windows, "bytes_sent",
+            (json_int_t)s->bytes_sent, "payload_bytes", (json_int_t)s->payload_bytes, "seconds",
+            secs, "events_per_second", eps, "mb_per_second", mbps, "payload_mb_per_second", pmbps,
+            "errors", (json_int_t)s->errors, "reconnects", (json_int_t)s->reconnects, "keepalives",
+            (json_int_t)s->keepalives, "ok", ok);
         if (j && beats(r)) {
             json_object_set_new(j, "ack_latency_ms", hist_json(&s->lat));
             json_object_set_new(j, "candidate_ack_latency_ms", hist_json(&s->lat_cand));
@@ -1886,8 +1487,8 @@ static void report(struct run *r, bool ok)
         fflush(stdout);
         return;
     }
-    printf("amsiwatch replay: %s%s to %s: %s\n", proto_name(o),
-           o->proto == P_BEATS ? (o->version == 1 ? " v1" : " v2") : "", o->target,
+    printf("amsiwatch replay: %s%s to %s: %s\n", rp_proto_name(o->proto),
+           o->proto == RP_PROTO_BEATS ? (o->version == 1 ? " v1" : " v2") : "", o->target,
            ok ? "ok" : "FAILED");
     char rate[32];
     if (o->rate > 0)
@@ -1902,7 +1503,8 @@ static void report(struct run *r, bool ok)
     else
         printf("  connections %" PRIu32 ", %" PRIu32 " messages per write%s, rate %s\n",
                o->connections, o->window,
-               o->proto == P_SYSLOG_TCP ? (o->lf ? ", LF framing" : ", octet counting") : "", rate);
+               o->proto == RP_PROTO_SYSLOG_TCP ? (o->lf ? ", LF framing" : ", octet counting") : "",
+               rate);
     print_tls(r);
     if (beats(r)) {
         printf("  events             %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
@@ -1931,6 +1533,23 @@ static void report(struct run *r, bool ok)
 
 /* ---- Entry point -------------------------------------------------------------------------------
  */
+
+/* The address of O's target. Returns 0, or -1 with the reason in WHY. */
+static int resolve(const struct rp_opts *o, struct sockaddr_storage *out, char *why, size_t whylen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype =
+                                 o->proto == RP_PROTO_SYSLOG_UDP ? SOCK_DGRAM : SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(o->host, o->port, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot resolve '%s': %s", o->host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
 
 static void raise_fd_limit(uint32_t connections)
 {
@@ -1970,7 +1589,7 @@ static void ssl_reason(char *out, size_t outlen)
  * verified (unless --tls-insecure), the client certificate when given, no session resumption. */
 static SSL_CTX *tls_context(struct run *r, char *err, size_t errlen)
 {
-    const struct opts *o = &r->o;
+    const struct rp_opts *o = &r->o;
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -2039,21 +1658,37 @@ int replay_main(int argc, char **argv)
         fprintf(stderr, "amsiwatch replay: out of memory\n");
         return 3;
     }
-    int status = parse_args(argc, argv, &r->o);
-    if (status >= 0) {
+    /* Room for any one argument quoted in a message. */
+    size_t whylen = 512;
+    for (int i = 0; i < argc; i++)
+        whylen = strlen(argv[i]) + 512 > whylen ? strlen(argv[i]) + 512 : whylen;
+    char *why = malloc(whylen);
+    if (!why) {
+        free(r);
+        fprintf(stderr, "amsiwatch replay: out of memory\n");
+        return 3;
+    }
+    int parsed = rp_options_parse(argc, argv, &r->o, why, whylen);
+    if (parsed == RP_PARSE_RUN && resolve(&r->o, &r->addr, why, whylen) < 0)
+        parsed = RP_PARSE_ERROR;
+    if (parsed != RP_PARSE_RUN) {
+        int status = parsed == RP_PARSE_HELP ? 0 : 2;
+        if (parsed == RP_PARSE_HELP)
+            rp_usage(stdout);
+        else if (parsed == RP_PARSE_USAGE)
+            rp_usage(stderr);
+        else
+            fprintf(stderr, "amsiwatch replay: %s (see --help)\n", why);
+        free(why);
         free(r);
         return status;
     }
-    struct opts *o = &r->o;
+    free(why);
+    struct rp_opts *o = &r->o;
+    if (!isatty(STDERR_FILENO))
+        o->progress = false;
     char err[512];
-    char host[RESOLVE_HOST];
-    if (resolve(o->target, o->proto == P_SYSLOG_UDP, &r->addr, host, err, sizeof(err)) < 0) {
-        free(r);
-        return usage_error("%s", err);
-    }
     if (o->tls) {
-        if (!o->tls_server_name[0])
-            snprintf(o->tls_server_name, sizeof(o->tls_server_name), "%s", host);
         r->ssl_ctx = tls_context(r, err, sizeof(err));
         if (!r->ssl_ctx) {
             free(r);
@@ -2062,10 +1697,10 @@ int replay_main(int argc, char **argv)
         }
     }
     struct rp_load_opts lo = {.max_input = o->max_input, .max_event = o->max_event};
-    lo.shape = o->proto == P_SYSLOG_UDP   ? RP_SYSLOG_UDP
-               : o->proto == P_SYSLOG_TCP ? (o->lf ? RP_SYSLOG_LF : RP_SYSLOG_OCT)
-               : o->version == 1          ? RP_BEATS_V1
-                                          : RP_BEATS_V2;
+    lo.shape = o->proto == RP_PROTO_SYSLOG_UDP   ? RP_SYSLOG_UDP
+               : o->proto == RP_PROTO_SYSLOG_TCP ? (o->lf ? RP_SYSLOG_LF : RP_SYSLOG_OCT)
+               : o->version == 1                 ? RP_BEATS_V1
+                                                 : RP_BEATS_V2;
     if (rp_input_load(&r->in, &lo, o->paths, o->npaths, err, sizeof(err)) < 0) {
         fprintf(stderr, "amsiwatch replay: %s\n", err);
         rp_input_free(&r->in);
@@ -2101,7 +1736,7 @@ int replay_main(int argc, char **argv)
     uv_signal_start(&r->sigint, on_signal, SIGINT);
     uv_signal_start(&r->sigterm, on_signal, SIGTERM);
 
-    if (o->precompress && o->proto == P_BEATS) {
+    if (o->precompress && o->proto == RP_PROTO_BEATS) {
         int rc = start_prep(r);
         if (rc < 0)
             run_fail(r, "cannot prepare the windows: %s", strerror(-rc));

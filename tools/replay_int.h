@@ -1,16 +1,75 @@
-/* amsiwatch replay, internal interfaces shared by tools/replay*.c: the input held in memory, the
- * window encoder and the latency histogram. Not part of the tools' public surface.
+/* amsiwatch replay, internal interfaces shared by tools/replay*.c: the options, the input held in
+ * memory, the window encoder and the latency histogram. Not part of the tools' public surface.
  *
- * Threads: rp_input_load and the histogram run on the main (loop) thread; rp_encode_window is pure
- * over a loaded input and runs on the libuv thread pool. */
+ * Threads: everything runs on the main (loop) thread but rp_encode_window, which is pure over a
+ * loaded input and runs on the libuv thread pool. */
 #ifndef AMSI_TOOLS_REPLAY_INT_H
 #define AMSI_TOOLS_REPLAY_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/buf.h"
+
+/* ---- Options (replay_options.c) ---- */
+
+#define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
+#define MAX_CONNECTIONS   100000u
+#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
+#define DEFAULT_MAX_EVENT ((size_t)4 << 20)
+
+enum rp_proto { RP_PROTO_BEATS, RP_PROTO_SYSLOG_TCP, RP_PROTO_SYSLOG_UDP };
+
+struct rp_opts {
+    char target[300]; /* HOST:PORT or [IPv6]:PORT, as given */
+    char host[256];   /* the target's host, without brackets */
+    char port[300];   /* the target's port, as given */
+    enum rp_proto proto;
+    int version; /* Lumberjack 1 or 2 */
+    bool lf;     /* syslog TCP framing */
+    uint32_t connections, window, pipelining;
+    int level;
+    double rate; /* events/s; 0 = unlimited */
+    uint64_t count, duration_ms, ack_timeout_ms;
+    bool loop, precompress, no_reconnect, json;
+    bool progress; /* false with --no-progress or --json; the caller also turns it off when
+                      standard error is not a terminal */
+    size_t max_input, max_event;
+    char **paths; /* the input files: the rest of ARGV */
+    int npaths;
+    /* TLS (--tls): the CA file (NULL: the system store), the client certificate and key, the
+     * name sent as SNI and checked against the server's certificate (by default the target's
+     * host). */
+    bool tls, tls_insecure;
+    const char *tls_ca, *tls_cert, *tls_key;
+    char tls_server_name[256];
+};
+
+/* What rp_options_parse found. */
+enum rp_parsed {
+    RP_PARSE_ERROR = -1, /* an option's value, or options together, are wrong: WHY says which */
+    RP_PARSE_RUN = 0,    /* O holds the options of a run */
+    RP_PARSE_HELP = 1,   /* --help */
+    RP_PARSE_USAGE = 2,  /* getopt_long rejected an argument (unknown option, value missing or not
+                            allowed) and said so on standard error, unless opterr is 0; WHY names
+                            the argument */
+};
+
+/* Parses ARGV (ARGV[0] is "replay"; getopt_long is started over) into O, defaults first, and
+ * checks the options together and the target's form (HOST:PORT, not resolved). WHY (WHYLEN bytes)
+ * receives one line, without the program's name, on RP_PARSE_ERROR and RP_PARSE_USAGE. Pure but
+ * for getopt_long's globals and the message it prints when opterr is set. */
+int rp_options_parse(int argc, char **argv, struct rp_opts *o, char *why, size_t whylen);
+
+/* The help text. */
+void rp_usage(FILE *f);
+
+/* "beats", "syslog-tcp" or "syslog-udp". */
+const char *rp_proto_name(enum rp_proto p);
+
+/* ---- The input (replay_input.c) ---- */
 
 /* What the events are turned into when loaded. */
 enum rp_shape {
