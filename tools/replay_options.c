@@ -222,7 +222,7 @@ int rp_options_parse(int argc, char **argv, struct rp_opts *o, char *why, size_t
     bool framing_set = false;
     int ch;
     uint64_t v;
-    optind = 1;
+    optind = 0; /* glibc: start over, permutation state included */
     while ((ch = getopt_long(argc, argv, "t:p:c:w:z:r:n:d:lh", longs, NULL)) != -1) {
         switch (ch) {
         case 't':
