@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -31,111 +30,14 @@
 #define MAX_FAILURES   10u  /* failed reconnects in a row before the run gives up */
 #define PUMP_BUDGET    256u /* windows assigned per turn of the loop before yielding */
 #define TICK_MS        100u
-#define READ_BUF       65536u
-
-struct run;
-struct conn;
-
-/* One window assigned to a connection: waiting for its bytes, written, or waiting for its ACK. */
-struct win {
-    struct win *next;
-    struct conn *conn;
-    uint64_t start;     /* first event (index into the input) */
-    uint32_t n;         /* events */
-    uint32_t seq_base;  /* v1: the window's sequence numbers are seq_base + 1 .. seq_base + n */
-    uint32_t next_base; /* v1: SEQ_BASE to use once the encoding under way (STALE) is done */
-    uint32_t acked;     /* events of this window acknowledged so far */
-    const char *bytes;  /* what is written: prepared (shared), a slice of the input, or OWN */
-    size_t len;
-    struct buf own;
-    uint64_t write_ns;
-    int work_rc;
-    bool ready, written, writing, working, stale, done, counted, candidate;
-    uv_write_t wreq;
-    uv_work_t work;
-};
-
-/* C_HANDSHAKE: connected, the TLS handshake under way (--tls only). */
-enum cstate { C_NEW, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING, C_WAIT, C_DONE };
-
-struct conn {
-    struct run *run;
-    uint32_t id;
-    union {
-        uv_tcp_t tcp;
-        uv_udp_t udp;
-        uv_handle_t handle;
-    } h;
-    uv_connect_t creq;
-    enum cstate state;
-    struct win *head, *tail;
-    uint32_t nwin;
-    uint32_t v1_seq; /* v1: the last sequence number given out on this connection */
-    uint8_t carry[6];
-    size_t ncarry;
-    uint64_t activity_ns; /* the last ACK read, or the write that started a wait for one */
-    uint64_t since_ns;    /* when the connect started, or when the backoff ends */
-    unsigned failures;
-    bool ever_open, reconnect, in_ready, udp_blocked;
-    bool progressed; /* an ACK advanced since this connection opened */
-    bool tls_heard;  /* --tls: application data came back on this connection (an ACK) */
-    bool lingering;  /* --tls, at the end: close_notify and FIN sent, reading until the EOF */
-    uv_shutdown_t sreq;
-    uint64_t udp_pos, udp_end;
-    struct conn *ready_next;
-    struct tlsio *tls; /* --tls: this connection's engine, made anew for each connection */
-};
-
-struct stats {
-    uint64_t events_sent, events_acked, events_resent, windows_sent, windows_acked;
-    uint64_t cand_windows, bytes_sent, payload_bytes, keepalives, reconnects, errors;
-    struct rp_hist lat, lat_cand;
-};
-
-struct run {
-    struct rp_opts o;
-    uv_loop_t *loop;
-    struct rp_input in;
-    struct sockaddr_storage addr;
-    uint8_t version_byte;
-    struct conn *conns;
-    uint32_t next_to_open, connecting;
-    /* --precompress: window K holds events [K * window, ...), built once, shared by all. */
-    struct buf *prep;
-    size_t nslices, prep_pending;
-    uv_work_t *prep_work;
-    atomic_int prep_rc;
-    /* The cursor over the input. */
-    size_t slice;
-    uint64_t assigned;
-    bool exhausted, stopping, aborting, closed;
-    struct conn *ready_head, *ready_tail;
-    double tokens;
-    uint64_t tokens_ns;
-    uv_timer_t tick, rate_timer, duration_timer, udp_timer;
-    uv_idle_t pump_idle;
-    uv_signal_t sigint, sigterm;
-    int signals;
-    size_t jobs;
-    uint64_t start_ns, end_ns, last_progress_ns, prep_ns;
-    bool started, progress_shown;
-    struct stats st;
-    char error[512];
-    /* --tls */
-    SSL_CTX *ssl_ctx;
-    uv_timer_t linger_timer;
-    uint32_t lingering;
-    bool tls_cert_requested; /* a server asked for a client certificate and none was set */
-    char tls_protocol[32], tls_cipher[96];
-};
 
 static char read_buf[READ_BUF];
 
-static void pump(struct run *r);
-static void maybe_finish(struct run *r);
-static void conn_connect(struct conn *c);
-static void flush_writes(struct conn *c);
-static void conn_drop(struct conn *c, const char *why);
+static void pump(struct rp_run *r);
+static void maybe_finish(struct rp_run *r);
+static void conn_connect(struct rp_conn *c);
+static void flush_writes(struct rp_conn *c);
+static void conn_drop(struct rp_conn *c, const char *why);
 static void on_udp_timer(uv_timer_t *t);
 
 /* ---- Errors and the end of the run ----------------------------------------------------------- */
@@ -149,9 +51,9 @@ static void close_handle(uv_handle_t *h, uv_close_cb cb)
 static void on_conn_closed(uv_handle_t *h);
 
 /* The end of a lingering connection: closed at last. */
-static void linger_end(struct conn *c)
+static void linger_end(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     if (!c->lingering)
         return;
     c->lingering = false;
@@ -168,18 +70,18 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 static void on_linger_timer(uv_timer_t *t)
 {
-    struct run *r = t->data;
+    struct rp_run *r = t->data;
     for (uint32_t i = 0; i < r->o.connections && r->lingering; i++)
         linger_end(&r->conns[i]);
 }
 
-static int tls_flush(struct conn *c, struct win *w);
+static int tls_flush(struct rp_conn *c, struct rp_win *w);
 
 /* --tls, at the end of a run: close_notify, then the FIN, then read until the receiver closes.
  * Closing at once would reset the connection whenever records the client has not read are
  * waiting (TLS 1.3 session tickets), and a reset makes the receiver drop what it has not read
  * yet: the last syslog messages. Returns 0, or a libuv error (close at once). */
-static int tls_linger(struct conn *c)
+static int tls_linger(struct rp_conn *c)
 {
     tlsio_shutdown(c->tls);
     int rc = tls_flush(c, NULL);
@@ -194,22 +96,23 @@ static int tls_linger(struct conn *c)
     return rc;
 }
 
-static void close_all(struct run *r)
+static void close_all(struct rp_run *r)
 {
     if (r->closed)
         return;
     r->closed = true;
     r->end_ns = uv_hrtime();
     for (uint32_t i = 0; i < r->o.connections; i++) {
-        struct conn *c = &r->conns[i];
-        if (c->state == C_CONNECTING || c->state == C_HANDSHAKE || c->state == C_OPEN) {
-            bool linger = c->tls && c->state == C_OPEN && !r->aborting && tls_linger(c) == 0;
-            c->state = C_CLOSING;
+        struct rp_conn *c = &r->conns[i];
+        if (c->state == RP_CONN_CONNECTING || c->state == RP_CONN_HANDSHAKE ||
+            c->state == RP_CONN_OPEN) {
+            bool linger = c->tls && c->state == RP_CONN_OPEN && !r->aborting && tls_linger(c) == 0;
+            c->state = RP_CONN_CLOSING;
             c->reconnect = false;
             if (!linger)
                 uv_close(&c->h.handle, on_conn_closed);
-        } else if (c->state != C_CLOSING) {
-            c->state = C_DONE;
+        } else if (c->state != RP_CONN_CLOSING) {
+            c->state = RP_CONN_DONE;
         }
     }
     close_handle((uv_handle_t *)&r->tick, NULL);
@@ -226,7 +129,7 @@ static void close_all(struct run *r)
 }
 
 /* A failure that ends the run: counted, logged, every connection closed. */
-__attribute__((format(printf, 2, 3))) static void run_fail(struct run *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void run_fail(struct rp_run *r, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -247,18 +150,13 @@ __attribute__((format(printf, 2, 3))) static void run_fail(struct run *r, const 
 
 /* ---- Windows --------------------------------------------------------------------------------- */
 
-static void win_free(struct win *w)
+static void win_free(struct rp_win *w)
 {
     buf_free(&w->own);
     free(w);
 }
 
-static bool beats(const struct run *r)
-{
-    return r->o.proto == RP_PROTO_BEATS;
-}
-
-static size_t slice_len(const struct run *r, size_t k)
+static size_t slice_len(const struct rp_run *r, size_t k)
 {
     size_t start = k * r->o.window;
     size_t left = r->in.n - start;
@@ -267,9 +165,9 @@ static size_t slice_len(const struct run *r, size_t k)
 
 /* Where a window's bytes come from when nothing needs encoding: the prepared window when the
  * window is exactly one, the input's bytes for syslog. False: it must be encoded. */
-static bool set_ready_bytes(struct run *r, struct win *w)
+static bool set_ready_bytes(struct rp_run *r, struct rp_win *w)
 {
-    if (!beats(r)) {
+    if (!rp_beats(r)) {
         const struct rp_event *a = &r->in.ev[w->start], *b = &r->in.ev[w->start + w->n - 1];
         w->bytes = r->in.data.data + a->off;
         w->len = (size_t)(b->off + b->len - a->off);
@@ -305,21 +203,21 @@ static void gate_acquire(void)
 static void encode_work(uv_work_t *req)
 {
     gate_acquire();
-    struct win *w = req->data;
-    struct run *r = w->conn->run;
+    struct rp_win *w = req->data;
+    struct rp_run *r = w->conn->run;
     buf_reset(&w->own);
     w->work_rc = rp_encode_window(&r->in, (size_t)w->start, w->n, r->o.level, w->seq_base, &w->own);
     gate_release();
 }
 
-static void queue_encode(struct win *w);
+static void queue_encode(struct rp_win *w);
 
 static void encode_done(uv_work_t *req, int status)
 {
     gate_acquire();
-    struct win *w = req->data;
-    struct conn *c = w->conn;
-    struct run *r = c->run;
+    struct rp_win *w = req->data;
+    struct rp_conn *c = w->conn;
+    struct rp_run *r = c->run;
     w->working = false;
     r->jobs--;
     if (r->aborting || status == UV_ECANCELED) {
@@ -340,13 +238,13 @@ static void encode_done(uv_work_t *req, int status)
     w->bytes = w->own.data;
     w->len = w->own.len;
     w->ready = true;
-    if (c->state == C_OPEN)
+    if (c->state == RP_CONN_OPEN)
         flush_writes(c);
 }
 
-static void queue_encode(struct win *w)
+static void queue_encode(struct rp_win *w)
 {
-    struct run *r = w->conn->run;
+    struct rp_run *r = w->conn->run;
     w->ready = false;
     w->bytes = NULL;
     w->working = true;
@@ -364,13 +262,13 @@ static void queue_encode(struct win *w)
 /* ---- Writing (the path a TLS layer would wrap: conn_send out, conn_on_bytes in) ---------------
  */
 
-static void complete_window(struct conn *c, struct win *w);
+static void complete_window(struct rp_conn *c, struct rp_win *w);
 
 /* A window's write ended: WIRE bytes went out (the ciphertext with --tls). */
-static void window_written(struct win *w, int status, size_t wire)
+static void window_written(struct rp_win *w, int status, size_t wire)
 {
-    struct conn *c = w->conn;
-    struct run *r = c->run;
+    struct rp_conn *c = w->conn;
+    struct rp_run *r = c->run;
     w->writing = false;
     if (status == 0 || w->done) {
         r->st.bytes_sent += wire;
@@ -391,20 +289,20 @@ static void window_written(struct win *w, int status, size_t wire)
         return;
     }
     if (status < 0) {
-        if (status != UV_ECANCELED && c->state == C_OPEN) {
+        if (status != UV_ECANCELED && c->state == RP_CONN_OPEN) {
             char why[128];
             snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
             conn_drop(c, why);
         }
         return;
     }
-    if (!beats(r)) /* syslog: nothing comes back; a window is done once the kernel has it */
+    if (!rp_beats(r)) /* syslog: nothing comes back; a window is done once the kernel has it */
         complete_window(c, w);
 }
 
 static void on_write(uv_write_t *req, int status)
 {
-    struct win *w = req->data;
+    struct rp_win *w = req->data;
     window_written(w, status, w->len);
 }
 
@@ -412,8 +310,8 @@ static void on_write(uv_write_t *req, int status)
  * engine, in flight on the socket. */
 struct tls_write {
     uv_write_t req;
-    struct conn *c;
-    struct win *w; /* the window these records carry, or NULL */
+    struct rp_conn *c;
+    struct rp_win *w; /* the window these records carry, or NULL */
     size_t len;
     char data[];
 };
@@ -421,15 +319,16 @@ struct tls_write {
 static void on_tls_write(uv_write_t *req, int status)
 {
     struct tls_write *tw = (struct tls_write *)req;
-    struct conn *c = tw->c;
-    struct win *w = tw->w;
+    struct rp_conn *c = tw->c;
+    struct rp_win *w = tw->w;
     size_t len = tw->len;
     free(tw);
     if (w) {
         window_written(w, status, len);
         return;
     }
-    if (status < 0 && status != UV_ECANCELED && (c->state == C_OPEN || c->state == C_HANDSHAKE)) {
+    if (status < 0 && status != UV_ECANCELED &&
+        (c->state == RP_CONN_OPEN || c->state == RP_CONN_HANDSHAKE)) {
         char why[128];
         snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
         conn_drop(c, why);
@@ -438,7 +337,7 @@ static void on_tls_write(uv_write_t *req, int status)
 
 /* --tls: sends the ciphertext waiting in the engine, on behalf of window W (or NULL). Returns 0
  * or a libuv error. */
-static int tls_flush(struct conn *c, struct win *w)
+static int tls_flush(struct rp_conn *c, struct rp_win *w)
 {
     size_t n = tlsio_pending(c->tls);
     if (!n)
@@ -456,11 +355,11 @@ static int tls_flush(struct conn *c, struct win *w)
     return rc;
 }
 
-static void tls_failed(struct conn *c);
+static void tls_failed(struct rp_conn *c);
 
 /* Writes one window with one uv_write (with --tls: encrypted, then one uv_write of its records).
  * Returns 0, a libuv error, or 1 when the run failed. */
-static int conn_send(struct conn *c, struct win *w)
+static int conn_send(struct rp_conn *c, struct rp_win *w)
 {
     int rc;
     if (c->tls) {
@@ -482,10 +381,10 @@ static int conn_send(struct conn *c, struct win *w)
 }
 
 /* Writes the windows whose bytes are ready, in order; stops at the first that is not. */
-static void flush_writes(struct conn *c)
+static void flush_writes(struct rp_conn *c)
 {
     bool waiting = false; /* a window already written is waiting for its ACK */
-    for (struct win *w = c->head; w && c->state == C_OPEN; w = w->next) {
+    for (struct rp_win *w = c->head; w && c->state == RP_CONN_OPEN; w = w->next) {
         if (w->written) {
             waiting = true;
             continue;
@@ -510,18 +409,18 @@ static void flush_writes(struct conn *c)
 /* ---- Scheduling --------------------------------------------------------------------------------
  */
 
-static bool can_take(const struct conn *c)
+static bool can_take(const struct rp_conn *c)
 {
-    if (c->state != C_OPEN)
+    if (c->state != RP_CONN_OPEN)
         return false;
     if (c->run->o.proto == RP_PROTO_SYSLOG_UDP)
         return !c->udp_blocked;
     return c->nwin < c->run->o.pipelining;
 }
 
-static void push_ready(struct conn *c)
+static void push_ready(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     if (c->in_ready || !can_take(c))
         return;
     c->in_ready = true;
@@ -533,9 +432,9 @@ static void push_ready(struct conn *c)
     r->ready_tail = c;
 }
 
-static struct conn *pop_ready(struct run *r)
+static struct rp_conn *pop_ready(struct rp_run *r)
 {
-    struct conn *c = r->ready_head;
+    struct rp_conn *c = r->ready_head;
     if (c) {
         r->ready_head = c->ready_next;
         if (!r->ready_head)
@@ -546,7 +445,7 @@ static struct conn *pop_ready(struct run *r)
 }
 
 /* The size of the next window, or 0 when there is none left to send. */
-static uint32_t next_size(struct run *r)
+static uint32_t next_size(struct rp_run *r)
 {
     if (r->stopping || r->exhausted)
         return 0;
@@ -558,7 +457,7 @@ static uint32_t next_size(struct run *r)
     return (uint32_t)n;
 }
 
-static uint64_t take_next(struct run *r, uint32_t n)
+static uint64_t take_next(struct rp_run *r, uint32_t n)
 {
     uint64_t start = (uint64_t)r->slice * r->o.window;
     r->assigned += n;
@@ -570,9 +469,9 @@ static uint64_t take_next(struct run *r, uint32_t n)
     return start;
 }
 
-static void udp_continue(struct conn *c)
+static void udp_continue(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     while (c->udp_pos < c->udp_end) {
         const struct rp_event *e = &r->in.ev[c->udp_pos];
         uv_buf_t b = uv_buf_init(r->in.data.data + e->off, e->len);
@@ -596,16 +495,16 @@ static void udp_continue(struct conn *c)
     r->st.windows_sent++;
 }
 
-static void assign(struct conn *c, uint64_t start, uint32_t n)
+static void assign(struct rp_conn *c, uint64_t start, uint32_t n)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     if (r->o.proto == RP_PROTO_SYSLOG_UDP) {
         c->udp_pos = start;
         c->udp_end = start + n;
         udp_continue(c);
         return;
     }
-    struct win *w = calloc(1, sizeof(*w));
+    struct rp_win *w = calloc(1, sizeof(*w));
     if (!w) {
         run_fail(r, "out of memory");
         return;
@@ -630,7 +529,7 @@ static void assign(struct conn *c, uint64_t start, uint32_t n)
     flush_writes(c);
 }
 
-static void refill(struct run *r)
+static void refill(struct rp_run *r)
 {
     uint64_t now = uv_hrtime();
     r->tokens += r->o.rate * (double)(now - r->tokens_ns) / 1e9;
@@ -652,7 +551,7 @@ static void on_pump_idle(uv_idle_t *h)
 }
 
 /* Hands windows to connections that can take one, round robin, within the rate. */
-static void pump(struct run *r)
+static void pump(struct rp_run *r)
 {
     if (r->stopping || !r->started)
         return;
@@ -675,7 +574,7 @@ static void pump(struct run *r)
             uv_idle_start(&r->pump_idle, on_pump_idle);
             return;
         }
-        struct conn *c = pop_ready(r);
+        struct rp_conn *c = pop_ready(r);
         if (!can_take(c))
             continue;
         uint64_t start = take_next(r, n);
@@ -694,10 +593,10 @@ static void pump(struct run *r)
 
 static void on_udp_timer(uv_timer_t *t)
 {
-    struct run *r = t->data;
+    struct rp_run *r = t->data;
     for (uint32_t i = 0; i < r->o.connections && !r->aborting; i++) {
-        struct conn *c = &r->conns[i];
-        if (c->state == C_OPEN && c->udp_blocked) {
+        struct rp_conn *c = &r->conns[i];
+        if (c->state == RP_CONN_OPEN && c->udp_blocked) {
             udp_continue(c);
             push_ready(c);
         }
@@ -708,12 +607,12 @@ static void on_udp_timer(uv_timer_t *t)
     }
 }
 
-static bool all_delivered(const struct run *r)
+static bool all_delivered(const struct rp_run *r)
 {
     if (r->jobs)
         return false;
     for (uint32_t i = 0; i < r->o.connections; i++) {
-        const struct conn *c = &r->conns[i];
+        const struct rp_conn *c = &r->conns[i];
         if (c->nwin || c->udp_blocked)
             return false;
     }
@@ -721,7 +620,7 @@ static bool all_delivered(const struct run *r)
 }
 
 /* Ends the run once nothing is left to assign and every window is delivered. */
-static void maybe_finish(struct run *r)
+static void maybe_finish(struct rp_run *r)
 {
     if (r->closed || !r->stopping || !all_delivered(r))
         return;
@@ -731,14 +630,14 @@ static void maybe_finish(struct run *r)
 /* ---- ACKs --------------------------------------------------------------------------------------
  */
 
-static void complete_window(struct conn *c, struct win *w)
+static void complete_window(struct rp_conn *c, struct rp_win *w)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     c->head = w->next;
     if (!c->head)
         c->tail = NULL;
     c->nwin--;
-    if (beats(r)) {
+    if (rp_beats(r)) {
         uint64_t us = (uv_hrtime() - w->write_ns) / 1000;
         rp_hist_add(&r->st.lat, us);
         if (w->candidate)
@@ -754,9 +653,9 @@ static void complete_window(struct conn *c, struct win *w)
     maybe_finish(r);
 }
 
-static void handle_ack(struct conn *c, const uint8_t *p)
+static void handle_ack(struct rp_conn *c, const uint8_t *p)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     if (p[1] != LJ_ACK || (p[0] != LJ_V1 && p[0] != LJ_V2)) {
         char what[160];
         lj_describe_garbage(p, 6, what, sizeof(what));
@@ -771,7 +670,7 @@ static void handle_ack(struct conn *c, const uint8_t *p)
     }
     uint32_t seq = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
     c->activity_ns = uv_hrtime();
-    struct win *w = c->head;
+    struct rp_win *w = c->head;
     if (seq == 0) { /* keep-alive: the receiver is still working on the window */
         r->st.keepalives++;
         return;
@@ -802,11 +701,11 @@ static void handle_ack(struct conn *c, const uint8_t *p)
 }
 
 /* Bytes read from the receiver: whole 6-byte ACK frames, the rest kept for the next read. */
-static void conn_on_bytes(struct conn *c, const uint8_t *p, size_t n)
+static void conn_on_bytes(struct rp_conn *c, const uint8_t *p, size_t n)
 {
-    if (!beats(c->run))
+    if (!rp_beats(c->run))
         return; /* syslog receivers send nothing we act on */
-    while (n && c->state == C_OPEN) {
+    while (n && c->state == RP_CONN_OPEN) {
         size_t take = 6 - c->ncarry;
         if (c->ncarry == 0 && n >= 6) {
             handle_ack(c, p);
@@ -847,9 +746,9 @@ static bool verify_unknown_ca(long v)
 }
 
 /* Why the TLS connection failed, in the user's terms first, OpenSSL's words after. */
-static void tls_explain(struct conn *c, char *out, size_t outlen)
+static void tls_explain(struct rp_conn *c, char *out, size_t outlen)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     const struct rp_opts *o = &r->o;
     SSL *ssl = tlsio_ssl(c->tls);
     long v = SSL_get_verify_result(ssl);
@@ -901,9 +800,9 @@ static void tls_explain(struct conn *c, char *out, size_t outlen)
         snprintf(out, outlen, "%s", detail);
 }
 
-static void tls_failed(struct conn *c)
+static void tls_failed(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     char why[900];
     tls_explain(c, why, sizeof(why));
     run_fail(r, "connection %" PRIu32 ": TLS %s with %s failed: %s", c->id,
@@ -911,10 +810,10 @@ static void tls_failed(struct conn *c)
 }
 
 /* The handshake is done: the connection takes windows. */
-static void conn_established(struct conn *c)
+static void conn_established(struct rp_conn *c)
 {
-    struct run *r = c->run;
-    c->state = C_OPEN;
+    struct rp_run *r = c->run;
+    c->state = RP_CONN_OPEN;
     c->activity_ns = uv_hrtime();
     if (c->tls && !r->tls_protocol[0]) {
         SSL *ssl = tlsio_ssl(c->tls);
@@ -927,13 +826,13 @@ static void conn_established(struct conn *c)
 }
 
 /* Ciphertext read from the receiver: the handshake, then plaintext for conn_on_bytes. */
-static void conn_on_cipher(struct conn *c, const uint8_t *p, size_t n)
+static void conn_on_cipher(struct rp_conn *c, const uint8_t *p, size_t n)
 {
     if (tlsio_feed(c->tls, p, n) != 0) {
         tls_failed(c);
         return;
     }
-    if (c->state == C_HANDSHAKE) {
+    if (c->state == RP_CONN_HANDSHAKE) {
         int hs = tlsio_handshake(c->tls);
         int rc = tls_flush(c, NULL);
         if (hs == TLSIO_ERROR) {
@@ -950,7 +849,7 @@ static void conn_on_cipher(struct conn *c, const uint8_t *p, size_t n)
             return;
         conn_established(c);
     }
-    while (c->state == C_OPEN) {
+    while (c->state == RP_CONN_OPEN) {
         long k = tlsio_read(c->tls, plain_buf, sizeof(plain_buf));
         if (k > 0) {
             c->tls_heard = true;
@@ -967,15 +866,15 @@ static void conn_on_cipher(struct conn *c, const uint8_t *p, size_t n)
         return;
     }
     /* Records the reads produced (a reply to a key update): out, in order. */
-    if (c->state == C_OPEN && tls_flush(c, NULL) < 0)
+    if (c->state == RP_CONN_OPEN && tls_flush(c, NULL) < 0)
         conn_drop(c, "write failed");
 }
 
 /* A new engine for a new connection (a reconnect never resumes a session): its ClientHello goes
  * out at once. Returns 0, or -1 when the run failed. */
-static int tls_start(struct conn *c)
+static int tls_start(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     const char *name = r->o.tls_server_name;
     if (tlsio_new(&c->tls, r->ssl_ctx, false, NULL) < 0) {
         run_fail(r, "cannot create a TLS connection: out of memory");
@@ -1011,7 +910,7 @@ static int tls_start(struct conn *c)
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-    struct conn *c = s->data;
+    struct rp_conn *c = s->data;
     if (c->lingering) { /* what comes now is of no use; the end of it is */
         if (nread < 0)
             linger_end(c);
@@ -1038,12 +937,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 /* Back in line after a drop: the windows not acknowledged go again, from the first event not
  * acknowledged, renumbered for the new connection. */
-static void rewind_windows(struct conn *c)
+static void rewind_windows(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     uint32_t seq = 0;
     c->ncarry = 0;
-    for (struct win *w = c->head; w; w = w->next) {
+    for (struct rp_win *w = c->head; w; w = w->next) {
         bool encode = false;
         w->written = false;
         if (w->counted)
@@ -1055,7 +954,7 @@ static void rewind_windows(struct conn *c)
             w->candidate = rp_candidates(&r->in, (size_t)w->start, w->n) > 0;
             encode = true;
         }
-        if (r->o.version == 1 && beats(r)) {
+        if (r->o.version == 1 && rp_beats(r)) {
             if (w->working) { /* never written, so never trimmed: only the numbering changes */
                 w->stale = w->seq_base != seq;
                 w->next_base = seq;
@@ -1076,28 +975,28 @@ static void rewind_windows(struct conn *c)
 
 static void on_conn_closed(uv_handle_t *h)
 {
-    struct conn *c = h->data;
-    struct run *r = c->run;
+    struct rp_conn *c = h->data;
+    struct rp_run *r = c->run;
     tlsio_free(c->tls);
     c->tls = NULL;
     if (!c->reconnect || r->aborting || r->closed) {
-        c->state = C_DONE;
+        c->state = RP_CONN_DONE;
         maybe_finish(r);
         return;
     }
     c->reconnect = false;
     rewind_windows(c);
-    c->state = C_WAIT;
+    c->state = RP_CONN_WAIT;
     unsigned shift = c->failures < 5 ? c->failures : 5;
     c->since_ns = uv_hrtime() + (100000000ull << shift); /* 100 ms, doubling to 3.2 s */
 }
 
 /* The connection broke: reconnect (the windows in flight go again), or with --no-reconnect end
  * the run. */
-static void conn_drop(struct conn *c, const char *why)
+static void conn_drop(struct rp_conn *c, const char *why)
 {
-    struct run *r = c->run;
-    if (c->state == C_HANDSHAKE) {
+    struct rp_run *r = c->run;
+    if (c->state == RP_CONN_HANDSHAKE) {
         run_fail(r,
                  "connection %" PRIu32 ": TLS handshake with %s failed: the connection was %s "
                  "during the handshake%s",
@@ -1108,7 +1007,7 @@ static void conn_drop(struct conn *c, const char *why)
                      : " (is TLS enabled on that port?)");
         return;
     }
-    if (c->state != C_OPEN)
+    if (c->state != RP_CONN_OPEN)
         return;
     if (c->tls && r->tls_cert_requested && !r->o.tls_cert && !c->tls_heard) {
         /* TLS 1.3 ends the handshake on the client before the server checks for a certificate:
@@ -1121,7 +1020,7 @@ static void conn_drop(struct conn *c, const char *why)
         return;
     }
     if (r->stopping && !c->nwin) { /* done with it anyway */
-        c->state = C_CLOSING;
+        c->state = RP_CONN_CLOSING;
         uv_close(&c->h.handle, on_conn_closed);
         return;
     }
@@ -1145,14 +1044,14 @@ static void conn_drop(struct conn *c, const char *why)
     log_warn("replay",
              "connection %" PRIu32 " to %s %s with %" PRIu32 " windows in flight; reconnecting",
              c->id, r->o.target, why, c->nwin);
-    c->state = C_CLOSING;
+    c->state = RP_CONN_CLOSING;
     c->reconnect = true;
     uv_close(&c->h.handle, on_conn_closed);
 }
 
-static void connect_failed(struct conn *c, int status)
+static void connect_failed(struct rp_conn *c, int status)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     if (!c->ever_open) {
         run_fail(r, "cannot connect to %s: %s", r->o.target, uv_strerror(status));
         return;
@@ -1162,20 +1061,20 @@ static void connect_failed(struct conn *c, int status)
                  uv_strerror(status));
         return;
     }
-    c->state = C_CLOSING;
+    c->state = RP_CONN_CLOSING;
     c->reconnect = true;
     uv_close(&c->h.handle, on_conn_closed);
 }
 
-static void open_more(struct run *r);
+static void open_more(struct rp_run *r);
 
 static void on_connect(uv_connect_t *req, int status)
 {
-    struct conn *c = req->data;
-    struct run *r = c->run;
+    struct rp_conn *c = req->data;
+    struct rp_run *r = c->run;
     r->connecting--;
     open_more(r);
-    if (status == UV_ECANCELED || r->closed || c->state != C_CONNECTING)
+    if (status == UV_ECANCELED || r->closed || c->state != RP_CONN_CONNECTING)
         return;
     if (status < 0) {
         connect_failed(c, status);
@@ -1187,12 +1086,12 @@ static void on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(&c->h.tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&c->h.tcp, on_alloc, on_read);
     if (rc < 0) {
-        c->state = C_OPEN;
+        c->state = RP_CONN_OPEN;
         connect_failed(c, rc);
         return;
     }
     if (r->ssl_ctx) {
-        c->state = C_HANDSHAKE;
+        c->state = RP_CONN_HANDSHAKE;
         c->since_ns = uv_hrtime();
         tls_start(c);
         return;
@@ -1200,9 +1099,9 @@ static void on_connect(uv_connect_t *req, int status)
     conn_established(c);
 }
 
-static void conn_connect(struct conn *c)
+static void conn_connect(struct rp_conn *c)
 {
-    struct run *r = c->run;
+    struct rp_run *r = c->run;
     int rc;
     c->since_ns = uv_hrtime();
     if (r->o.proto == RP_PROTO_SYSLOG_UDP) {
@@ -1211,11 +1110,11 @@ static void conn_connect(struct conn *c)
         if (rc == 0)
             rc = uv_udp_connect(&c->h.udp, (const struct sockaddr *)&r->addr);
         if (rc < 0) {
-            c->state = C_OPEN; /* so that close_all closes it */
+            c->state = RP_CONN_OPEN; /* so that close_all closes it */
             run_fail(r, "cannot open a UDP socket to %s: %s", r->o.target, uv_strerror(rc));
             return;
         }
-        c->state = C_OPEN;
+        c->state = RP_CONN_OPEN;
         c->ever_open = true;
         push_ready(c);
         return;
@@ -1227,7 +1126,7 @@ static void conn_connect(struct conn *c)
     }
     c->h.tcp.data = c;
     c->creq.data = c;
-    c->state = C_CONNECTING;
+    c->state = RP_CONN_CONNECTING;
     rc = uv_tcp_connect(&c->creq, &c->h.tcp, (const struct sockaddr *)&r->addr, on_connect);
     if (rc < 0) {
         connect_failed(c, rc);
@@ -1236,7 +1135,7 @@ static void conn_connect(struct conn *c)
     r->connecting++;
 }
 
-static void open_more(struct run *r)
+static void open_more(struct rp_run *r)
 {
     while (!r->stopping && r->next_to_open < r->o.connections && r->connecting < MAX_CONNECTING)
         conn_connect(&r->conns[r->next_to_open++]);
@@ -1245,42 +1144,26 @@ static void open_more(struct run *r)
 /* ---- Timers, signals, progress -----------------------------------------------------------------
  */
 
-static void show_progress(struct run *r, uint64_t now)
-{
-    double s = (double)(now - r->start_ns) / 1e9;
-    uint32_t open = 0;
-    for (uint32_t i = 0; i < r->o.connections; i++)
-        open += r->conns[i].state == C_OPEN;
-    uint64_t done = beats(r) ? r->st.events_acked : r->st.events_sent;
-    fprintf(stderr,
-            "\r%7.1f s  sent %" PRIu64 "  acked %" PRIu64 "  %.0f events/s  %.1f MB/s  "
-            "connections %" PRIu32 "/%" PRIu32 "  reconnects %" PRIu64 "   ",
-            s, r->st.events_sent, beats(r) ? r->st.events_acked : 0, s > 0 ? done / s : 0,
-            s > 0 ? r->st.bytes_sent / s / 1e6 : 0, open, r->o.connections, r->st.reconnects);
-    fflush(stderr);
-    r->progress_shown = true;
-}
-
 static void on_tick(uv_timer_t *t)
 {
-    struct run *r = t->data;
+    struct rp_run *r = t->data;
     uint64_t now = uv_hrtime();
     uint64_t timeout_ns = r->o.ack_timeout_ms * 1000000ull;
     for (uint32_t i = 0; i < r->o.connections && !r->aborting; i++) {
-        struct conn *c = &r->conns[i];
-        if (c->state == C_WAIT && now >= c->since_ns) {
+        struct rp_conn *c = &r->conns[i];
+        if (c->state == RP_CONN_WAIT && now >= c->since_ns) {
             if (r->stopping && !c->nwin)
-                c->state = C_DONE;
+                c->state = RP_CONN_DONE;
             else
                 conn_connect(c);
-        } else if (c->state == C_CONNECTING && now - c->since_ns > timeout_ns) {
+        } else if (c->state == RP_CONN_CONNECTING && now - c->since_ns > timeout_ns) {
             connect_failed(c, UV_ETIMEDOUT);
-        } else if (c->state == C_HANDSHAKE && now - c->since_ns > timeout_ns) {
+        } else if (c->state == RP_CONN_HANDSHAKE && now - c->since_ns > timeout_ns) {
             run_fail(r,
                      "connection %" PRIu32 ": TLS handshake with %s failed: no answer within "
                      "--ack-timeout (%.1f s) (is TLS enabled on that port?)",
                      c->id, r->o.target, r->o.ack_timeout_ms / 1000.0);
-        } else if (c->state == C_OPEN && beats(r) && c->head && c->head->written &&
+        } else if (c->state == RP_CONN_OPEN && rp_beats(r) && c->head && c->head->written &&
                    now - c->activity_ns > timeout_ns) {
             run_fail(r,
                      "connection %" PRIu32 ": no ACK from %s within --ack-timeout (%.1f s) for a "
@@ -1292,21 +1175,21 @@ static void on_tick(uv_timer_t *t)
         return;
     if (r->o.progress && now - r->last_progress_ns >= 1000000000ull) {
         r->last_progress_ns = now;
-        show_progress(r, now);
+        rp_show_progress(r, now);
     }
     maybe_finish(r);
 }
 
 static void on_duration(uv_timer_t *t)
 {
-    struct run *r = t->data;
+    struct rp_run *r = t->data;
     r->stopping = true;
     maybe_finish(r);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    struct run *r = s->data;
+    struct rp_run *r = s->data;
     if (++r->signals == 1 && !r->aborting) {
         if (r->progress_shown) {
             fputc('\n', stderr);
@@ -1325,7 +1208,7 @@ static void on_signal(uv_signal_t *s, int signum)
         run_fail(r, "interrupted with %" PRIu32 " windows in flight", inflight);
 }
 
-static void start_sending(struct run *r)
+static void start_sending(struct rp_run *r)
 {
     r->started = true;
     r->start_ns = r->tokens_ns = r->last_progress_ns = uv_hrtime();
@@ -1342,7 +1225,7 @@ static void start_sending(struct run *r)
 static void prep_work(uv_work_t *req)
 {
     gate_acquire();
-    struct run *r = req->data;
+    struct rp_run *r = req->data;
     size_t k = (size_t)(req - r->prep_work);
     int rc = rp_encode_window(&r->in, k * r->o.window, (uint32_t)slice_len(r, k), r->o.level, 0,
                               &r->prep[k]);
@@ -1354,7 +1237,7 @@ static void prep_work(uv_work_t *req)
 static void prep_done(uv_work_t *req, int status)
 {
     gate_acquire();
-    struct run *r = req->data;
+    struct rp_run *r = req->data;
     (void)status;
     if (--r->prep_pending)
         return;
@@ -1376,7 +1259,7 @@ static void prep_done(uv_work_t *req, int status)
     start_sending(r);
 }
 
-static int start_prep(struct run *r)
+static int start_prep(struct rp_run *r)
 {
     r->prep = calloc(r->nslices, sizeof(*r->prep));
     r->prep_work = calloc(r->nslices, sizeof(*r->prep_work));
@@ -1393,142 +1276,6 @@ static int start_prep(struct run *r)
             return rc;
     }
     return 0;
-}
-
-/* ---- The report --------------------------------------------------------------------------------
- */
-
-static json_t *hist_json(const struct rp_hist *h)
-{
-    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "windows", (json_int_t)h->count, "p50",
-                     rp_hist_quantile(h, 0.5) / 1000.0, "p99", rp_hist_quantile(h, 0.99) / 1000.0,
-                     "p99_9", rp_hist_quantile(h, 0.999) / 1000.0, "max", h->max / 1000.0);
-}
-
-static void print_hist(const char *what, const struct rp_hist *h)
-{
-    if (!h->count) {
-        printf("  %-18s none\n", what);
-        return;
-    }
-    printf("  %-18s p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (%" PRIu64 " windows)\n",
-           what, rp_hist_quantile(h, 0.5) / 1000.0, rp_hist_quantile(h, 0.99) / 1000.0,
-           rp_hist_quantile(h, 0.999) / 1000.0, h->max / 1000.0, h->count);
-}
-
-/* --tls: the protocol and cipher of the first connection established, and what was verified. */
-static json_t *tls_json(const struct run *r)
-{
-    const struct rp_opts *o = &r->o;
-    if (!o->tls)
-        return json_null();
-    return json_pack("{s:s?, s:s?, s:s, s:b, s:b}", "protocol",
-                     r->tls_protocol[0] ? r->tls_protocol : NULL, "cipher",
-                     r->tls_cipher[0] ? r->tls_cipher : NULL, "server_name", o->tls_server_name,
-                     "verified", !o->tls_insecure, "client_certificate", o->tls_cert != NULL);
-}
-
-static void print_tls(const struct run *r)
-{
-    const struct rp_opts *o = &r->o;
-    if (!o->tls)
-        return;
-    char verified[400];
-    if (o->tls_insecure)
-        snprintf(verified, sizeof(verified), "server NOT verified (--tls-insecure)");
-    else
-        snprintf(verified, sizeof(verified), "server '%s' verified against %s", o->tls_server_name,
-                 o->tls_ca ? o->tls_ca : "the system store");
-    printf("  TLS                %s, %s; %s%s\n",
-           r->tls_protocol[0] ? r->tls_protocol : "no handshake completed",
-           r->tls_cipher[0] ? r->tls_cipher : "no cipher", verified,
-           o->tls_cert ? "; client certificate sent" : "");
-}
-
-static void report(struct run *r, bool ok)
-{
-    const struct rp_opts *o = &r->o;
-    const struct stats *s = &r->st;
-    double secs = r->started ? (double)(r->end_ns - r->start_ns) / 1e9 : 0;
-    uint64_t done = beats(r) ? s->events_acked : s->events_sent;
-    double eps = secs > 0 ? done / secs : 0, mbps = secs > 0 ? s->bytes_sent / secs / 1e6 : 0;
-    double pmbps = secs > 0 ? s->payload_bytes / secs / 1e6 : 0;
-    if (r->progress_shown)
-        fputc('\n', stderr);
-    if (o->json) {
-        json_t *j = json_pack(
-            "{s:s, s:s, s:i, s:I, s:I, s:i, s:b, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-            " s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:b}",
-            "protocol", rp_proto_name(o->proto), "target", o->target, "version", o->version,
-            "connections", (json_int_t)o->connections, "window", (json_int_t)o->window,
-            "compression", o->level, "precompress", o->precompress, "pipelining",
-            (json_int_t)o->pipelining, "rate", o->rate, "loop", o->loop, "events_sent",
-            (json_int_t)s->events_sent, "events_acked", (json_int_t)s->events_acked,
-            "events_resent", (json_int_t)s->events_resent, "windows_sent",
-            (json_int_t)s->windows_sent, "windows_acked", (json_int_t)s->windows_acked,
-            "candidate_windows", (json_int_t)s->cand_windows, "bytes_sent",
-            (json_int_t)s->bytes_sent, "payload_bytes", (json_int_t)s->payload_bytes, "seconds",
-            secs, "events_per_second", eps, "mb_per_second", mbps, "payload_mb_per_second", pmbps,
-            "errors", (json_int_t)s->errors, "reconnects", (json_int_t)s->reconnects, "keepalives",
-            (json_int_t)s->keepalives, "ok", ok);
-        if (j && beats(r)) {
-            json_object_set_new(j, "ack_latency_ms", hist_json(&s->lat));
-            json_object_set_new(j, "candidate_ack_latency_ms", hist_json(&s->lat_cand));
-        }
-        if (j)
-            json_object_set_new(j, "tls", tls_json(r));
-        if (j)
-            json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (text)
-            puts(text);
-        free(text);
-        json_decref(j);
-        fflush(stdout);
-        return;
-    }
-    printf("amsiwatch replay: %s%s to %s: %s\n", rp_proto_name(o->proto),
-           o->proto == RP_PROTO_BEATS ? (o->version == 1 ? " v1" : " v2") : "", o->target,
-           ok ? "ok" : "FAILED");
-    char rate[32];
-    if (o->rate > 0)
-        snprintf(rate, sizeof(rate), "%.0f/s", o->rate);
-    else
-        snprintf(rate, sizeof(rate), "unlimited");
-    if (beats(r))
-        printf("  connections %" PRIu32 ", window %" PRIu32
-               ", compression %d%s, pipelining %" PRIu32 ", rate %s\n",
-               o->connections, o->window, o->level, o->precompress ? " (precompressed)" : "",
-               o->pipelining, rate);
-    else
-        printf("  connections %" PRIu32 ", %" PRIu32 " messages per write%s, rate %s\n",
-               o->connections, o->window,
-               o->proto == RP_PROTO_SYSLOG_TCP ? (o->lf ? ", LF framing" : ", octet counting") : "",
-               rate);
-    print_tls(r);
-    if (beats(r)) {
-        printf("  events             %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
-               " resent\n",
-               s->events_sent, s->events_acked, s->events_resent);
-        printf("  windows            %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
-               " with candidate events\n",
-               s->windows_sent, s->windows_acked, s->cand_windows);
-    } else {
-        printf("  events             %" PRIu64 " sent (syslog has no acknowledgement)\n",
-               s->events_sent);
-    }
-    printf("  throughput         %.3f s, %.0f events/s, %.2f MB/s on the wire, %.2f MB/s of "
-           "events\n",
-           secs, eps, mbps, pmbps);
-    if (beats(r)) {
-        print_hist("ACK latency", &s->lat);
-        print_hist("candidate windows", &s->lat_cand);
-    }
-    printf("  errors %" PRIu64 ", reconnects %" PRIu64 ", keep-alives %" PRIu64 "\n", s->errors,
-           s->reconnects, s->keepalives);
-    if (r->error[0])
-        printf("  error: %s\n", r->error);
-    fflush(stdout);
 }
 
 /* ---- Entry point -------------------------------------------------------------------------------
@@ -1571,7 +1318,7 @@ static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 {
     (void)x509;
     (void)pkey;
-    struct run *r = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct rp_run *r = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
     if (r)
         r->tls_cert_requested = true;
     return 0;
@@ -1587,7 +1334,7 @@ static void ssl_reason(char *out, size_t outlen)
 
 /* The client context every connection's engine is made from: TLS 1.2 or 1.3, the server
  * verified (unless --tls-insecure), the client certificate when given, no session resumption. */
-static SSL_CTX *tls_context(struct run *r, char *err, size_t errlen)
+static SSL_CTX *tls_context(struct rp_run *r, char *err, size_t errlen)
 {
     const struct rp_opts *o = &r->o;
     char why[256];
@@ -1653,7 +1400,7 @@ fail:
 
 int replay_main(int argc, char **argv)
 {
-    struct run *r = calloc(1, sizeof(*r));
+    struct rp_run *r = calloc(1, sizeof(*r));
     if (!r) {
         fprintf(stderr, "amsiwatch replay: out of memory\n");
         return 3;
@@ -1747,20 +1494,20 @@ int replay_main(int argc, char **argv)
     if (!r->end_ns)
         r->end_ns = uv_hrtime();
 
-    bool ok =
-        r->st.errors == 0 && (!beats(r) || r->st.events_acked == r->st.events_sent) && r->started;
-    if (r->st.errors == 0 && beats(r) && r->st.events_acked != r->st.events_sent) {
+    bool ok = r->st.errors == 0 && (!rp_beats(r) || r->st.events_acked == r->st.events_sent) &&
+              r->started;
+    if (r->st.errors == 0 && rp_beats(r) && r->st.events_acked != r->st.events_sent) {
         snprintf(r->error, sizeof(r->error), "%" PRIu64 " events sent were not acknowledged",
                  r->st.events_sent - r->st.events_acked);
         r->st.errors++;
     }
-    report(r, ok);
+    rp_report(r, ok);
 
     uv_loop_close(r->loop);
     for (uint32_t i = 0; i < o->connections; i++) {
-        struct win *w = r->conns[i].head;
+        struct rp_win *w = r->conns[i].head;
         while (w) {
-            struct win *next = w->next;
+            struct rp_win *next = w->next;
             win_free(w);
             w = next;
         }

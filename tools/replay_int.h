@@ -6,10 +6,13 @@
 #ifndef AMSI_TOOLS_REPLAY_INT_H
 #define AMSI_TOOLS_REPLAY_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <uv.h>
 
 #include "base/buf.h"
 
@@ -136,5 +139,132 @@ void rp_hist_add(struct rp_hist *h, uint64_t us);
 
 /* The value at quantile Q (0..1), or 0 when empty. */
 uint64_t rp_hist_quantile(const struct rp_hist *h, double q);
+
+/* ---- The run (replay_send.c: the sender loop; replay_tls.c; replay_report.c; replay.c) ---- */
+
+#define READ_BUF 65536u /* bytes read from a receiver at once */
+
+struct rp_run;
+struct rp_conn;
+struct tlsio;
+struct ssl_ctx_st;
+
+/* One window assigned to a connection: waiting for its bytes, written, or waiting for its ACK. */
+struct rp_win {
+    struct rp_win *next;
+    struct rp_conn *conn;
+    uint64_t start;     /* first event (index into the input) */
+    uint32_t n;         /* events */
+    uint32_t seq_base;  /* v1: the window's sequence numbers are seq_base + 1 .. seq_base + n */
+    uint32_t next_base; /* v1: SEQ_BASE to use once the encoding under way (STALE) is done */
+    uint32_t acked;     /* events of this window acknowledged so far */
+    const char *bytes;  /* what is written: prepared (shared), a slice of the input, or OWN */
+    size_t len;
+    struct buf own;
+    uint64_t write_ns;
+    int work_rc;
+    bool ready, written, writing, working, stale, done, counted, candidate;
+    uv_write_t wreq;
+    uv_work_t work;
+};
+
+/* RP_CONN_HANDSHAKE: connected, the TLS handshake under way (--tls only). */
+enum rp_cstate {
+    RP_CONN_NEW,
+    RP_CONN_CONNECTING,
+    RP_CONN_HANDSHAKE,
+    RP_CONN_OPEN,
+    RP_CONN_CLOSING,
+    RP_CONN_WAIT,
+    RP_CONN_DONE
+};
+
+/* One connection (TCP, or a connected UDP socket), re-made after a drop. */
+struct rp_conn {
+    struct rp_run *run;
+    uint32_t id;
+    union {
+        uv_tcp_t tcp;
+        uv_udp_t udp;
+        uv_handle_t handle;
+    } h;
+    uv_connect_t creq;
+    enum rp_cstate state;
+    struct rp_win *head, *tail;
+    uint32_t nwin;
+    uint32_t v1_seq; /* v1: the last sequence number given out on this connection */
+    uint8_t carry[6];
+    size_t ncarry;
+    uint64_t activity_ns; /* the last ACK read, or the write that started a wait for one */
+    uint64_t since_ns;    /* when the connect started, or when the backoff ends */
+    unsigned failures;
+    bool ever_open, reconnect, in_ready, udp_blocked;
+    bool progressed; /* an ACK advanced since this connection opened */
+    bool tls_heard;  /* --tls: application data came back on this connection (an ACK) */
+    bool lingering;  /* --tls, at the end: close_notify and FIN sent, reading until the EOF */
+    uv_shutdown_t sreq;
+    uint64_t udp_pos, udp_end;
+    struct rp_conn *ready_next;
+    struct tlsio *tls; /* --tls: this connection's engine, made anew for each connection */
+};
+
+/* What the report counts. */
+struct rp_stats {
+    uint64_t events_sent, events_acked, events_resent, windows_sent, windows_acked;
+    uint64_t cand_windows, bytes_sent, payload_bytes, keepalives, reconnects, errors;
+    struct rp_hist lat, lat_cand;
+};
+
+/* One run: the options, the input, every connection, the loop and what was counted. */
+struct rp_run {
+    struct rp_opts o;
+    uv_loop_t *loop;
+    struct rp_input in;
+    struct sockaddr_storage addr;
+    uint8_t version_byte;
+    struct rp_conn *conns;
+    uint32_t next_to_open, connecting;
+    /* --precompress: window K holds events [K * window, ...), built once, shared by all. */
+    struct buf *prep;
+    size_t nslices, prep_pending;
+    uv_work_t *prep_work;
+    atomic_int prep_rc;
+    /* The cursor over the input. */
+    size_t slice;
+    uint64_t assigned;
+    bool exhausted, stopping, aborting, closed;
+    struct rp_conn *ready_head, *ready_tail;
+    double tokens;
+    uint64_t tokens_ns;
+    uv_timer_t tick, rate_timer, duration_timer, udp_timer;
+    uv_idle_t pump_idle;
+    uv_signal_t sigint, sigterm;
+    int signals;
+    size_t jobs;
+    uint64_t start_ns, end_ns, last_progress_ns, prep_ns;
+    bool started, progress_shown;
+    struct rp_stats st;
+    char error[512];
+    /* --tls */
+    struct ssl_ctx_st *ssl_ctx; /* OpenSSL's SSL_CTX */
+    uv_timer_t linger_timer;
+    uint32_t lingering;
+    bool tls_cert_requested; /* a server asked for a client certificate and none was set */
+    char tls_protocol[32], tls_cipher[96];
+};
+
+static inline bool rp_beats(const struct rp_run *r)
+{
+    return r->o.proto == RP_PROTO_BEATS;
+}
+
+/* ---- The report (replay_report.c) ---- */
+
+/* The progress line on standard error (--progress), NOW being uv_hrtime(). */
+void rp_show_progress(struct rp_run *r, uint64_t now);
+
+/* The final report on standard output, as text or (--json) one JSON object; OK: the run
+ * succeeded. */
+void rp_report(struct rp_run *r, bool ok);
 
 #endif
