@@ -6,11 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -24,7 +20,6 @@
 #include "base/log.h"
 #include "protocol/lumberjack.h"
 #include "tools/replay_int.h"
-#include "net/tlsio.h"
 
 #define MAX_CONNECTING 256u /* connects in progress at once, so a large ramp does not flood */
 #define MAX_FAILURES   10u  /* failed reconnects in a row before the run gives up */
@@ -37,7 +32,6 @@ static void pump(struct rp_run *r);
 static void maybe_finish(struct rp_run *r);
 static void conn_connect(struct rp_conn *c);
 static void flush_writes(struct rp_conn *c);
-static void conn_drop(struct rp_conn *c, const char *why);
 static void on_udp_timer(uv_timer_t *t);
 
 /* ---- Errors and the end of the run ----------------------------------------------------------- */
@@ -75,16 +69,13 @@ static void on_linger_timer(uv_timer_t *t)
         linger_end(&r->conns[i]);
 }
 
-static int tls_flush(struct rp_conn *c, struct rp_win *w);
-
 /* --tls, at the end of a run: close_notify, then the FIN, then read until the receiver closes.
  * Closing at once would reset the connection whenever records the client has not read are
  * waiting (TLS 1.3 session tickets), and a reset makes the receiver drop what it has not read
  * yet: the last syslog messages. Returns 0, or a libuv error (close at once). */
 static int tls_linger(struct rp_conn *c)
 {
-    tlsio_shutdown(c->tls);
-    int rc = tls_flush(c, NULL);
+    int rc = rp_tls_close_notify(c);
     if (rc == 0) {
         c->sreq.data = c;
         rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->h.tcp, on_shutdown);
@@ -129,7 +120,7 @@ static void close_all(struct rp_run *r)
 }
 
 /* A failure that ends the run: counted, logged, every connection closed. */
-__attribute__((format(printf, 2, 3))) static void run_fail(struct rp_run *r, const char *fmt, ...)
+void rp_run_fail(struct rp_run *r, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -231,8 +222,8 @@ static void encode_done(uv_work_t *req, int status)
         return;
     }
     if (w->work_rc < 0) {
-        run_fail(r, "cannot encode a window of %" PRIu32 " events: %s", w->n,
-                 strerror(-w->work_rc));
+        rp_run_fail(r, "cannot encode a window of %" PRIu32 " events: %s", w->n,
+                    strerror(-w->work_rc));
         return;
     }
     w->bytes = w->own.data;
@@ -255,17 +246,17 @@ static void queue_encode(struct rp_win *w)
     if (rc < 0) {
         w->working = false;
         r->jobs--;
-        run_fail(r, "cannot queue work: %s", uv_strerror(rc));
+        rp_run_fail(r, "cannot queue work: %s", uv_strerror(rc));
     }
 }
 
-/* ---- Writing (the path a TLS layer would wrap: conn_send out, conn_on_bytes in) ---------------
+/* ---- Writing (the path replay_tls.c wraps: conn_send out, rp_conn_on_bytes in) ---------------
  */
 
 static void complete_window(struct rp_conn *c, struct rp_win *w);
 
 /* A window's write ended: WIRE bytes went out (the ciphertext with --tls). */
-static void window_written(struct rp_win *w, int status, size_t wire)
+void rp_window_written(struct rp_win *w, int status, size_t wire)
 {
     struct rp_conn *c = w->conn;
     struct rp_run *r = c->run;
@@ -292,7 +283,7 @@ static void window_written(struct rp_win *w, int status, size_t wire)
         if (status != UV_ECANCELED && c->state == RP_CONN_OPEN) {
             char why[128];
             snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
-            conn_drop(c, why);
+            rp_conn_drop(c, why);
         }
         return;
     }
@@ -303,59 +294,8 @@ static void window_written(struct rp_win *w, int status, size_t wire)
 static void on_write(uv_write_t *req, int status)
 {
     struct rp_win *w = req->data;
-    window_written(w, status, w->len);
+    rp_window_written(w, status, w->len);
 }
-
-/* --tls: the ciphertext of one window (or of handshake and alert records), copied out of the
- * engine, in flight on the socket. */
-struct tls_write {
-    uv_write_t req;
-    struct rp_conn *c;
-    struct rp_win *w; /* the window these records carry, or NULL */
-    size_t len;
-    char data[];
-};
-
-static void on_tls_write(uv_write_t *req, int status)
-{
-    struct tls_write *tw = (struct tls_write *)req;
-    struct rp_conn *c = tw->c;
-    struct rp_win *w = tw->w;
-    size_t len = tw->len;
-    free(tw);
-    if (w) {
-        window_written(w, status, len);
-        return;
-    }
-    if (status < 0 && status != UV_ECANCELED &&
-        (c->state == RP_CONN_OPEN || c->state == RP_CONN_HANDSHAKE)) {
-        char why[128];
-        snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
-        conn_drop(c, why);
-    }
-}
-
-/* --tls: sends the ciphertext waiting in the engine, on behalf of window W (or NULL). Returns 0
- * or a libuv error. */
-static int tls_flush(struct rp_conn *c, struct rp_win *w)
-{
-    size_t n = tlsio_pending(c->tls);
-    if (!n)
-        return 0;
-    struct tls_write *tw = malloc(sizeof(*tw) + n);
-    if (!tw)
-        return UV_ENOMEM;
-    tw->c = c;
-    tw->w = w;
-    tw->len = tlsio_take(c->tls, tw->data, n);
-    uv_buf_t b = uv_buf_init(tw->data, (unsigned)tw->len);
-    int rc = uv_write(&tw->req, (uv_stream_t *)&c->h.tcp, &b, 1, on_tls_write);
-    if (rc < 0)
-        free(tw);
-    return rc;
-}
-
-static void tls_failed(struct rp_conn *c);
 
 /* Writes one window with one uv_write (with --tls: encrypted, then one uv_write of its records).
  * Returns 0, a libuv error, or 1 when the run failed. */
@@ -363,11 +303,9 @@ static int conn_send(struct rp_conn *c, struct rp_win *w)
 {
     int rc;
     if (c->tls) {
-        if (tlsio_write(c->tls, w->bytes, w->len) != 0) {
-            tls_failed(c);
+        rc = rp_tls_send(c, w);
+        if (rc > 0)
             return 1;
-        }
-        rc = tls_flush(c, w);
     } else {
         uv_buf_t b = uv_buf_init((char *)w->bytes, (unsigned)w->len);
         w->wreq.data = w;
@@ -397,7 +335,7 @@ static void flush_writes(struct rp_conn *c)
         if (rc < 0) {
             char why[128];
             snprintf(why, sizeof(why), "write failed: %s", uv_strerror(rc));
-            conn_drop(c, why);
+            rp_conn_drop(c, why);
             return;
         }
         if (!waiting)
@@ -483,7 +421,7 @@ static void udp_continue(struct rp_conn *c)
             return;
         }
         if (rc < 0) {
-            run_fail(r, "sending a datagram to %s failed: %s", r->o.target, uv_strerror(rc));
+            rp_run_fail(r, "sending a datagram to %s failed: %s", r->o.target, uv_strerror(rc));
             return;
         }
         r->st.events_sent++;
@@ -506,7 +444,7 @@ static void assign(struct rp_conn *c, uint64_t start, uint32_t n)
     }
     struct rp_win *w = calloc(1, sizeof(*w));
     if (!w) {
-        run_fail(r, "out of memory");
+        rp_run_fail(r, "out of memory");
         return;
     }
     w->conn = c;
@@ -659,13 +597,13 @@ static void handle_ack(struct rp_conn *c, const uint8_t *p)
     if (p[1] != LJ_ACK || (p[0] != LJ_V1 && p[0] != LJ_V2)) {
         char what[160];
         lj_describe_garbage(p, 6, what, sizeof(what));
-        run_fail(r, "connection %" PRIu32 ": the receiver sent something other than an ACK: %s",
-                 c->id, what);
+        rp_run_fail(r, "connection %" PRIu32 ": the receiver sent something other than an ACK: %s",
+                    c->id, what);
         return;
     }
     if (p[0] != r->version_byte) {
-        run_fail(r, "connection %" PRIu32 ": ACK with version byte '%c' on a v%d connection", c->id,
-                 p[0], r->o.version);
+        rp_run_fail(r, "connection %" PRIu32 ": ACK with version byte '%c' on a v%d connection",
+                    c->id, p[0], r->o.version);
         return;
     }
     uint32_t seq = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
@@ -676,7 +614,8 @@ static void handle_ack(struct rp_conn *c, const uint8_t *p)
         return;
     }
     if (!w || !w->written) {
-        run_fail(r, "connection %" PRIu32 ": ACK %" PRIu32 " with no window in flight", c->id, seq);
+        rp_run_fail(r, "connection %" PRIu32 ": ACK %" PRIu32 " with no window in flight", c->id,
+                    seq);
         return;
     }
     uint32_t lo = w->seq_base;
@@ -685,11 +624,11 @@ static void handle_ack(struct rp_conn *c, const uint8_t *p)
         return;
     }
     if (seq - lo > w->n) {
-        run_fail(r,
-                 "connection %" PRIu32 ": ACK past the window: sequence %" PRIu32
-                 " acknowledges more than the window in flight, which holds sequences %" PRIu32
-                 "..%" PRIu32,
-                 c->id, seq, lo + 1, lo + w->n);
+        rp_run_fail(r,
+                    "connection %" PRIu32 ": ACK past the window: sequence %" PRIu32
+                    " acknowledges more than the window in flight, which holds sequences %" PRIu32
+                    "..%" PRIu32,
+                    c->id, seq, lo + 1, lo + w->n);
         return;
     }
     r->st.events_acked += seq - lo - w->acked;
@@ -701,7 +640,7 @@ static void handle_ack(struct rp_conn *c, const uint8_t *p)
 }
 
 /* Bytes read from the receiver: whole 6-byte ACK frames, the rest kept for the next read. */
-static void conn_on_bytes(struct rp_conn *c, const uint8_t *p, size_t n)
+void rp_conn_on_bytes(struct rp_conn *c, const uint8_t *p, size_t n)
 {
     if (!rp_beats(c->run))
         return; /* syslog receivers send nothing we act on */
@@ -733,179 +672,15 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(read_buf, sizeof(read_buf));
 }
 
-/* ---- TLS (--tls): the engine between the socket and conn_send / conn_on_bytes -------------- */
-
-static char plain_buf[READ_BUF];
-
-static bool verify_unknown_ca(long v)
-{
-    return v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-           v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
-           v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-           v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE || v == X509_V_ERR_CERT_UNTRUSTED;
-}
-
-/* Why the TLS connection failed, in the user's terms first, OpenSSL's words after. */
-static void tls_explain(struct rp_conn *c, char *out, size_t outlen)
-{
-    struct rp_run *r = c->run;
-    const struct rp_opts *o = &r->o;
-    SSL *ssl = tlsio_ssl(c->tls);
-    long v = SSL_get_verify_result(ssl);
-    int alert = tlsio_peer_alert(c->tls);
-    const char *detail = tlsio_error(c->tls);
-    char hint[400] = "";
-    if (!o->tls_insecure && v != X509_V_OK) {
-        if (verify_unknown_ca(v))
-            snprintf(hint, sizeof(hint),
-                     "unknown CA: the server's certificate is not signed by a CA in %s%s",
-                     o->tls_ca ? "--tls-ca " : "the system store",
-                     o->tls_ca ? o->tls_ca : " (give the receiver's CA with --tls-ca)");
-        else if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            snprintf(
-                hint, sizeof(hint),
-                "name mismatch: the server's certificate does not name '%s' (--tls-server-name "
-                "sets the name to check)",
-                o->tls_server_name);
-        else if (v == X509_V_ERR_CERT_HAS_EXPIRED)
-            snprintf(hint, sizeof(hint), "the server's certificate has expired");
-        else if (v == X509_V_ERR_CERT_NOT_YET_VALID)
-            snprintf(hint, sizeof(hint), "the server's certificate is not valid yet");
-        else
-            snprintf(hint, sizeof(hint), "the server's certificate was rejected: %s",
-                     X509_verify_cert_error_string(v));
-    } else if (alert == SSL_AD_CERTIFICATE_REQUIRED ||
-               (r->tls_cert_requested && !o->tls_cert && alert == SSL_AD_HANDSHAKE_FAILURE)) {
-        snprintf(hint, sizeof(hint),
-                 "the server asked for a client certificate and none was given (mutual TLS: use "
-                 "--tls-cert and --tls-key)");
-    } else if (o->tls_cert &&
-               (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
-                alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_CERTIFICATE_EXPIRED ||
-                alert == SSL_AD_UNSUPPORTED_CERTIFICATE || alert == SSL_AD_ACCESS_DENIED)) {
-        snprintf(hint, sizeof(hint), "the server rejected the client certificate %s", o->tls_cert);
-    } else if (alert == SSL_AD_PROTOCOL_VERSION) {
-        snprintf(hint, sizeof(hint),
-                 "no TLS version in common with the server (this client "
-                 "speaks TLS 1.2 and 1.3)");
-    } else if (!tlsio_established(c->tls) &&
-               (strstr(detail, "wrong version number") || strstr(detail, "packet length") ||
-                strstr(detail, "record layer failure"))) {
-        snprintf(hint, sizeof(hint),
-                 "the receiver did not answer in TLS: is TLS enabled on that port?");
-    }
-    if (hint[0])
-        snprintf(out, outlen, "%s (%s)", hint, detail);
-    else
-        snprintf(out, outlen, "%s", detail);
-}
-
-static void tls_failed(struct rp_conn *c)
-{
-    struct rp_run *r = c->run;
-    char why[900];
-    tls_explain(c, why, sizeof(why));
-    run_fail(r, "connection %" PRIu32 ": TLS %s with %s failed: %s", c->id,
-             tlsio_established(c->tls) ? "connection" : "handshake", r->o.target, why);
-}
-
 /* The handshake is done: the connection takes windows. */
-static void conn_established(struct rp_conn *c)
+void rp_conn_established(struct rp_conn *c)
 {
     struct rp_run *r = c->run;
     c->state = RP_CONN_OPEN;
     c->activity_ns = uv_hrtime();
-    if (c->tls && !r->tls_protocol[0]) {
-        SSL *ssl = tlsio_ssl(c->tls);
-        snprintf(r->tls_protocol, sizeof(r->tls_protocol), "%s", SSL_get_version(ssl));
-        snprintf(r->tls_cipher, sizeof(r->tls_cipher), "%s", SSL_get_cipher_name(ssl));
-    }
     flush_writes(c);
     push_ready(c);
     pump(r);
-}
-
-/* Ciphertext read from the receiver: the handshake, then plaintext for conn_on_bytes. */
-static void conn_on_cipher(struct rp_conn *c, const uint8_t *p, size_t n)
-{
-    if (tlsio_feed(c->tls, p, n) != 0) {
-        tls_failed(c);
-        return;
-    }
-    if (c->state == RP_CONN_HANDSHAKE) {
-        int hs = tlsio_handshake(c->tls);
-        int rc = tls_flush(c, NULL);
-        if (hs == TLSIO_ERROR) {
-            tls_failed(c);
-            return;
-        }
-        if (rc < 0) {
-            char why[128];
-            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(rc));
-            conn_drop(c, why);
-            return;
-        }
-        if (hs != 1)
-            return;
-        conn_established(c);
-    }
-    while (c->state == RP_CONN_OPEN) {
-        long k = tlsio_read(c->tls, plain_buf, sizeof(plain_buf));
-        if (k > 0) {
-            c->tls_heard = true;
-            conn_on_bytes(c, (const uint8_t *)plain_buf, (size_t)k);
-            continue;
-        }
-        if (k == TLSIO_WANT)
-            break;
-        if (k == TLSIO_CLOSED) {
-            conn_drop(c, "closed by the receiver (TLS close_notify)");
-            return;
-        }
-        tls_failed(c);
-        return;
-    }
-    /* Records the reads produced (a reply to a key update): out, in order. */
-    if (c->state == RP_CONN_OPEN && tls_flush(c, NULL) < 0)
-        conn_drop(c, "write failed");
-}
-
-/* A new engine for a new connection (a reconnect never resumes a session): its ClientHello goes
- * out at once. Returns 0, or -1 when the run failed. */
-static int tls_start(struct rp_conn *c)
-{
-    struct rp_run *r = c->run;
-    const char *name = r->o.tls_server_name;
-    if (tlsio_new(&c->tls, r->ssl_ctx, false, NULL) < 0) {
-        run_fail(r, "cannot create a TLS connection: out of memory");
-        return -1;
-    }
-    SSL *ssl = tlsio_ssl(c->tls);
-    unsigned char ip[16];
-    bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
-    /* SNI carries host names only (RFC 6066); an address is checked against the IP SANs. */
-    int ok = 1;
-    if (!is_ip)
-        ok = SSL_set_tlsext_host_name(ssl, name);
-    if (ok && !r->o.tls_insecure)
-        ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
-                   : SSL_set1_host(ssl, name);
-    if (!ok) {
-        ERR_clear_error();
-        run_fail(r, "--tls-server-name: '%s' cannot be used as a TLS server name", name);
-        return -1;
-    }
-    c->tls_heard = false;
-    if (tlsio_handshake(c->tls) == TLSIO_ERROR) {
-        tls_failed(c);
-        return -1;
-    }
-    int rc = tls_flush(c, NULL);
-    if (rc < 0) {
-        run_fail(r, "cannot send the TLS ClientHello to %s: %s", r->o.target, uv_strerror(rc));
-        return -1;
-    }
-    return 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -918,17 +693,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread > 0) {
         if (c->tls)
-            conn_on_cipher(c, (const uint8_t *)b->base, (size_t)nread);
+            rp_tls_on_cipher(c, (const uint8_t *)b->base, (size_t)nread);
         else
-            conn_on_bytes(c, (const uint8_t *)b->base, (size_t)nread);
+            rp_conn_on_bytes(c, (const uint8_t *)b->base, (size_t)nread);
         return;
     }
     if (nread == UV_EOF)
-        conn_drop(c, "closed by the receiver");
+        rp_conn_drop(c, "closed by the receiver");
     else if (nread < 0) {
         char why[128];
         snprintf(why, sizeof(why), "read failed: %s", uv_strerror((int)nread));
-        conn_drop(c, why);
+        rp_conn_drop(c, why);
     }
 }
 
@@ -977,8 +752,7 @@ static void on_conn_closed(uv_handle_t *h)
 {
     struct rp_conn *c = h->data;
     struct rp_run *r = c->run;
-    tlsio_free(c->tls);
-    c->tls = NULL;
+    rp_tls_conn_free(c);
     if (!c->reconnect || r->aborting || r->closed) {
         c->state = RP_CONN_DONE;
         maybe_finish(r);
@@ -993,18 +767,18 @@ static void on_conn_closed(uv_handle_t *h)
 
 /* The connection broke: reconnect (the windows in flight go again), or with --no-reconnect end
  * the run. */
-static void conn_drop(struct rp_conn *c, const char *why)
+void rp_conn_drop(struct rp_conn *c, const char *why)
 {
     struct rp_run *r = c->run;
     if (c->state == RP_CONN_HANDSHAKE) {
-        run_fail(r,
-                 "connection %" PRIu32 ": TLS handshake with %s failed: the connection was %s "
-                 "during the handshake%s",
-                 c->id, r->o.target, why,
-                 r->tls_cert_requested && !r->o.tls_cert
-                     ? " (the server asked for a client certificate and none was given: use "
-                       "--tls-cert and --tls-key)"
-                     : " (is TLS enabled on that port?)");
+        rp_run_fail(r,
+                    "connection %" PRIu32 ": TLS handshake with %s failed: the connection was %s "
+                    "during the handshake%s",
+                    c->id, r->o.target, why,
+                    r->tls_cert_requested && !r->o.tls_cert
+                        ? " (the server asked for a client certificate and none was given: use "
+                          "--tls-cert and --tls-key)"
+                        : " (is TLS enabled on that port?)");
         return;
     }
     if (c->state != RP_CONN_OPEN)
@@ -1012,11 +786,12 @@ static void conn_drop(struct rp_conn *c, const char *why)
     if (c->tls && r->tls_cert_requested && !r->o.tls_cert && !c->tls_heard) {
         /* TLS 1.3 ends the handshake on the client before the server checks for a certificate:
          * a server that requires one closes the connection right after. */
-        run_fail(r,
-                 "connection %" PRIu32 ": TLS connection with %s failed: %s after the server asked "
-                 "for a client certificate and none was given (mutual TLS: use --tls-cert and "
-                 "--tls-key)",
-                 c->id, r->o.target, why);
+        rp_run_fail(r,
+                    "connection %" PRIu32
+                    ": TLS connection with %s failed: %s after the server asked "
+                    "for a client certificate and none was given (mutual TLS: use --tls-cert and "
+                    "--tls-key)",
+                    c->id, r->o.target, why);
         return;
     }
     if (r->stopping && !c->nwin) { /* done with it anyway */
@@ -1025,19 +800,19 @@ static void conn_drop(struct rp_conn *c, const char *why)
         return;
     }
     if (r->o.no_reconnect) {
-        run_fail(r,
-                 "connection %" PRIu32 " to %s %s with %" PRIu32
-                 " windows in flight (--no-reconnect)",
-                 c->id, r->o.target, why, c->nwin);
+        rp_run_fail(r,
+                    "connection %" PRIu32 " to %s %s with %" PRIu32
+                    " windows in flight (--no-reconnect)",
+                    c->id, r->o.target, why, c->nwin);
         return;
     }
     if (!c->progressed && c->nwin && ++c->failures >= MAX_FAILURES) {
         /* Connections that open and drop before anything is acknowledged: not a receiver that
          * will ever take these windows (a TLS port spoken to in plaintext closes like that). */
-        run_fail(r,
-                 "connection %" PRIu32 " to %s %s %u times in a row before any ACK: is it a "
-                 "Lumberjack receiver, and does it want TLS (--tls)?",
-                 c->id, r->o.target, why, c->failures);
+        rp_run_fail(r,
+                    "connection %" PRIu32 " to %s %s %u times in a row before any ACK: is it a "
+                    "Lumberjack receiver, and does it want TLS (--tls)?",
+                    c->id, r->o.target, why, c->failures);
         return;
     }
     r->st.reconnects++;
@@ -1053,12 +828,12 @@ static void connect_failed(struct rp_conn *c, int status)
 {
     struct rp_run *r = c->run;
     if (!c->ever_open) {
-        run_fail(r, "cannot connect to %s: %s", r->o.target, uv_strerror(status));
+        rp_run_fail(r, "cannot connect to %s: %s", r->o.target, uv_strerror(status));
         return;
     }
     if (++c->failures >= MAX_FAILURES) {
-        run_fail(r, "cannot reconnect to %s after %u attempts: %s", r->o.target, c->failures,
-                 uv_strerror(status));
+        rp_run_fail(r, "cannot reconnect to %s after %u attempts: %s", r->o.target, c->failures,
+                    uv_strerror(status));
         return;
     }
     c->state = RP_CONN_CLOSING;
@@ -1093,10 +868,10 @@ static void on_connect(uv_connect_t *req, int status)
     if (r->ssl_ctx) {
         c->state = RP_CONN_HANDSHAKE;
         c->since_ns = uv_hrtime();
-        tls_start(c);
+        rp_tls_start(c);
         return;
     }
-    conn_established(c);
+    rp_conn_established(c);
 }
 
 static void conn_connect(struct rp_conn *c)
@@ -1111,7 +886,7 @@ static void conn_connect(struct rp_conn *c)
             rc = uv_udp_connect(&c->h.udp, (const struct sockaddr *)&r->addr);
         if (rc < 0) {
             c->state = RP_CONN_OPEN; /* so that close_all closes it */
-            run_fail(r, "cannot open a UDP socket to %s: %s", r->o.target, uv_strerror(rc));
+            rp_run_fail(r, "cannot open a UDP socket to %s: %s", r->o.target, uv_strerror(rc));
             return;
         }
         c->state = RP_CONN_OPEN;
@@ -1121,7 +896,7 @@ static void conn_connect(struct rp_conn *c)
     }
     rc = uv_tcp_init(r->loop, &c->h.tcp);
     if (rc < 0) {
-        run_fail(r, "cannot create a socket: %s", uv_strerror(rc));
+        rp_run_fail(r, "cannot create a socket: %s", uv_strerror(rc));
         return;
     }
     c->h.tcp.data = c;
@@ -1159,16 +934,17 @@ static void on_tick(uv_timer_t *t)
         } else if (c->state == RP_CONN_CONNECTING && now - c->since_ns > timeout_ns) {
             connect_failed(c, UV_ETIMEDOUT);
         } else if (c->state == RP_CONN_HANDSHAKE && now - c->since_ns > timeout_ns) {
-            run_fail(r,
-                     "connection %" PRIu32 ": TLS handshake with %s failed: no answer within "
-                     "--ack-timeout (%.1f s) (is TLS enabled on that port?)",
-                     c->id, r->o.target, r->o.ack_timeout_ms / 1000.0);
+            rp_run_fail(r,
+                        "connection %" PRIu32 ": TLS handshake with %s failed: no answer within "
+                        "--ack-timeout (%.1f s) (is TLS enabled on that port?)",
+                        c->id, r->o.target, r->o.ack_timeout_ms / 1000.0);
         } else if (c->state == RP_CONN_OPEN && rp_beats(r) && c->head && c->head->written &&
                    now - c->activity_ns > timeout_ns) {
-            run_fail(r,
-                     "connection %" PRIu32 ": no ACK from %s within --ack-timeout (%.1f s) for a "
-                     "window of %" PRIu32 " events (%" PRIu32 " windows in flight)",
-                     c->id, r->o.target, r->o.ack_timeout_ms / 1000.0, c->head->n, c->nwin);
+            rp_run_fail(r,
+                        "connection %" PRIu32
+                        ": no ACK from %s within --ack-timeout (%.1f s) for a "
+                        "window of %" PRIu32 " events (%" PRIu32 " windows in flight)",
+                        c->id, r->o.target, r->o.ack_timeout_ms / 1000.0, c->head->n, c->nwin);
         }
     }
     if (r->aborting)
@@ -1205,7 +981,7 @@ static void on_signal(uv_signal_t *s, int signum)
     for (uint32_t i = 0; i < r->o.connections; i++)
         inflight += r->conns[i].nwin;
     if (inflight || !r->closed)
-        run_fail(r, "interrupted with %" PRIu32 " windows in flight", inflight);
+        rp_run_fail(r, "interrupted with %" PRIu32 " windows in flight", inflight);
 }
 
 static void start_sending(struct rp_run *r)
@@ -1247,7 +1023,7 @@ static void prep_done(uv_work_t *req, int status)
         return;
     int prep_rc = atomic_load(&r->prep_rc);
     if (prep_rc < 0) {
-        run_fail(r, "cannot prepare the windows: %s", strerror(-prep_rc));
+        rp_run_fail(r, "cannot prepare the windows: %s", strerror(-prep_rc));
         return;
     }
     uint64_t total = 0;
@@ -1312,92 +1088,6 @@ static void raise_fd_limit(uint32_t connections)
                  connections, (unsigned long long)rl.rlim_cur);
 }
 
-/* Called when a server asks for a client certificate and none is set: noted for the error
- * message, and the handshake goes on without one (the server may not require it). */
-static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
-{
-    (void)x509;
-    (void)pkey;
-    struct rp_run *r = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    if (r)
-        r->tls_cert_requested = true;
-    return 0;
-}
-
-static void ssl_reason(char *out, size_t outlen)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *why = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(out, outlen, "%s", why ? why : "unknown OpenSSL error");
-    ERR_clear_error();
-}
-
-/* The client context every connection's engine is made from: TLS 1.2 or 1.3, the server
- * verified (unless --tls-insecure), the client certificate when given, no session resumption. */
-static SSL_CTX *tls_context(struct rp_run *r, char *err, size_t errlen)
-{
-    const struct rp_opts *o = &r->o;
-    char why[256];
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) {
-        ssl_reason(why, sizeof(why));
-        snprintf(err, errlen, "cannot create a TLS context: %s", why);
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_app_data(ctx, r);
-    if (o->tls_insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        if (o->tls_ca && SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "--tls-ca: cannot load CA certificates from '%s': %s", o->tls_ca,
-                     why);
-            goto fail;
-        }
-        if (!o->tls_ca && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "cannot load the system's CA certificates: %s (give --tls-ca)",
-                     why);
-            goto fail;
-        }
-    }
-    if (o->tls_cert) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "--tls-cert: cannot load a PEM certificate from '%s': %s",
-                     o->tls_cert, why);
-            goto fail;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-            if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-                ERR_clear_error();
-                snprintf(err, errlen, "--tls-key: '%s' is not the key of the certificate '%s'",
-                         o->tls_key, o->tls_cert);
-                goto fail;
-            }
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "--tls-key: cannot load a PEM private key from '%s': %s",
-                     o->tls_key, why);
-            goto fail;
-        }
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-            ERR_clear_error();
-            snprintf(err, errlen, "--tls-key: '%s' is not the key of the certificate '%s'",
-                     o->tls_key, o->tls_cert);
-            goto fail;
-        }
-    } else {
-        SSL_CTX_set_client_cert_cb(ctx, on_cert_request);
-    }
-    return ctx;
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
 int replay_main(int argc, char **argv)
 {
     struct rp_run *r = calloc(1, sizeof(*r));
@@ -1436,7 +1126,7 @@ int replay_main(int argc, char **argv)
         o->progress = false;
     char err[512];
     if (o->tls) {
-        r->ssl_ctx = tls_context(r, err, sizeof(err));
+        r->ssl_ctx = rp_tls_context(r, err, sizeof(err));
         if (!r->ssl_ctx) {
             free(r);
             fprintf(stderr, "amsiwatch replay: %s\n", err);
@@ -1486,7 +1176,7 @@ int replay_main(int argc, char **argv)
     if (o->precompress && o->proto == RP_PROTO_BEATS) {
         int rc = start_prep(r);
         if (rc < 0)
-            run_fail(r, "cannot prepare the windows: %s", strerror(-rc));
+            rp_run_fail(r, "cannot prepare the windows: %s", strerror(-rc));
     } else {
         start_sending(r);
     }
@@ -1517,8 +1207,8 @@ int replay_main(int argc, char **argv)
     free(r->prep);
     free(r->prep_work);
     for (uint32_t i = 0; i < o->connections; i++)
-        tlsio_free(r->conns[i].tls);
-    SSL_CTX_free(r->ssl_ctx);
+        rp_tls_conn_free(&r->conns[i]);
+    rp_tls_context_free(r->ssl_ctx);
     free(r->conns);
     free(r->loop);
     rp_input_free(&r->in);

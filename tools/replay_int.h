@@ -258,6 +258,49 @@ static inline bool rp_beats(const struct rp_run *r)
     return r->o.proto == RP_PROTO_BEATS;
 }
 
+/* ---- The sender loop (replay.c): what the TLS client calls back ---- */
+
+/* A failure that ends the run: counted, logged, every connection closed. */
+void rp_run_fail(struct rp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The write of window W ended with STATUS (0 or a libuv error); WIRE bytes went out. */
+void rp_window_written(struct rp_win *w, int status, size_t wire);
+
+/* Bytes read from the receiver (decrypted with --tls): ACK frames. */
+void rp_conn_on_bytes(struct rp_conn *c, const uint8_t *p, size_t n);
+
+/* The connection is open (with --tls: the handshake is done): it takes windows. */
+void rp_conn_established(struct rp_conn *c);
+
+/* The connection broke (WHY, e.g. "closed by the receiver"): it reconnects and its windows go
+ * again, or the run ends. */
+void rp_conn_drop(struct rp_conn *c, const char *why);
+
+/* ---- The TLS client (replay_tls.c) ---- */
+
+/* The client context every connection's engine is made from (TLS 1.2 or 1.3, the server verified
+ * unless --tls-insecure, the client certificate when given, no session resumption), or NULL with
+ * the reason in ERR. */
+struct ssl_ctx_st *rp_tls_context(struct rp_run *r, char *err, size_t errlen);
+void rp_tls_context_free(struct ssl_ctx_st *ctx);
+
+/* A connection is made: a new engine, and the ClientHello goes out. Returns 0, or -1 when the
+ * run failed. */
+int rp_tls_start(struct rp_conn *c);
+
+/* Ciphertext read from the receiver: the handshake, then ACKs for rp_conn_on_bytes. */
+void rp_tls_on_cipher(struct rp_conn *c, const uint8_t *p, size_t n);
+
+/* Window W, encrypted and written with one uv_write. Returns 0, a libuv error, or 1 when the run
+ * failed. */
+int rp_tls_send(struct rp_conn *c, struct rp_win *w);
+
+/* The engine's close_notify, written. Returns 0 or a libuv error. */
+int rp_tls_close_notify(struct rp_conn *c);
+
+/* The connection's engine, freed (NULL is fine). */
+void rp_tls_conn_free(struct rp_conn *c);
+
 /* ---- The report (replay_report.c) ---- */
 
 /* The progress line on standard error (--progress), NOW being uv_hrtime(). */
