@@ -1,5 +1,6 @@
 /* amsiwatch replay, internal interfaces shared by tools/replay*.c: the options, the input held in
- * memory, the window encoder and the latency histogram. Not part of the tools' public surface.
+ * memory, the window encoder and the latency histogram, the state of a run, and what the sender
+ * loop, the TLS client and the report call of each other. Not part of the tools' public surface.
  *
  * Threads: everything runs on the main (loop) thread but rp_encode_window, which is pure over a
  * loaded input and runs on the libuv thread pool. */
@@ -18,10 +19,10 @@
 
 /* ---- Options (replay_options.c) ---- */
 
-#define MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
-#define MAX_CONNECTIONS   100000u
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_EVENT ((size_t)4 << 20)
+#define RP_MAX_WINDOW        10000u /* what go-lumber and amsiwatch accept */
+#define RP_MAX_CONNECTIONS   100000u
+#define RP_DEFAULT_MAX_INPUT ((size_t)1 << 30)
+#define RP_DEFAULT_MAX_EVENT ((size_t)4 << 20)
 
 enum rp_proto { RP_PROTO_BEATS, RP_PROTO_SYSLOG_TCP, RP_PROTO_SYSLOG_UDP };
 
@@ -140,9 +141,9 @@ void rp_hist_add(struct rp_hist *h, uint64_t us);
 /* The value at quantile Q (0..1), or 0 when empty. */
 uint64_t rp_hist_quantile(const struct rp_hist *h, double q);
 
-/* ---- The run (replay_send.c: the sender loop; replay_tls.c; replay_report.c; replay.c) ---- */
+/* ---- The run: its state, shared by replay_send.c, replay_tls.c, replay_report.c, replay.c ---- */
 
-#define READ_BUF 65536u /* bytes read from a receiver at once */
+#define RP_READ_BUF 65536u /* bytes read from a receiver at once */
 
 struct rp_run;
 struct rp_conn;
@@ -258,7 +259,21 @@ static inline bool rp_beats(const struct rp_run *r)
     return r->o.proto == RP_PROTO_BEATS;
 }
 
-/* ---- The sender loop (replay.c): what the TLS client calls back ---- */
+/* ---- The sender loop (replay_send.c) ---- */
+
+/* Makes R's loop, connections and timers once R->o, R->in and R->ssl_ctx are set. Returns 0 or
+ * -ENOMEM. */
+int rp_run_init(struct rp_run *r);
+
+/* Runs the loop until every window is sent (and, for Beats, acknowledged), the run is stopped
+ * (--duration, a signal) or it fails; then R->st, R->error and the times tell how it went. */
+void rp_run_loop(struct rp_run *r);
+
+/* Frees what rp_run_init and the run made (the loop, the connections, their windows and engines,
+ * the prepared windows); not R->in, R->ssl_ctx or R. */
+void rp_run_close(struct rp_run *r);
+
+/* What the TLS client calls back: */
 
 /* A failure that ends the run: counted, logged, every connection closed. */
 void rp_run_fail(struct rp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -303,7 +318,7 @@ void rp_tls_conn_free(struct rp_conn *c);
 
 /* ---- The report (replay_report.c) ---- */
 
-/* The progress line on standard error (--progress), NOW being uv_hrtime(). */
+/* The progress line on standard error (when O.progress), NOW being uv_hrtime(). */
 void rp_show_progress(struct rp_run *r, uint64_t now);
 
 /* The final report on standard output, as text or (--json) one JSON object; OK: the run

@@ -54,7 +54,7 @@ void rp_usage(FILE *f)
         "Exit status: 0 every event sent and (Beats) acknowledged, 2 usage or input error,\n"
         "3 a failure during the run (ACK error or timeout, connection refused or lost, TLS\n"
         "handshake failure).\n",
-        MAX_WINDOW);
+        RP_MAX_WINDOW);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -217,8 +217,8 @@ int rp_options_parse(int argc, char **argv, struct rp_opts *o, char *why, size_t
                           .level = 3,
                           .ack_timeout_ms = 30000,
                           .progress = true,
-                          .max_input = DEFAULT_MAX_INPUT,
-                          .max_event = DEFAULT_MAX_EVENT};
+                          .max_input = RP_DEFAULT_MAX_INPUT,
+                          .max_event = RP_DEFAULT_MAX_EVENT};
     bool framing_set = false;
     int ch;
     uint64_t v;
@@ -245,14 +245,14 @@ int rp_options_parse(int argc, char **argv, struct rp_opts *o, char *why, size_t
             o->version = optarg[0] - '0';
             break;
         case 'c':
-            if (parse_u64(optarg, &v) || v < 1 || v > MAX_CONNECTIONS)
+            if (parse_u64(optarg, &v) || v < 1 || v > RP_MAX_CONNECTIONS)
                 return fail(why, whylen, "--connections: '%s' is not 1-%u", optarg,
-                            MAX_CONNECTIONS);
+                            RP_MAX_CONNECTIONS);
             o->connections = (uint32_t)v;
             break;
         case 'w':
-            if (parse_u64(optarg, &v) || v < 1 || v > MAX_WINDOW)
-                return fail(why, whylen, "--window: '%s' is not 1-%u", optarg, MAX_WINDOW);
+            if (parse_u64(optarg, &v) || v < 1 || v > RP_MAX_WINDOW)
+                return fail(why, whylen, "--window: '%s' is not 1-%u", optarg, RP_MAX_WINDOW);
             o->window = (uint32_t)v;
             break;
         case 'z':

@@ -63,7 +63,7 @@ static int tls_flush(struct rp_conn *c, struct rp_win *w)
     return rc;
 }
 
-static char plain_buf[READ_BUF];
+static char plain_buf[RP_READ_BUF];
 
 static bool verify_unknown_ca(long v)
 {
