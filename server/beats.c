@@ -1,5 +1,7 @@
-/* The Beats listener: Lumberjack v1/v2 connections on the libuv loop. The loop only cuts outer
- * frames and writes ACKs; whole windows (still compressed) go to the workers as batches. */
+/* The Beats listener: Lumberjack v1/v2 connections on the libuv loop. The loop reads, hands the
+ * bytes to the connection's Beats session (protocol/beats_session.h: frames, windows, ACKs) and
+ * writes the ACKs it gives back; whole windows (still compressed) go to the workers as batches,
+ * under the per-connection and global memory budgets kept here. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,25 +11,12 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "net/net.h"
+#include "protocol/beats_session.h"
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)
 #define HEADER_READ          10u /* the longest frame header (J, D): what a read waiting for room takes */
 #define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
-
-struct window {
-    struct window *next;
-    uint8_t version;
-    uint32_t size;     /* from the W frame */
-    uint32_t bare;     /* bare data frames the loop has cut for it */
-    uint32_t received; /* data frames the workers have seen */
-    uint32_t last_seq;
-    uint32_t outstanding; /* batches not yet complete */
-    bool closed;          /* no more frames will come for it */
-    int status;
-    char error[160];
-    uint64_t started_ms;
-};
 
 struct beats_conn {
     uv_tcp_t tcp;
@@ -37,46 +26,41 @@ struct beats_conn {
     char peer[96];
     int refs; /* the socket + batches in flight */
     bool closing, paused, reading;
+    struct beats_session *sess; /* windows, ACKs, keep-alives */
 
-    struct buf rbuf; /* bytes of an unfinished frame */
-    struct buf bare; /* bare J/D frames collected for the next batch */
-    struct window *head, *tail, *cur;
+    struct buf rbuf;                           /* bytes of an unfinished frame */
     struct batch *blocked_head, *blocked_tail; /* batches the full queue refused */
 
     uint64_t inflight_bytes;
-    uint64_t last_read_ms, last_write_ms, frame_started_ms;
+    uint64_t last_read_ms, frame_started_ms;
     size_t reserved; /* the frame being read, counted in the global budget once admitted */
     size_t held;     /* bytes read ahead of admission (the server's HELD_BYTES) */
     bool admitted;
     bool waiting;                     /* in the server's queue of connections waiting for room */
     bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
     struct beats_conn *wprev, *wnext; /* that queue */
-    uint32_t v1_window; /* v1: the window size announced, kept for the frames after an ACK */
 
     struct sec_conn sec; /* TLS (sec.io NULL on a plaintext listener) */
 };
 
+/* ACK bytes on their way to a connection (loop thread). A call of beats_session_acks that fills
+ * it leaves the other ACKs for the next call. */
+static struct buf ack_out = {.max = MAX_UNREAD_ACK_BYTES};
+
 struct ack_req {
     uv_write_t req;
-    uint8_t bytes[6];
+    uint8_t bytes[];
 };
 
 static void conn_close(struct beats_conn *c, const char *why, bool error);
-static void conn_parse(struct beats_conn *c);
 
 static void conn_unref(struct beats_conn *c)
 {
     if (--c->refs > 0)
         return;
     buf_free(&c->rbuf);
-    buf_free(&c->bare);
+    beats_session_free(c->sess);
     sec_conn_free(&c->sec);
-    struct window *w = c->head;
-    while (w) {
-        struct window *n = w->next;
-        free(w);
-        w = n;
-    }
     struct batch *b = c->blocked_head;
     while (b) {
         struct batch *n = b->link;
@@ -209,38 +193,24 @@ static void flush_tls(struct beats_conn *c)
     }
 }
 
-static void send_ack(struct beats_conn *c, uint8_t version, uint32_t seq)
+/* Writes BYTES (N of them, ACKs) to the client. Returns 0, or -1 when the connection closed. */
+static int send_bytes(struct beats_conn *c, const void *bytes, size_t n)
 {
-    if (c->closing)
-        return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_UNREAD_ACK_BYTES) {
-        conn_close(c, "the client does not read its ACKs", true);
-        return;
-    }
     if (c->sec.io) {
-        uint8_t ack[6] = {
-            version,     'A', (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
-            (uint8_t)seq};
-        if (sec_conn_write(&c->sec, ack, sizeof(ack)) < 0) {
+        if (sec_conn_write(&c->sec, bytes, n) < 0) {
             conn_close(c, "TLS write failed", true);
-            return;
+            return -1;
         }
         flush_tls(c);
-        c->last_write_ms = server_now(c->srv);
-        return;
+        return 0;
     }
-    struct ack_req *a = malloc(sizeof(*a));
+    struct ack_req *a = malloc(sizeof(*a) + n);
     if (!a) {
         conn_close(c, "out of memory", true);
-        return;
+        return -1;
     }
-    a->bytes[0] = version;
-    a->bytes[1] = 'A';
-    a->bytes[2] = (uint8_t)(seq >> 24);
-    a->bytes[3] = (uint8_t)(seq >> 16);
-    a->bytes[4] = (uint8_t)(seq >> 8);
-    a->bytes[5] = (uint8_t)seq;
-    uv_buf_t ub = uv_buf_init((char *)a->bytes, 6);
+    memcpy(a->bytes, bytes, n);
+    uv_buf_t ub = uv_buf_init((char *)a->bytes, (unsigned)n);
     a->req.data = c;
     c->refs++;
     int rc = uv_write(&a->req, (uv_stream_t *)&c->tcp, &ub, 1, on_written);
@@ -248,38 +218,41 @@ static void send_ack(struct beats_conn *c, uint8_t version, uint32_t seq)
         free(a);
         c->refs--;
         conn_close(c, uv_strerror(rc), false);
-        return;
+        return -1;
     }
-    c->last_write_ms = server_now(c->srv);
+    return 0;
 }
 
-static bool window_done(const struct beats_conn *c, const struct window *w)
+/* Writes the ACKs the session has due, in window order (KEEPALIVE: a keep-alive from its tick
+ * instead, which does not count as an exchange for the idle timeout). */
+static void write_acks(struct beats_conn *c, bool keepalive)
 {
-    if (w->outstanding || (w == c->cur && c->bare.len))
-        return false;
-    return w->closed || w->received >= w->size;
-}
-
-/* ACKs, in window order, every finished window at the head. */
-static void check_acks(struct beats_conn *c)
-{
-    while (!c->closing && c->head && window_done(c, c->head)) {
-        struct window *w = c->head;
-        if (w->status) {
-            char why[200];
-            snprintf(why, sizeof(why), "%s", w->error);
-            conn_close(c, why, true);
+    struct server *s = c->srv;
+    while (!c->closing) {
+        buf_reset(&ack_out);
+        int n = keepalive
+                    ? beats_session_tick(c->sess, server_now(s), s->journal_waited_ms, &ack_out)
+                    : beats_session_acks(c->sess, &ack_out, server_now(s));
+        if (n < 0) {
+            /* A window that cannot be matched, or one stalled: never acknowledged. */
+            const char *why = beats_session_error(c->sess);
+            conn_close(c, why[0] ? why : "out of memory", true);
             return;
         }
-        send_ack(c, w->version, w->last_seq);
-        c->last_read_ms = server_now(c->srv); /* idle time counts from the last real exchange */
-        c->srv->counters.acks++;
-        c->head = w->next;
-        if (!c->head)
-            c->tail = NULL;
-        if (c->cur == w)
-            c->cur = NULL;
-        free(w);
+        if (n == 0)
+            return;
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_UNREAD_ACK_BYTES) {
+            conn_close(c, "the client does not read its ACKs", true);
+            return;
+        }
+        if (keepalive) {
+            s->counters.keepalives++;
+        } else {
+            s->counters.acks += (uint64_t)n;
+            c->last_read_ms = server_now(s); /* idle time counts from the last real exchange */
+        }
+        if (send_bytes(c, ack_out.data, ack_out.len) < 0 || keepalive)
+            return;
     }
 }
 
@@ -390,27 +363,28 @@ static json_t *source_of(struct beats_conn *c, uint8_t version)
     return src;
 }
 
-static void dispatch(struct beats_conn *c, struct window *w, enum batch_kind kind,
-                     const uint8_t *data, size_t len)
+/* Hands a unit of the session to the workers as a batch. */
+static void dispatch(struct beats_conn *c, const struct beats_step *u)
 {
-    uint8_t *copy = malloc(len ? len : 1);
+    uint8_t *copy = malloc(u->len ? u->len : 1);
     if (!copy) {
         conn_close(c, "out of memory", true);
         return;
     }
-    memcpy(copy, data, len);
+    memcpy(copy, u->data, u->len);
     struct server *s = c->srv;
-    struct batch *b = batch_new(kind, copy, len, source_of(c, w->version), &s->limits, &s->sink);
+    enum batch_kind kind =
+        u->kind == BEATS_UNIT_COMPRESSED ? BATCH_BEATS_COMPRESSED : BATCH_BEATS_FRAMES;
+    struct batch *b = batch_new(kind, copy, u->len, source_of(c, u->version), &s->limits, &s->sink);
     if (!b) {
         conn_close(c, "out of memory", true);
         return;
     }
     b->owner = c;
-    b->tag = (uint64_t)(uintptr_t)w;
+    b->tag = (uint64_t)(uintptr_t)u->window;
     b->complete = server_batch_complete;
-    w->outstanding++;
-    c->inflight_bytes += len;
-    s->inflight_bytes += len;
+    c->inflight_bytes += u->len;
+    s->inflight_bytes += u->len;
     /* A compressed frame nested in this one inflates beside it: it may use what is left of the
      * connection's and the global budgets, no more. */
     uint64_t conn_room = s->cfg.beats_connection_budget > c->inflight_bytes
@@ -423,158 +397,55 @@ static void dispatch(struct beats_conn *c, struct window *w, enum batch_kind kin
     submit(c, b);
 }
 
-static void flush_bare(struct beats_conn *c)
-{
-    if (!c->bare.len || !c->cur)
-        return;
-    dispatch(c, c->cur, BATCH_BEATS_FRAMES, (const uint8_t *)c->bare.data, c->bare.len);
-    buf_reset(&c->bare);
-}
-
 void beats_batch_done(struct server *s, struct batch *b)
 {
     struct beats_conn *c = b->owner;
-    struct window *w = (struct window *)(uintptr_t)b->tag;
     c->inflight_bytes -= b->len;
     s->inflight_bytes -= b->len;
     s->counters.events += b->frames;
     if (!c->closing) {
-        w->outstanding--;
-        w->received += b->frames;
-        if (b->last_seq > w->last_seq)
-            w->last_seq = b->last_seq;
-        if (b->status && !w->status) {
-            w->status = b->status;
-            snprintf(w->error, sizeof(w->error), "%s", b->error);
-        }
-        if (w->status) {
+        struct beats_window *w = (struct beats_window *)(uintptr_t)b->tag;
+        if (beats_session_complete(c->sess, w, b->frames, b->last_seq, b->status, b->error) < 0) {
             /* A window that cannot be matched is never acknowledged: close now, naming why. */
-            char why[200];
-            snprintf(why, sizeof(why), "%s", w->error);
-            conn_close(c, why, true);
+            conn_close(c, beats_session_error(c->sess), true);
         } else {
             retry_blocked(c);
-            check_acks(c);
+            write_acks(c, false);
         }
     }
     batch_free(b);
     conn_unref(c);
 }
 
-/* ---- Reading and cutting frames ---- */
-
-static void protocol_error(struct beats_conn *c, long rc, const uint8_t *p, size_t n)
-{
-    char why[200];
-    if (rc == -EMSGSIZE) {
-        uint8_t type = n > 1 ? p[1] : '?';
-        snprintf(why, sizeof(why),
-                 "a '%c' frame is over its limit (window %u, JSON %u bytes, "
-                 "compressed %u bytes, %u pairs, %u-byte items)",
-                 type, c->srv->limits.max_window, c->srv->limits.max_json,
-                 c->srv->limits.max_compressed, c->srv->limits.max_pairs, c->srv->limits.max_item);
-    } else {
-        char what[140];
-        lj_describe_garbage(p, n, what, sizeof(what));
-        snprintf(why, sizeof(why), "%s", what);
-    }
-    conn_close(c, why, true);
-}
-
-static void open_window(struct beats_conn *c, uint8_t version, uint32_t size)
-{
-    struct server *s = c->srv;
-    if (c->cur) {
-        flush_bare(c);
-        c->cur->closed = true; /* a new W closes the partial window */
-    }
-    struct window *w = calloc(1, sizeof(*w));
-    if (!w) {
-        conn_close(c, "out of memory", true);
-        return;
-    }
-    w->version = version;
-    w->size = size;
-    w->closed = size == 0;
-    w->started_ms = server_now(s);
-    if (c->tail)
-        c->tail->next = w;
-    else
-        c->head = w;
-    c->tail = w;
-    c->cur = w;
-    s->counters.windows++;
-}
-
-static void handle_frame(struct beats_conn *c, const struct lj_frame *f, const uint8_t *raw)
-{
-    switch (f->type) {
-    case LJ_WINDOW:
-        open_window(c, f->version, f->window);
-        if (f->version == LJ_V1)
-            c->v1_window = f->window;
-        return;
-    case LJ_COMPRESSED:
-        if (!c->cur) {
-            conn_close(c, "a compressed frame before any window frame", true);
-            return;
-        }
-        flush_bare(c);
-        dispatch(c, c->cur, BATCH_BEATS_COMPRESSED, f->payload, f->payload_len);
-        return;
-    case LJ_JSON:
-    case LJ_DATA:
-        /* A v1 sender may announce its window once per connection and go on sending (the
-         * original Lumberjack server ACKs every window-size frames): a full window is followed by
-         * another of the same size. */
-        if (f->version == LJ_V1 && c->v1_window && (!c->cur || c->cur->closed)) {
-            open_window(c, LJ_V1, c->v1_window);
-            if (c->closing)
-                return;
-        }
-        if (!c->cur) {
-            conn_close(c, "a data frame before any window frame", true);
-            return;
-        }
-        if (buf_append(&c->bare, raw, f->frame_len) < 0) {
-            conn_close(c, "out of memory", true);
-            return;
-        }
-        if (++c->cur->bare >= c->cur->size) {
-            flush_bare(c);
-            c->cur->closed = true;
-        }
-        return;
-    default:
-        conn_close(c, "unexpected frame", true);
-    }
-}
+/* ---- Reading ---- */
 
 static void conn_parse(struct beats_conn *c)
 {
+    struct server *s = c->srv;
     size_t off = 0, need = 0;
     const uint8_t *p = (const uint8_t *)c->rbuf.data;
     while (!c->closing && off < c->rbuf.len) {
-        struct lj_frame f;
-        long n = lj_decode(p + off, c->rbuf.len - off, &c->srv->limits, false, &f);
-        if (n == -EAGAIN) {
-            need = f.frame_len;
-            if (!c->frame_started_ms)
-                c->frame_started_ms = server_now(c->srv);
-            break;
-        }
+        struct beats_step st;
+        long n = beats_session_input(c->sess, p + off, c->rbuf.len - off, server_now(s), &st);
         if (n < 0) {
-            protocol_error(c, n, p + off, c->rbuf.len - off);
+            conn_close(c, beats_session_error(c->sess), true);
             return;
         }
-        c->frame_started_ms = 0;
-        handle_frame(c, &f, p + off);
         off += (size_t)n;
+        if (st.event == BEATS_NEED_MORE) {
+            need = st.need;
+            if (!c->frame_started_ms)
+                c->frame_started_ms = server_now(s);
+            break;
+        }
+        c->frame_started_ms = 0;
+        if (st.event == BEATS_WINDOW_OPENED)
+            s->counters.windows++;
+        else
+            dispatch(c, &st); /* processing starts before the window is whole */
     }
     if (c->closing)
         return;
-    /* Hand over what was cut so far: processing starts before the window is whole. */
-    flush_bare(c);
     buf_consume(&c->rbuf, off);
     if (c->rbuf.len == 0) {
         /* Between frames a connection holds no read buffer: ten thousand quiet Beats cost
@@ -584,12 +455,14 @@ static void conn_parse(struct beats_conn *c)
             c->frame_started_ms = 0;
     }
     bool room = admit(c, need, off > 0);
-    check_acks(c);
+    write_acks(c, false);
+    if (c->closing)
+        return;
     if (!room || (!c->admitted && over_budget(c))) {
         /* Back in the queue: at its head if its turn just came (it keeps its place). */
         pause_reading(c);
         room_enqueue(c, c->resumed_from_queue);
-    } else if (c->inflight_bytes >= c->srv->cfg.beats_connection_budget) {
+    } else if (c->inflight_bytes >= s->cfg.beats_connection_budget) {
         pause_reading(c);
     }
     c->resumed_from_queue = false;
@@ -627,7 +500,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct beats_conn *c = st->data;
-    (void)b;
+    struct server *s = c->srv;
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -647,14 +520,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
     if (c->sec.io) {
         char why[600];
-        int rc = sec_conn_input(&c->srv->beats_sec, &c->sec, c->peer, (const uint8_t *)b->base,
-                                (size_t)nread, &c->rbuf, server_now(c->srv), why, sizeof(why));
+        int rc = sec_conn_input(&s->beats_sec, &c->sec, c->peer, (const uint8_t *)b->base,
+                                (size_t)nread, &c->rbuf, server_now(s), why, sizeof(why));
         flush_tls(c); /* handshake messages, alerts */
         if (rc < 0) {
             conn_close(c, why, true);
             return;
         }
-        c->last_read_ms = server_now(c->srv);
+        c->last_read_ms = server_now(s);
         if (c->rbuf.len)
             conn_parse(c);
         if (rc == 1 && !c->closing)
@@ -665,7 +538,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     }
     c->rbuf.len += (size_t)nread;
-    c->last_read_ms = server_now(c->srv);
+    c->last_read_ms = server_now(s);
     conn_parse(c);
 }
 
@@ -748,8 +621,7 @@ static void on_connection(uv_stream_t *server, int status)
     size_t max_frame = s->limits.max_compressed > s->limits.max_json ? s->limits.max_compressed
                                                                      : s->limits.max_json;
     buf_init(&c->rbuf, max_frame + 64 + READ_CHUNK);
-    buf_init(&c->bare, (size_t)s->limits.max_json * 4 + (64u << 20));
-    c->last_read_ms = c->last_write_ms = server_now(s);
+    c->last_read_ms = server_now(s);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -764,6 +636,16 @@ static void on_connection(uv_stream_t *server, int status)
     if (!sec_admit_tcp(&s->beats_sec, &c->tcp, c->peer, "beats", server_now(s))) {
         s->counters.refused++;
         conn_close(c, "refused by beats.allow-networks", false); /* logged once a minute */
+        return;
+    }
+    struct beats_session_config sc = {
+        .limits = s->limits,
+        .keepalive_ms = s->cfg.beats_keepalive_ms,
+        .keepalive_max_ms = s->cfg.beats_keepalive_max_ms,
+    };
+    c->sess = beats_session_new(&sc, server_now(s));
+    if (!c->sess) {
+        conn_close(c, "out of memory", true);
         return;
     }
     if (s->beats_sec.tls && sec_conn_start(&s->beats_sec, &c->sec, server_now(s)) < 0) {
@@ -816,20 +698,10 @@ void beats_tick(struct server *s)
         } else if (c->rbuf.len && c->frame_started_ms && !c->paused &&
                    now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
             conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
-        } else if (c->head) {
-            /* A window waiting for a full disk is not stalled: the Beat waits, not resends. */
-            uint64_t since = c->head->started_ms > s->journal_waited_ms ? c->head->started_ms
-                                                                        : s->journal_waited_ms;
-            if (now - since >= cfg->beats_keepalive_max_ms) {
-                conn_close(c,
-                           "a window stayed in flight past beats.keepalive-max; the client "
-                           "will resend it",
-                           true);
-            } else if (c->head->version == LJ_V2 &&
-                       now - c->last_write_ms >= cfg->beats_keepalive_ms) {
-                send_ack(c, LJ_V2, 0);
-                s->counters.keepalives++;
-            }
+        } else if (c->sess && beats_session_windows(c->sess)) {
+            /* Stalled windows close the connection; v2 ones waiting get keep-alives. A window
+             * waiting for a full disk is not stalled: the Beat waits, not resends. */
+            write_acks(c, true);
         } else if (!c->rbuf.len && !c->paused &&
                    now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
             /* (A connection waiting for room is not idle: the pause is ours.) */
@@ -841,23 +713,21 @@ void beats_tick(struct server *s)
 
 void beats_stop_reading_all(struct server *s)
 {
+    /* Nothing cut is held back: every unit went to the workers as it was cut, and is matched
+     * and acknowledged. */
     for (struct beats_conn *c = s->conns; c; c = c->next) {
         if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
-        /* What was cut but not yet dispatched still gets matched and ACKed. */
-        flush_bare(c);
     }
 }
 
 bool beats_idle(struct server *s)
 {
     for (struct beats_conn *c = s->conns; c; c = c->next) {
-        for (struct window *w = c->head; w; w = w->next) {
-            if (w->outstanding || c->blocked_head)
-                return false;
-        }
+        if (c->sess && beats_session_in_flight(c->sess))
+            return false;
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0)
             return false;
     }
@@ -872,4 +742,5 @@ void beats_close_all(struct server *s)
     }
     while (s->conns)
         conn_close(s->conns, "stopping", false);
+    buf_free(&ack_out);
 }
