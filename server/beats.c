@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "net/net.h"
 #include "protocol/beats_session.h"
+#include "server/conn.h"
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)
@@ -19,13 +20,8 @@
 #define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
 
 struct beats_conn {
-    uv_tcp_t tcp;
-    struct server *srv;
-    struct beats_conn *prev, *next;
+    struct conn base; /* first */
     uint64_t id;
-    char peer[96];
-    int refs; /* the socket + batches in flight */
-    bool closing, paused, reading;
     struct beats_session *sess; /* windows, ACKs, keep-alives */
 
     struct buf rbuf;                           /* bytes of an unfinished frame */
@@ -39,28 +35,27 @@ struct beats_conn {
     bool waiting;                     /* in the server's queue of connections waiting for room */
     bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
     struct beats_conn *wprev, *wnext; /* that queue */
-
-    struct sec_conn sec; /* TLS (sec.io NULL on a plaintext listener) */
 };
 
 /* ACK bytes on their way to a connection (loop thread). A call of beats_session_acks that fills
  * it leaves the other ACKs for the next call. */
 static struct buf ack_out = {.max = MAX_UNREAD_ACK_BYTES};
 
-struct ack_req {
-    uv_write_t req;
-    uint8_t bytes[];
-};
-
-static void conn_close(struct beats_conn *c, const char *why, bool error);
-
-static void conn_unref(struct beats_conn *c)
+static struct beats_conn *beats_conn_of(struct conn *k)
 {
-    if (--c->refs > 0)
-        return;
+    return (struct beats_conn *)k;
+}
+
+static void close_conn(struct beats_conn *c, const char *why, bool error)
+{
+    conn_close(&c->base, why, error);
+}
+
+static void release(struct conn *k)
+{
+    struct beats_conn *c = beats_conn_of(k);
     buf_free(&c->rbuf);
     beats_session_free(c->sess);
-    sec_conn_free(&c->sec);
     struct batch *b = c->blocked_head;
     while (b) {
         struct batch *n = b->link;
@@ -70,29 +65,11 @@ static void conn_unref(struct beats_conn *c)
     free(c);
 }
 
-static void on_closed(uv_handle_t *h)
-{
-    conn_unref(h->data);
-}
-
-static void unlink_conn(struct beats_conn *c)
-{
-    struct server *s = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    s->nconns--;
-}
-
 /* The queue of connections waiting for room in the global budget: served oldest first, so that
  * under pressure every connection gets its turn and none waits past beats.keepalive-max. */
 static void room_dequeue(struct beats_conn *c)
 {
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     if (!c->waiting)
         return;
     if (c->wprev)
@@ -109,7 +86,7 @@ static void room_dequeue(struct beats_conn *c)
 
 static void room_enqueue(struct beats_conn *c, bool front)
 {
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     if (c->waiting)
         return;
     c->waiting = true;
@@ -130,18 +107,12 @@ static void room_enqueue(struct beats_conn *c, bool front)
     }
 }
 
-static void conn_close(struct beats_conn *c, const char *why, bool error)
+static void on_closing(struct conn *k, bool error)
 {
-    if (c->closing)
-        return;
-    c->closing = true;
-    struct server *s = c->srv;
-    if (error) {
+    struct beats_conn *c = beats_conn_of(k);
+    struct server *s = k->srv;
+    if (error)
         s->counters.closed_errors++;
-        log_warn("beats", "%s: closing: %s", c->peer, why);
-    } else {
-        log_debug("beats", "%s: closing: %s", c->peer, why);
-    }
     /* Batches refused by the full queue never ran: release their budget now. */
     struct batch *b = c->blocked_head;
     while (b) {
@@ -157,78 +128,18 @@ static void conn_close(struct beats_conn *c, const char *why, bool error)
     s->held_bytes -= c->held;
     c->held = 0;
     room_dequeue(c);
-    unlink_conn(c);
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
+
+static const struct conn_ops beats_ops = {.closing = on_closing, .release = release};
 
 /* ---- Writing ACKs ---- */
-
-static void on_written(uv_write_t *req, int status)
-{
-    struct beats_conn *c = req->data;
-    free(req);
-    if (status < 0 && status != UV_ECANCELED)
-        conn_close(c, uv_strerror(status), false);
-    conn_unref(c);
-}
-
-static void on_tls_written(uv_write_t *req, int status)
-{
-    struct beats_conn *c = req->data;
-    sec_write_free(req);
-    if (status < 0 && status != UV_ECANCELED)
-        conn_close(c, uv_strerror(status), false);
-    conn_unref(c);
-}
-
-/* Sends what the TLS engine has ready (handshake messages, encrypted ACKs). */
-static void flush_tls(struct beats_conn *c)
-{
-    c->refs++;
-    int rc = sec_conn_send(&c->sec, (uv_stream_t *)&c->tcp, c, on_tls_written);
-    if (rc != 0) {
-        c->refs--;
-        if (rc < 0)
-            conn_close(c, uv_strerror(rc), true);
-    }
-}
-
-/* Writes BYTES (N of them, ACKs) to the client. Returns 0, or -1 when the connection closed. */
-static int send_bytes(struct beats_conn *c, const void *bytes, size_t n)
-{
-    if (c->sec.io) {
-        if (sec_conn_write(&c->sec, bytes, n) < 0) {
-            conn_close(c, "TLS write failed", true);
-            return -1;
-        }
-        flush_tls(c);
-        return 0;
-    }
-    struct ack_req *a = malloc(sizeof(*a) + n);
-    if (!a) {
-        conn_close(c, "out of memory", true);
-        return -1;
-    }
-    memcpy(a->bytes, bytes, n);
-    uv_buf_t ub = uv_buf_init((char *)a->bytes, (unsigned)n);
-    a->req.data = c;
-    c->refs++;
-    int rc = uv_write(&a->req, (uv_stream_t *)&c->tcp, &ub, 1, on_written);
-    if (rc < 0) {
-        free(a);
-        c->refs--;
-        conn_close(c, uv_strerror(rc), false);
-        return -1;
-    }
-    return 0;
-}
 
 /* Writes the ACKs the session has due, in window order (KEEPALIVE: a keep-alive from its tick
  * instead, which does not count as an exchange for the idle timeout). */
 static void write_acks(struct beats_conn *c, bool keepalive)
 {
-    struct server *s = c->srv;
-    while (!c->closing) {
+    struct server *s = c->base.srv;
+    while (!c->base.closing) {
         buf_reset(&ack_out);
         int n = keepalive
                     ? beats_session_tick(c->sess, server_now(s), s->journal_waited_ms, &ack_out)
@@ -236,13 +147,13 @@ static void write_acks(struct beats_conn *c, bool keepalive)
         if (n < 0) {
             /* A window that cannot be matched, or one stalled: never acknowledged. */
             const char *why = beats_session_error(c->sess);
-            conn_close(c, why[0] ? why : "out of memory", true);
+            close_conn(c, why[0] ? why : "out of memory", true);
             return;
         }
         if (n == 0)
             return;
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_UNREAD_ACK_BYTES) {
-            conn_close(c, "the client does not read its ACKs", true);
+        if (conn_write_queue(&c->base) > MAX_UNREAD_ACK_BYTES) {
+            close_conn(c, "the client does not read its ACKs", true);
             return;
         }
         if (keepalive) {
@@ -251,7 +162,7 @@ static void write_acks(struct beats_conn *c, bool keepalive)
             s->counters.acks += (uint64_t)n;
             c->last_read_ms = server_now(s); /* idle time counts from the last real exchange */
         }
-        if (send_bytes(c, ack_out.data, ack_out.len) < 0 || keepalive)
+        if (conn_write(&c->base, ack_out.data, ack_out.len) < 0 || keepalive)
             return;
     }
 }
@@ -260,12 +171,7 @@ static void write_acks(struct beats_conn *c, bool keepalive)
 
 static void pause_reading(struct beats_conn *c)
 {
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
-    c->paused = true;
-    c->srv->need_resume = true;
+    conn_pause(&c->base);
 }
 
 /* The global budget covers the batches the workers hold and the frames being read: with
@@ -277,7 +183,7 @@ static uint64_t committed(const struct server *s)
 
 static bool over_budget(const struct beats_conn *c)
 {
-    const struct server *s = c->srv;
+    const struct server *s = c->base.srv;
     return c->inflight_bytes >= s->cfg.beats_connection_budget ||
            committed(s) >= s->cfg.beats_global_budget;
 }
@@ -290,7 +196,7 @@ static bool over_budget(const struct beats_conn *c)
  * of bytes. */
 static bool admit(struct beats_conn *c, size_t need, bool new_frame)
 {
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     size_t want = c->rbuf.len == 0 ? 0 : (need > c->rbuf.len ? need : c->rbuf.len);
     s->held_bytes -= c->held;
     c->held = 0;
@@ -320,7 +226,7 @@ static bool admit(struct beats_conn *c, size_t need, bool new_frame)
 static bool submit(struct beats_conn *c, struct batch *b)
 {
     /* Completions come back through the loop, so REFS cannot drop under us here. */
-    if (c->blocked_head || !workers_submit(c->srv->workers, &b->work)) {
+    if (c->blocked_head || !workers_submit(c->base.srv->workers, &b->work)) {
         b->link = NULL;
         if (c->blocked_tail)
             c->blocked_tail->link = b;
@@ -330,8 +236,8 @@ static bool submit(struct beats_conn *c, struct batch *b)
         pause_reading(c);
         return false;
     }
-    c->refs++;
-    c->srv->inflight_batches++;
+    conn_ref(&c->base);
+    c->base.srv->inflight_batches++;
     return true;
 }
 
@@ -340,12 +246,12 @@ static void retry_blocked(struct beats_conn *c)
     while (c->blocked_head) {
         struct batch *b = c->blocked_head;
         struct batch *next = b->link; /* a worker may finish B and reuse its link at once */
-        c->refs++;
-        if (!workers_submit(c->srv->workers, &b->work)) {
-            c->refs--;
+        conn_ref(&c->base);
+        if (!workers_submit(c->base.srv->workers, &b->work)) {
+            conn_unref(&c->base);
             return;
         }
-        c->srv->inflight_batches++;
+        c->base.srv->inflight_batches++;
         c->blocked_head = next;
         if (!c->blocked_head)
             c->blocked_tail = NULL;
@@ -354,12 +260,12 @@ static void retry_blocked(struct beats_conn *c)
 
 static json_t *source_of(struct beats_conn *c, uint8_t version)
 {
-    json_t *src = json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "beats", "peer", c->peer,
-                            "transport", c->sec.io ? "tls" : "tcp", "protocol_version",
+    json_t *src = json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "beats", "peer", c->base.peer,
+                            "transport", c->base.sec.io ? "tls" : "tcp", "protocol_version",
                             version == LJ_V1 ? 1 : 2, "connection", (json_int_t)c->id);
     /* A copy per batch: workers read it on their threads while the loop keeps the original. */
-    if (src && c->sec.peer)
-        json_object_set_new(src, "tls", json_deep_copy(c->sec.peer));
+    if (src && c->base.sec.peer)
+        json_object_set_new(src, "tls", json_deep_copy(c->base.sec.peer));
     return src;
 }
 
@@ -368,16 +274,16 @@ static void dispatch(struct beats_conn *c, const struct beats_step *u)
 {
     uint8_t *copy = malloc(u->len ? u->len : 1);
     if (!copy) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
     memcpy(copy, u->data, u->len);
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     enum batch_kind kind =
         u->kind == BEATS_UNIT_COMPRESSED ? BATCH_BEATS_COMPRESSED : BATCH_BEATS_FRAMES;
     struct batch *b = batch_new(kind, copy, u->len, source_of(c, u->version), &s->limits, &s->sink);
     if (!b) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
     b->owner = c;
@@ -403,32 +309,32 @@ void beats_batch_done(struct server *s, struct batch *b)
     c->inflight_bytes -= b->len;
     s->inflight_bytes -= b->len;
     s->counters.events += b->frames;
-    if (!c->closing) {
+    if (!c->base.closing) {
         struct beats_window *w = (struct beats_window *)(uintptr_t)b->tag;
         if (beats_session_complete(c->sess, w, b->frames, b->last_seq, b->status, b->error) < 0) {
             /* A window that cannot be matched is never acknowledged: close now, naming why. */
-            conn_close(c, beats_session_error(c->sess), true);
+            close_conn(c, beats_session_error(c->sess), true);
         } else {
             retry_blocked(c);
             write_acks(c, false);
         }
     }
     batch_free(b);
-    conn_unref(c);
+    conn_unref(&c->base);
 }
 
 /* ---- Reading ---- */
 
 static void conn_parse(struct beats_conn *c)
 {
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     size_t off = 0, need = 0;
     const uint8_t *p = (const uint8_t *)c->rbuf.data;
-    while (!c->closing && off < c->rbuf.len) {
+    while (!c->base.closing && off < c->rbuf.len) {
         struct beats_step st;
         long n = beats_session_input(c->sess, p + off, c->rbuf.len - off, server_now(s), &st);
         if (n < 0) {
-            conn_close(c, beats_session_error(c->sess), true);
+            close_conn(c, beats_session_error(c->sess), true);
             return;
         }
         off += (size_t)n;
@@ -444,7 +350,7 @@ static void conn_parse(struct beats_conn *c)
         else
             dispatch(c, &st); /* processing starts before the window is whole */
     }
-    if (c->closing)
+    if (c->base.closing)
         return;
     buf_consume(&c->rbuf, off);
     if (c->rbuf.len == 0) {
@@ -456,7 +362,7 @@ static void conn_parse(struct beats_conn *c)
     }
     bool room = admit(c, need, off > 0);
     write_acks(c, false);
-    if (c->closing)
+    if (c->base.closing)
         return;
     if (!room || (!c->admitted && over_budget(c))) {
         /* Back in the queue: at its head if its turn just came (it keeps its place). */
@@ -472,7 +378,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct beats_conn *c = h->data;
     (void)suggested;
-    if (c->sec.io) {
+    if (c->base.sec.io) {
         /* Ciphertext is decrypted into RBUF at once: one scratch buffer serves every read. */
         *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
         return;
@@ -481,7 +387,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
      * only, an admitted one reads up to its end and not into the next frame. Ten thousand
      * connections waiting for room then hold a few bytes each, not 64 KiB. */
     size_t chunk = READ_CHUNK;
-    const struct server *s = c->srv;
+    const struct server *s = c->base.srv;
     if (committed(s) + s->held_bytes >= s->cfg.beats_global_budget / 2) {
         if (!c->admitted)
             chunk = c->rbuf.len < HEADER_READ ? HEADER_READ - c->rbuf.len : 1;
@@ -500,38 +406,38 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct beats_conn *c = st->data;
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     if (nread == 0)
         return;
     if (nread < 0) {
         if (nread == UV_ENOBUFS) {
-            conn_close(c, "a frame larger than the read buffer limit", true);
+            close_conn(c, "a frame larger than the read buffer limit", true);
             return;
         }
         if (nread == UV_EOF) {
             if (c->rbuf.len)
-                conn_close(c, "connection closed inside a frame (truncated frame)", true);
+                close_conn(c, "connection closed inside a frame (truncated frame)", true);
             else
-                conn_close(c, "closed by the client", false);
+                close_conn(c, "closed by the client", false);
         } else {
-            conn_close(c, uv_strerror((int)nread), false);
+            close_conn(c, uv_strerror((int)nread), false);
         }
         return;
     }
-    if (c->sec.io) {
+    if (c->base.sec.io) {
         char why[600];
-        int rc = sec_conn_input(&s->beats_sec, &c->sec, c->peer, (const uint8_t *)b->base,
+        int rc = sec_conn_input(&s->beats_sec, &c->base.sec, c->base.peer, (const uint8_t *)b->base,
                                 (size_t)nread, &c->rbuf, server_now(s), why, sizeof(why));
-        flush_tls(c); /* handshake messages, alerts */
+        conn_flush_tls(&c->base); /* handshake messages, alerts */
         if (rc < 0) {
-            conn_close(c, why, true);
+            close_conn(c, why, true);
             return;
         }
         c->last_read_ms = server_now(s);
         if (c->rbuf.len)
             conn_parse(c);
-        if (rc == 1 && !c->closing)
-            conn_close(c,
+        if (rc == 1 && !c->base.closing)
+            close_conn(c,
                        c->rbuf.len ? "TLS session closed inside a frame (truncated frame)"
                                    : "closed by the client",
                        c->rbuf.len != 0);
@@ -544,22 +450,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 static void start_reading(struct beats_conn *c)
 {
-    if (c->reading || c->closing || c->srv->stopping)
+    if (c->base.srv->stopping)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
-        if (c->paused)
-            c->last_read_ms = server_now(c->srv); /* idle time counts from the end of our pause */
-        c->reading = true;
-        c->paused = false;
-    }
+    bool was_paused = c->base.paused;
+    if (conn_start_reading(&c->base, on_alloc, on_read) && was_paused)
+        c->last_read_ms = server_now(c->base.srv); /* idle time counts from the end of our pause */
 }
 
 void beats_resume_paused(struct server *s)
 {
-    for (struct beats_conn *c = s->conns; c; c = c->next) {
+    for (struct conn *k = s->beats_conns.head; k; k = k->next) {
+        struct beats_conn *c = beats_conn_of(k);
         if (c->blocked_head)
             retry_blocked(c);
-        if (!c->paused || c->waiting)
+        if (!k->paused || c->waiting)
             continue;
         /* An admitted frame reads on to its end whatever else holds the budget. */
         if (c->blocked_head || c->inflight_bytes >= s->cfg.beats_connection_budget) {
@@ -611,31 +515,23 @@ static void on_connection(uv_stream_t *server, int status)
         net_refuse(server);
         return;
     }
-    c->srv = s;
-    c->refs = 1;
-    /* The handle is the first member: closing it frees the connection. */
-    if (net_accept(server, &c->tcp, c, c->peer, sizeof(c->peer)) < 0)
+    if (conn_accept(&c->base, server, s, &s->beats_conns, "beats", &beats_ops) < 0)
         return;
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->base.tcp, 1);
     c->id = ++s->next_conn_id;
     size_t max_frame = s->limits.max_compressed > s->limits.max_json ? s->limits.max_compressed
                                                                      : s->limits.max_json;
     buf_init(&c->rbuf, max_frame + 64 + READ_CHUNK);
     c->last_read_ms = server_now(s);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
     s->counters.connections++;
-    if (s->nconns > s->cfg.beats_max_connections || s->stopping) {
+    if (s->beats_conns.count > s->cfg.beats_max_connections || s->stopping) {
         s->counters.refused++;
-        conn_close(c, "too many connections (beats.max-connections)", true);
+        close_conn(c, "too many connections (beats.max-connections)", true);
         return;
     }
-    if (!sec_admit_tcp(&s->beats_sec, &c->tcp, c->peer, "beats", server_now(s))) {
+    if (!sec_admit_tcp(&s->beats_sec, &c->base.tcp, c->base.peer, "beats", server_now(s))) {
         s->counters.refused++;
-        conn_close(c, "refused by beats.allow-networks", false); /* logged once a minute */
+        close_conn(c, "refused by beats.allow-networks", false); /* logged once a minute */
         return;
     }
     struct beats_session_config sc = {
@@ -645,11 +541,11 @@ static void on_connection(uv_stream_t *server, int status)
     };
     c->sess = beats_session_new(&sc, server_now(s));
     if (!c->sess) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
-    if (s->beats_sec.tls && sec_conn_start(&s->beats_sec, &c->sec, server_now(s)) < 0) {
-        conn_close(c, "out of memory starting TLS", true);
+    if (s->beats_sec.tls && sec_conn_start(&s->beats_sec, &c->base.sec, server_now(s)) < 0) {
+        close_conn(c, "out of memory starting TLS", true);
         return;
     }
     start_reading(c);
@@ -687,27 +583,28 @@ int beats_listen(struct server *s, char *bound, size_t boundlen)
 void beats_tick(struct server *s)
 {
     uint64_t now = server_now(s);
-    struct beats_conn *c = s->conns;
-    while (c) {
-        struct beats_conn *next = c->next; /* closing unlinks C */
+    struct conn *k = s->beats_conns.head;
+    while (k) {
+        struct conn *next = k->next; /* closing unlinks K */
+        struct beats_conn *c = beats_conn_of(k);
         const struct config *cfg = &s->cfg;
-        if (sec_conn_handshake_expired(&s->beats_sec, &c->sec, now)) {
+        if (sec_conn_handshake_expired(&s->beats_sec, &k->sec, now)) {
             s->beats_sec.handshake_failures++;
-            conn_close(c, "the TLS handshake did not complete within beats.ssl-handshake-timeout",
+            close_conn(c, "the TLS handshake did not complete within beats.ssl-handshake-timeout",
                        true);
-        } else if (c->rbuf.len && c->frame_started_ms && !c->paused &&
+        } else if (c->rbuf.len && c->frame_started_ms && !k->paused &&
                    now - c->frame_started_ms >= cfg->beats_frame_timeout_ms) {
-            conn_close(c, "slow sender: one frame took longer than beats.frame-timeout", true);
+            close_conn(c, "slow sender: one frame took longer than beats.frame-timeout", true);
         } else if (c->sess && beats_session_windows(c->sess)) {
             /* Stalled windows close the connection; v2 ones waiting get keep-alives. A window
              * waiting for a full disk is not stalled: the Beat waits, not resends. */
             write_acks(c, true);
-        } else if (!c->rbuf.len && !c->paused &&
+        } else if (!c->rbuf.len && !k->paused &&
                    now - c->last_read_ms >= cfg->beats_idle_timeout_ms) {
             /* (A connection waiting for room is not idle: the pause is ours.) */
-            conn_close(c, "idle for beats.idle-timeout with nothing pending", false);
+            close_conn(c, "idle for beats.idle-timeout with nothing pending", false);
         }
-        c = next;
+        k = next;
     }
 }
 
@@ -715,20 +612,17 @@ void beats_stop_reading_all(struct server *s)
 {
     /* Nothing cut is held back: every unit went to the workers as it was cut, and is matched
      * and acknowledged. */
-    for (struct beats_conn *c = s->conns; c; c = c->next) {
-        if (c->reading) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = false;
-        }
-    }
+    for (struct conn *k = s->beats_conns.head; k; k = k->next)
+        conn_stop_reading(k);
 }
 
 bool beats_idle(struct server *s)
 {
-    for (struct beats_conn *c = s->conns; c; c = c->next) {
+    for (struct conn *k = s->beats_conns.head; k; k = k->next) {
+        struct beats_conn *c = beats_conn_of(k);
         if (c->sess && beats_session_in_flight(c->sess))
             return false;
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0)
+        if (conn_write_queue(k) > 0)
             return false;
     }
     return true;
@@ -740,7 +634,7 @@ void beats_close_all(struct server *s)
         uv_close((uv_handle_t *)&s->beats_listener, NULL);
         s->beats_listening = false;
     }
-    while (s->conns)
-        conn_close(s->conns, "stopping", false);
+    while (s->beats_conns.head)
+        conn_close(s->beats_conns.head, "stopping", false);
     buf_free(&ack_out);
 }

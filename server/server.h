@@ -14,12 +14,12 @@
 #include "pipeline/batch.h"
 #include "pipeline/workers.h"
 #include "protocol/lumberjack.h"
+#include "server/conn.h"
 #include "server/config.h"
 #include "server/secure.h"
 #include "store/journal.h"
 
 struct beats_conn;
-struct syslog_conn;
 
 /* Counters of one syslog listener. Loop thread. */
 struct syslog_counters {
@@ -58,8 +58,7 @@ struct server {
     uv_check_t syslog_flush; /* hands the UDP messages of each loop turn to the workers */
     struct buf udp_pending;
     uint32_t udp_pending_count;
-    struct syslog_conn *syslog_conns;
-    uint64_t nsyslog_conns;
+    struct conn_list syslog_conns;
     struct syslog_counters tcp_counters, udp_counters;
     uint64_t syslog_screened; /* messages the loop's prefilter ruled out (never sent to workers) */
     uint64_t udp_drops_logged;
@@ -74,8 +73,7 @@ struct server {
     bool syslog_tls_enabled; /* syslog-tls has an address and a certificate */
     uv_timer_t tick;
 
-    struct beats_conn *conns; /* doubly linked */
-    uint64_t nconns;
+    struct conn_list beats_conns;
     uint64_t next_conn_id;
     uint64_t inflight_bytes; /* all connections: bytes held in batches (global budget) */
     uint64_t reserved_bytes; /* all connections: frames being read, admitted (global budget) */

@@ -15,18 +15,15 @@
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "protocol/syslog_framer.h"
+#include "server/conn.h"
 #include "server/server.h"
 
 #define READ_CHUNK      (64u * 1024u)
 #define UDP_DROP_LOG_MS 10000
 
 struct syslog_conn {
-    uv_tcp_t tcp;
-    struct server *srv;
-    struct syslog_conn *prev, *next;
-    char peer[96];
-    int refs;
-    bool closing, reading, paused, first_read_done;
+    struct conn base; /* first */
+    bool first_read_done;
     struct syslog_framer *framer;
     struct buf pending; /* messages cut but not yet handed over */
     uint32_t pending_count;
@@ -36,13 +33,16 @@ struct syslog_conn {
     bool draining;      /* stopping: reading what the kernel had already received */
     int64_t drain_left; /* bytes still to read before this connection stops */
 
-    /* The listener: plaintext TCP or TLS (RFC 5425), its counters and its log name. */
+    /* The listener: plaintext TCP or TLS (RFC 5425) and its counters. */
     struct sec_listener *lsec;
     struct syslog_counters *k;
-    const char *logname;
-    struct sec_conn sec; /* TLS (sec.io NULL on plaintext TCP) */
-    struct buf plain;    /* TLS: the plaintext of the last read */
+    struct buf plain; /* TLS: the plaintext of the last read */
 };
+
+static struct syslog_conn *syslog_conn_of(struct conn *k)
+{
+    return (struct syslog_conn *)k;
+}
 
 /* ---- Batches ---- */
 
@@ -63,82 +63,63 @@ static struct batch *make_batch(struct server *s, struct buf *pending, const cha
     return b;
 }
 
-static void conn_unref(struct syslog_conn *c)
+static void release(struct conn *k)
 {
-    if (--c->refs > 0)
-        return;
+    struct syslog_conn *c = syslog_conn_of(k);
     syslog_framer_free(c->framer);
     buf_free(&c->pending);
     buf_free(&c->plain);
-    sec_conn_free(&c->sec);
     batch_free(c->blocked);
     free(c);
 }
 
-static void on_closed(uv_handle_t *h)
+static void on_closing(struct conn *k, bool error)
 {
-    conn_unref(h->data);
-}
-
-static void conn_close(struct syslog_conn *c, const char *why, bool error)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    struct server *s = c->srv;
-    if (error)
-        log_warn(c->logname, "%s: closing: %s", c->peer, why);
-    else
-        log_debug(c->logname, "%s: closing: %s", c->peer, why);
+    struct syslog_conn *c = syslog_conn_of(k);
+    (void)error;
     if (c->blocked) {
         c->inflight_bytes -= c->blocked->len;
         batch_free(c->blocked);
         c->blocked = NULL;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->syslog_conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->nsyslog_conns--;
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static const struct conn_ops syslog_ops = {.closing = on_closing, .release = release};
+
+static void close_conn(struct syslog_conn *c, const char *why, bool error)
+{
+    conn_close(&c->base, why, error);
 }
 
 /* While the journal waits out a full disk, a batch still in flight is one holding alerts (the
  * others complete as soon as they are matched): its connection stops being read until then. */
 static bool journal_holds(const struct syslog_conn *c)
 {
-    return c->inflight_bytes && c->srv->journal_waiting;
+    return c->inflight_bytes && c->base.srv->journal_waiting;
 }
 
 static void pause_conn(struct syslog_conn *c)
 {
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
-    c->paused = true;
-    c->srv->need_resume = true;
+    conn_pause(&c->base);
 }
 
 static void flush_conn(struct syslog_conn *c)
 {
     if (!c->pending.len || c->blocked)
         return;
-    struct server *s = c->srv;
-    struct batch *b = make_batch(s, &c->pending, c->peer, c->sec.io ? "tls" : "tcp");
+    struct server *s = c->base.srv;
+    struct batch *b = make_batch(s, &c->pending, c->base.peer, c->base.sec.io ? "tls" : "tcp");
     c->pending_count = 0;
-    if (b && c->sec.peer) {
+    if (b && c->base.sec.peer) {
         /* A copy per batch: the worker reads it on its thread. */
-        b->source = json_pack("{s:o}", "tls", json_deep_copy(c->sec.peer));
+        b->source = json_pack("{s:o}", "tls", json_deep_copy(c->base.sec.peer));
         if (!b->source) {
             batch_free(b);
             b = NULL;
         }
     }
     if (!b) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
     b->owner = c;
@@ -148,7 +129,7 @@ static void flush_conn(struct syslog_conn *c)
         pause_conn(c);
         return;
     }
-    c->refs++;
+    conn_ref(&c->base);
     s->inflight_batches++;
 }
 
@@ -168,7 +149,7 @@ static bool screen(struct server *s, struct syslog_counters *k, const char *msg,
 static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 {
     struct syslog_conn *c = ctx;
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     c->k->messages++;
     c->k->bytes += len;
     if (flags & SYSLOG_MSG_TRUNCATED)
@@ -192,16 +173,16 @@ void syslog_batch_done(struct server *s, struct batch *b)
     struct syslog_conn *c = b->owner;
     c->inflight_bytes -= b->len;
     if (b->status)
-        log_warn(c->logname, "%s: a batch failed: %s", c->peer, b->error);
+        log_warn(c->base.logname, "%s: a batch failed: %s", c->base.peer, b->error);
     batch_free(b);
-    if (!c->closing && c->blocked && workers_submit(s->workers, &c->blocked->work)) {
+    if (!c->base.closing && c->blocked && workers_submit(s->workers, &c->blocked->work)) {
         c->blocked = NULL;
-        c->refs++;
+        conn_ref(&c->base);
         s->inflight_batches++;
     }
-    if (c->paused)
+    if (c->base.paused)
         s->need_resume = true;
-    conn_unref(c);
+    conn_unref(&c->base);
 }
 
 /* ---- TCP ---- */
@@ -215,61 +196,40 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
 }
 
-static void on_tls_written(uv_write_t *req, int status)
-{
-    struct syslog_conn *c = req->data;
-    sec_write_free(req);
-    if (status < 0 && status != UV_ECANCELED)
-        conn_close(c, uv_strerror(status), false);
-    conn_unref(c);
-}
-
-/* Sends what the TLS engine has ready (handshake messages, alerts). */
-static void flush_tls(struct syslog_conn *c)
-{
-    c->refs++;
-    int rc = sec_conn_send(&c->sec, (uv_stream_t *)&c->tcp, c, on_tls_written);
-    if (rc != 0) {
-        c->refs--;
-        if (rc < 0)
-            conn_close(c, uv_strerror(rc), true);
-    }
-}
-
 static void end_of_stream(struct syslog_conn *c)
 {
     uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
     syslog_framer_finish(c->framer);
     c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
     flush_conn(c);
-    conn_close(c, "closed by the client", false);
+    close_conn(c, "closed by the client", false);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct syslog_conn *c = st->data;
-    struct server *s = c->srv;
+    struct server *s = c->base.srv;
     if (nread == 0)
         return;
     if (nread < 0) {
         if (nread == UV_EOF)
             end_of_stream(c);
         else
-            conn_close(c, uv_strerror((int)nread), false);
+            close_conn(c, uv_strerror((int)nread), false);
         return;
     }
     const char *data = b->base;
     size_t len = (size_t)nread;
     int tls_rc = 0;
-    if (c->sec.io) {
+    if (c->base.sec.io) {
         char why[600];
         buf_reset(&c->plain);
-        tls_rc = sec_conn_input(c->lsec, &c->sec, c->peer, (const uint8_t *)b->base, len, &c->plain,
-                                server_now(s), why, sizeof(why));
-        flush_tls(c);
+        tls_rc = sec_conn_input(c->lsec, &c->base.sec, c->base.peer, (const uint8_t *)b->base, len,
+                                &c->plain, server_now(s), why, sizeof(why));
+        conn_flush_tls(&c->base);
         if (tls_rc < 0)
-            conn_close(c, why, true);
-        if (c->closing)
+            close_conn(c, why, true);
+        if (c->base.closing)
             return;
         data = c->plain.data;
         len = c->plain.len;
@@ -279,7 +239,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         c->first_read_done = true;
         if (syslog_looks_like_tls(b->base, (size_t)nread)) {
             s->tcp_counters.tls_on_plaintext++;
-            conn_close(c, "TLS client on a plaintext port (a TLS handshake sent to plain syslog)",
+            close_conn(c, "TLS client on a plaintext port (a TLS handshake sent to plain syslog)",
                        true);
             return;
         }
@@ -288,7 +248,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
     uint64_t drops_before = syslog_framer_stats(c->framer)->dropped;
     if (len && syslog_framer_feed(c->framer, data, len) < 0) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
     c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
@@ -303,8 +263,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     if (c->draining) {
         c->drain_left -= nread;
         if (c->drain_left <= 0) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = false;
+            conn_stop_reading(&c->base);
             c->draining = false;
         }
         return;
@@ -315,22 +274,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 static void start_reading(struct syslog_conn *c)
 {
-    if (c->reading || c->closing || (c->srv->stopping && !c->draining))
+    if (c->base.srv->stopping && !c->draining)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
-        c->reading = true;
-        c->paused = false;
-    }
+    conn_start_reading(&c->base, on_alloc, on_read);
 }
 
 void syslog_resume_paused(struct server *s)
 {
-    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
-        if (!c->paused || c->closing)
+    for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
+        struct syslog_conn *c = syslog_conn_of(k);
+        if (!k->paused || k->closing)
             continue;
         if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
             c->blocked = NULL;
-            c->refs++;
+            conn_ref(k);
             s->inflight_batches++;
         }
         if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget ||
@@ -356,14 +313,11 @@ static void on_tcp_connection(uv_stream_t *server, int status)
         net_refuse(server);
         return;
     }
-    c->srv = s;
-    c->refs = 1;
     bool tls = server == (uv_stream_t *)&s->syslog_tls;
     c->lsec = tls ? &s->syslog_tls_sec : &s->syslog_sec;
     c->k = tls ? &s->tls_counters : &s->tcp_counters;
-    c->logname = tls ? "syslog-tls" : "syslog";
-    /* The handle is the first member: closing it frees the connection. */
-    if (net_accept(server, &c->tcp, c, c->peer, sizeof(c->peer)) < 0)
+    if (conn_accept(&c->base, server, s, &s->syslog_conns, tls ? "syslog-tls" : "syslog",
+                    &syslog_ops) < 0)
         return;
     struct syslog_framer_config fc;
     syslog_framer_config_default(&fc);
@@ -371,32 +325,27 @@ static void on_tcp_connection(uv_stream_t *server, int status)
     syslog_oversize_parse(s->cfg.syslog_oversize, &fc.oversize);
     fc.max_msg = (size_t)s->cfg.syslog_max_message;
     buf_init(&c->pending, (size_t)s->cfg.syslog_batch_bytes + fc.max_msg + 64);
-    c->next = s->syslog_conns;
-    if (s->syslog_conns)
-        s->syslog_conns->prev = c;
-    s->syslog_conns = c;
-    s->nsyslog_conns++;
     c->k->connections++;
     c->last_read_ms = server_now(s);
     if (syslog_framer_new(&fc, on_message, c, &c->framer) < 0) {
-        conn_close(c, "out of memory", true);
+        close_conn(c, "out of memory", true);
         return;
     }
-    if (s->nsyslog_conns > s->cfg.syslog_max_connections || s->stopping) {
+    if (s->syslog_conns.count > s->cfg.syslog_max_connections || s->stopping) {
         c->k->refused++;
-        conn_close(c, "too many connections (syslog.max-connections)", true);
+        close_conn(c, "too many connections (syslog.max-connections)", true);
         return;
     }
-    if (!sec_admit_tcp(c->lsec, &c->tcp, c->peer, c->logname, server_now(s))) {
+    if (!sec_admit_tcp(c->lsec, &c->base.tcp, c->base.peer, c->base.logname, server_now(s))) {
         c->k->refused++;
-        conn_close(c, "refused by allow-networks", false); /* logged once a minute */
+        close_conn(c, "refused by allow-networks", false); /* logged once a minute */
         return;
     }
     if (tls) {
         /* One read's plaintext: at most what the ciphertext of one read decrypts to. */
         buf_init(&c->plain, READ_CHUNK + 32768);
-        if (sec_conn_start(c->lsec, &c->sec, server_now(s)) < 0) {
-            conn_close(c, "out of memory starting TLS", true);
+        if (sec_conn_start(c->lsec, &c->base.sec, server_now(s)) < 0) {
+            close_conn(c, "out of memory starting TLS", true);
             return;
         }
     }
@@ -597,17 +546,18 @@ int syslog_tls_listen(struct server *s, char *bound, size_t boundlen)
 void syslog_tick(struct server *s)
 {
     uint64_t now = server_now(s);
-    struct syslog_conn *t = s->syslog_conns;
-    while (t) {
-        struct syslog_conn *next = t->next;
-        if (sec_conn_handshake_expired(t->lsec, &t->sec, now)) {
+    struct conn *k = s->syslog_conns.head;
+    while (k) {
+        struct conn *next = k->next;
+        struct syslog_conn *t = syslog_conn_of(k);
+        if (sec_conn_handshake_expired(t->lsec, &k->sec, now)) {
             t->lsec->handshake_failures++;
-            conn_close(t,
+            conn_close(k,
                        "the TLS handshake did not complete within "
                        "syslog-tls.ssl-handshake-timeout",
                        true);
         }
-        t = next;
+        k = next;
     }
     if (s->udp_draining && now >= s->udp_drain_deadline_ms) {
         uv_udp_recv_stop(&s->syslog_udp);
@@ -615,12 +565,13 @@ void syslog_tick(struct server *s)
         flush_udp(s);
     }
     if (s->cfg.syslog_idle_timeout_ms) {
-        struct syslog_conn *c = s->syslog_conns;
-        while (c) {
-            struct syslog_conn *next = c->next;
+        k = s->syslog_conns.head;
+        while (k) {
+            struct conn *next = k->next;
+            struct syslog_conn *c = syslog_conn_of(k);
             if (!c->inflight_bytes && now - c->last_read_ms >= s->cfg.syslog_idle_timeout_ms)
-                conn_close(c, "idle for syslog.idle-timeout", false);
-            c = next;
+                conn_close(k, "idle for syslog.idle-timeout", false);
+            k = next;
         }
     }
     if (s->udp_counters.drops > s->udp_drops_logged &&
@@ -650,19 +601,19 @@ void syslog_stop_reading_all(struct server *s)
         s->udp_draining = true;
         s->udp_drain_deadline_ms = server_now(s) + 2000;
     }
-    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
+    for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
+        struct syslog_conn *c = syslog_conn_of(k);
         /* TCP has no ACK: what the kernel already received was acknowledged to the sender, so it
          * is read and matched before the connection closes; nothing sent later is taken. */
         int fd = -1, pending = 0;
-        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+        if (uv_fileno((uv_handle_t *)&k->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
             pending > 0) {
             c->draining = true;
             c->drain_left = pending;
-            if (!c->reading)
+            if (!k->reading)
                 start_reading(c);
-        } else if (c->reading) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = false;
+        } else {
+            conn_stop_reading(k);
         }
         flush_conn(c);
     }
@@ -672,7 +623,8 @@ bool syslog_idle(struct server *s)
 {
     if (s->udp_draining)
         return false;
-    for (struct syslog_conn *c = s->syslog_conns; c; c = c->next) {
+    for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
+        const struct syslog_conn *c = syslog_conn_of(k);
         if (c->inflight_bytes || c->draining || c->blocked)
             return false;
     }
@@ -695,8 +647,8 @@ void syslog_close_all(struct server *s)
         uv_close((uv_handle_t *)&s->syslog_flush, NULL);
         s->syslog_udp_listening = false;
     }
-    while (s->syslog_conns)
-        conn_close(s->syslog_conns, "stopping", false);
+    while (s->syslog_conns.head)
+        conn_close(s->syslog_conns.head, "stopping", false);
     buf_free(&s->udp_pending);
 }
 
