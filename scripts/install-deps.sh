@@ -8,7 +8,7 @@ set -euo pipefail
 # the command the TLS tests make their certificates with.
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
-  libuv1-dev zlib1g-dev libdeflate-dev libjansson-dev liblz4-dev lz4
+  libuv1-dev zlib1g-dev libdeflate-dev libexpat1-dev libjansson-dev liblz4-dev lz4
   libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev
   python3 bsdutils syslog-ng-core openssl
 )
