@@ -23,6 +23,10 @@
  *   WinCollect         "AgentDevice=WindowsLog"           TAB-separated key=value, Message last
  *   Windows XML        "<Event xmlns=..."                 System children, EventData/Data Name=
  *
+ * Windows XML is read by protocol/winxml.h (expat: no DTD, no entities but the predefined ones,
+ * limits on size, depth and memory); a document cut short or malformed keeps the fields read
+ * before the fault, as a record truncated at syslog.max-message must still be matched.
+ *
  * Pure functions over jansson values: any thread may call them. */
 #ifndef AMSI_PIPELINE_SYSLOG_EVENT_H
 #define AMSI_PIPELINE_SYSLOG_EVENT_H

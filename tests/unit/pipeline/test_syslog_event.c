@@ -569,3 +569,32 @@ Test(syslog_event, arbitrary_bytes_always_give_a_document)
         json_decref(doc);
     }
 }
+
+Test(syslog_event, windows_xml_cut_short_keeps_the_fields_before_the_cut)
+{
+    /* As the framer delivers a record over syslog.max-message: cut inside the Data after
+     * TargetObject. The fields before the cut are mapped and the rule reads them. */
+    char *text = tu_read_file(FIXTURE_DIR "/alert-windows-xml-rfc5424.log", NULL);
+    cr_assert_not_null(text);
+    char *cut = strstr(text, "<Data Name=\"User\">CORP");
+    cr_assert_not_null(cut);
+    enum syslog_payload kind;
+    json_t *doc = build(text, (size_t)(cut - text) + 22, &kind);
+    free(text);
+    cr_expect_eq(kind, SYSLOG_PAYLOAD_XML);
+    expect_str(doc, "winlog.event_id", "13");
+    expect_str(doc, "winlog.event_data.Details", "DWORD (0x00000000)");
+    expect_str(doc, "winlog.event_data.User", NULL);
+    cr_expect_eq(detect_clause(doc, PROFILE_ELASTIC), CLAUSE_SEED);
+    json_decref(doc);
+    /* A reference to an entity no DTD declares stops the reading there. */
+    doc = build_str("<14>1 - h a - - - <Event><System><EventID>13</EventID><Channel>c</Channel>"
+                    "</System><EventData><Data Name=\"a\">1</Data><Data Name=\"b\">&amsi;</Data>"
+                    "<Data Name=\"c\">3</Data></EventData></Event>",
+                    &kind);
+    cr_expect_eq(kind, SYSLOG_PAYLOAD_XML);
+    expect_str(doc, "winlog.event_data.a", "1");
+    expect_str(doc, "winlog.event_data.b", NULL);
+    expect_str(doc, "winlog.event_data.c", NULL);
+    json_decref(doc);
+}
