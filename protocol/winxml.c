@@ -240,8 +240,10 @@ static bool grow(struct reader *r, void **p, size_t *cap, size_t need, size_t si
 
 static bool text_append(struct reader *r, const char *s, size_t n)
 {
-    if (n > SIZE_MAX - r->text_len - 1 ||
-        !grow(r, (void **)&r->text, &r->text_cap, r->text_len + n + 1, 1)) {
+    if (n == 0)
+        return true; /* TEXT may still be NULL */
+    if (n > SIZE_MAX - r->text_len ||
+        !grow(r, (void **)&r->text, &r->text_cap, r->text_len + n, 1)) {
         stop_nomem(r);
         return false;
     }
@@ -254,10 +256,7 @@ static bool text_append(struct reader *r, const char *s, size_t n)
 static bool text_end(struct reader *r, size_t off, size_t *len)
 {
     *len = r->text_len - off;
-    if (!text_append(r, "", 0))
-        return false;
-    r->text[r->text_len++] = '\0';
-    return true;
+    return text_append(r, "", 1); /* the NUL */
 }
 
 static void add_item(struct reader *r, enum winxml_field f, bool has_name, size_t name_off,

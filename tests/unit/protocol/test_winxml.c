@@ -121,6 +121,16 @@ Test(winxml, attributes_come_in_a_fixed_order_whatever_their_order_in_the_tag)
     winxml_event_free(&ev);
 }
 
+Test(winxml, an_empty_attribute_is_an_empty_value)
+{
+    /* The first text stored is empty: regress-empty-attribute-first-text. */
+    struct winxml_event ev;
+    cr_assert_eq(parse_str("<Event><System><Provider Name=\"\"/></System></Event>", &ev), 0);
+    const struct want w[] = {{WINXML_PROVIDER_NAME, NULL, ""}};
+    expect_items(&ev, w, 1);
+    winxml_event_free(&ev);
+}
+
 Test(winxml, every_data_element_is_an_item_named_or_not_empty_or_not)
 {
     struct winxml_event ev;
