@@ -258,3 +258,17 @@ int wrec_finish(struct wrec *w, const struct syslog_msg *m)
         return -ENOMEM;
     return wrec_common(w->doc, m);
 }
+
+int wrec_deliver(struct wrec *w, int rc, const struct syslog_msg *m, json_t **doc,
+                 enum syslog_payload *kind, enum syslog_payload k)
+{
+    if (rc == 0)
+        rc = wrec_finish(w, m);
+    if (rc < 0) {
+        wrec_free(w);
+        return -ENOMEM;
+    }
+    *doc = w->doc;
+    *kind = k;
+    return 1;
+}

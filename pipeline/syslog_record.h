@@ -118,6 +118,11 @@ int wrec_common(json_t *doc, const struct syslog_msg *m);
  * computer name, host.os.type "windows", then wrec_common. 0 or -ENOMEM. */
 int wrec_finish(struct wrec *w, const struct syslog_msg *m);
 
+/* The end of a mapping that recognised its payload: when RC is 0, wrec_finish; then on success
+ * hands the document to *DOC and KIND to *KIND and returns 1, else frees it and returns -ENOMEM. */
+int wrec_deliver(struct wrec *w, int rc, const struct syslog_msg *m, json_t **doc,
+                 enum syslog_payload *kind, enum syslog_payload k);
+
 /* Splits the rendered message text (Snare's data string, WinCollect's Message) on the EventData
  * names the record's provider renders, when W's channel, provider and event id say which (see
  * syslog_event.h); otherwise nothing. 0 or -ENOMEM. */

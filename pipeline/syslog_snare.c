@@ -66,13 +66,5 @@ int syslog_snare_map(const struct syslog_msg *m, json_t **doc, enum syslog_paylo
             break;
         }
     }
-    if (rc == 0)
-        rc = wrec_finish(&w, m);
-    if (rc < 0) {
-        wrec_free(&w);
-        return -ENOMEM;
-    }
-    *doc = w.doc;
-    *kind = SYSLOG_PAYLOAD_SNARE;
-    return 1;
+    return wrec_deliver(&w, rc, m, doc, kind, SYSLOG_PAYLOAD_SNARE);
 }

@@ -109,13 +109,5 @@ int syslog_xml_map(const struct syslog_msg *m, json_t **doc, enum syslog_payload
         wrec_free(&w);
         return 0;
     }
-    if (rc == 0)
-        rc = wrec_finish(&w, m);
-    if (rc < 0) {
-        wrec_free(&w);
-        return -ENOMEM;
-    }
-    *doc = w.doc;
-    *kind = SYSLOG_PAYLOAD_XML;
-    return 1;
+    return wrec_deliver(&w, rc, m, doc, kind, SYSLOG_PAYLOAD_XML);
 }
