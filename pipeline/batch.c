@@ -71,8 +71,10 @@ static void release(struct batch *b)
     int js = atomic_load(&b->journal_status);
     if (js < 0)
         fail(b, js, "an alert could not be written to the journal: %s", strerror(-js));
-    if (b->complete)
-        b->complete(b);
+    if (b->handoff)
+        b->handoff->post(b->handoff->ctx, b);
+    else
+        batch_complete(b);
 }
 
 void batch_alert_durable(struct batch *b, int status)

@@ -3,9 +3,10 @@
  * to the alert sink, and the batch completes once all its events were matched and all its alerts
  * are durable: that is what a Beats ACK promises.
  *
- * Threads: the owner (the libuv loop) creates and submits a batch and receives it back through
- * COMPLETE, which runs on a worker or journal thread and must only hand it over (server/ queues it
- * to the loop). */
+ * Threads: the submitter (the libuv loop) creates and submits a batch and sets COMPLETE and its
+ * context. The batch finishes on a worker or journal thread; with a HANDOFF it is posted there and
+ * the submitter's thread calls batch_complete (server/ queues it to the loop), without one
+ * COMPLETE runs on the finishing thread. */
 #ifndef AMSI_PIPELINE_BATCH_H
 #define AMSI_PIPELINE_BATCH_H
 
@@ -19,6 +20,15 @@
 #include "pipeline/workers.h"
 #include "base/buf.h"
 #include "protocol/lumberjack.h"
+
+struct batch;
+
+/* How a finished batch travels back to the submitter's thread. POST runs on whichever thread
+ * finishes the batch (a worker, the journal's writer) and must only hand it over. */
+struct batch_handoff {
+    void (*post)(void *ctx, struct batch *b);
+    void *ctx;
+};
 
 enum batch_kind {
     BATCH_BEATS_COMPRESSED = 1, /* DATA is the payload of one C frame */
@@ -40,11 +50,14 @@ struct batch {
      * default, when the owner sets none). */
     size_t inflate_room;
 
-    /* Set by the owner, untouched by the pipeline. */
-    void *owner;
+    /* Set by the submitter, untouched by the pipeline. COMPLETE receives the batch with its results
+     * (it owns it then: it frees it); HANDOFF (may be NULL, borrowed) carries it to the submitter's
+     * thread first. */
+    void (*complete)(struct batch *b, void *ctx);
+    void *complete_ctx;
+    const struct batch_handoff *handoff;
     uint64_t tag;
-    void (*complete)(struct batch *b);
-    struct batch *link; /* free for the owner's queues */
+    struct batch *link; /* free for the submitter's queues */
 
     /* Syslog: where the messages came from (copied into each alert's source). */
     char peer[96];
@@ -68,7 +81,7 @@ struct batch {
 struct batch *batch_new(enum batch_kind kind, uint8_t *data, size_t len, json_t *source,
                         const struct lj_limits *limits, const struct alert_sink *sink);
 
-/* Frees a batch (after COMPLETE, by the owner). batch_free(NULL) is a no-op. */
+/* Frees a batch (after COMPLETE, by the submitter). batch_free(NULL) is a no-op. */
 void batch_free(struct batch *b);
 
 /* Called by the sink once per emitted alert when it is durable (STATUS 0) or failed. */
@@ -80,6 +93,13 @@ void batch_alert_durable(struct batch *b, int status);
  * buffer's -EMSGSIZE or -ENOMEM. */
 int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size_t len,
                         unsigned flags);
+
+/* Calls the batch's COMPLETE with its context (the handoff's receiving end calls it). */
+static inline void batch_complete(struct batch *b)
+{
+    if (b->complete)
+        b->complete(b, b->complete_ctx);
+}
 
 /* Runs the batch synchronously on the calling thread with CTX (what a worker does). */
 void batch_run(struct batch *b, struct worker_ctx *ctx);

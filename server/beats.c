@@ -269,6 +269,8 @@ static json_t *source_of(struct beats_conn *c, uint8_t version)
     return src;
 }
 
+static void window_done(struct batch *b, void *ctx);
+
 /* Hands a unit of the session to the workers as a batch. */
 static void dispatch(struct beats_conn *c, const struct beats_step *u)
 {
@@ -286,9 +288,10 @@ static void dispatch(struct beats_conn *c, const struct beats_step *u)
         close_conn(c, "out of memory", true);
         return;
     }
-    b->owner = c;
+    b->complete = window_done;
+    b->complete_ctx = c;
+    b->handoff = &s->handoff;
     b->tag = (uint64_t)(uintptr_t)u->window;
-    b->complete = server_batch_complete;
     c->inflight_bytes += u->len;
     s->inflight_bytes += u->len;
     /* A compressed frame nested in this one inflates beside it: it may use what is left of the
@@ -303,9 +306,11 @@ static void dispatch(struct beats_conn *c, const struct beats_step *u)
     submit(c, b);
 }
 
-void beats_batch_done(struct server *s, struct batch *b)
+/* A window came back from the workers (loop thread): acknowledge it in order, or close. */
+static void window_done(struct batch *b, void *ctx)
 {
-    struct beats_conn *c = b->owner;
+    struct beats_conn *c = ctx;
+    struct server *s = c->base.srv;
     c->inflight_bytes -= b->len;
     s->inflight_bytes -= b->len;
     s->counters.events += b->frames;

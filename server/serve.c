@@ -12,8 +12,6 @@
 #include "base/log.h"
 #include "server/server.h"
 
-static struct server *g_server;
-
 /* ---- Alerts: to the journal, then (when nobody else takes them) to standard output ---- */
 
 struct durable_ctx {
@@ -58,9 +56,10 @@ static int sink_emit(void *ctx, const char *doc, size_t len, struct batch *b)
 
 /* ---- Completions: worker/journal threads -> loop ---- */
 
-void server_batch_complete(struct batch *b)
+/* The batches' handoff: pushes B for the loop. Any thread. */
+static void post_done(void *ctx, struct batch *b)
 {
-    struct server *s = g_server;
+    struct server *s = ctx;
     struct batch *old = atomic_load_explicit(&s->done_head, memory_order_relaxed);
     do {
         b->link = old;
@@ -114,10 +113,7 @@ static void on_done_async(uv_async_t *h)
     while (rev) {
         struct batch *next = rev->link;
         s->inflight_batches--;
-        if (rev->kind == BATCH_SYSLOG)
-            syslog_batch_done(s, rev);
-        else
-            beats_batch_done(s, rev);
+        batch_complete(rev); /* the submitter's callback, on the loop thread */
         rev = next;
     }
     resume_all(s);
@@ -301,7 +297,6 @@ int serve_main(int argc, char **argv)
     struct server *s = calloc(1, sizeof(*s));
     if (!s)
         return 3;
-    g_server = s;
     config_defaults(&s->cfg);
     int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
     if (prc != 0) {
@@ -386,6 +381,8 @@ int serve_main(int argc, char **argv)
     }
     s->sink.emit = sink_emit;
     s->sink.ctx = s;
+    s->handoff.post = post_done;
+    s->handoff.ctx = s;
 
     s->loop = uv_default_loop();
     pthread_mutex_init(&s->done_mu, NULL);
@@ -425,7 +422,6 @@ int serve_main(int argc, char **argv)
     fflush(stdout);
     int status = s->exit_status;
     log_info("serve", "stopped");
-    g_server = NULL;
     free(s);
     return status;
 }

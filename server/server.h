@@ -34,6 +34,7 @@ struct server {
     struct journal *journal;
     struct workers *workers;
     struct alert_sink sink;
+    struct batch_handoff handoff; /* every batch's way back to the loop (server/serve.c) */
     bool print_alerts;
     struct delivery *delivery; /* NULL without webhook targets */
 
@@ -104,7 +105,6 @@ static inline uint64_t server_now(struct server *s)
 
 /* The Beats listener and connections (server/beats.c). */
 int beats_listen(struct server *s, char *bound, size_t boundlen);
-void beats_batch_done(struct server *s, struct batch *b);
 void beats_tick(struct server *s);
 void beats_resume_paused(struct server *s);
 void beats_stop_reading_all(struct server *s);
@@ -114,15 +114,11 @@ void beats_close_all(struct server *s);
 /* The syslog listeners and connections (server/syslog.c). */
 int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen);
 int syslog_tls_listen(struct server *s, char *bound, size_t boundlen);
-void syslog_batch_done(struct server *s, struct batch *b);
 void syslog_tick(struct server *s);
 void syslog_resume_paused(struct server *s);
 void syslog_stop_reading_all(struct server *s);
 bool syslog_idle(struct server *s);
 void syslog_close_all(struct server *s);
 void syslog_log_counters(struct server *s);
-
-/* Hands a finished batch to the loop. Any thread. */
-void server_batch_complete(struct batch *b);
 
 #endif

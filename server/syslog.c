@@ -59,7 +59,7 @@ static struct batch *make_batch(struct server *s, struct buf *pending, const cha
         return NULL;
     snprintf(b->peer, sizeof(b->peer), "%s", peer);
     snprintf(b->transport, sizeof(b->transport), "%s", transport);
-    b->complete = server_batch_complete;
+    b->handoff = &s->handoff;
     return b;
 }
 
@@ -103,6 +103,8 @@ static void pause_conn(struct syslog_conn *c)
     conn_pause(&c->base);
 }
 
+static void conn_batch_done(struct batch *b, void *ctx);
+
 static void flush_conn(struct syslog_conn *c)
 {
     if (!c->pending.len || c->blocked)
@@ -122,7 +124,8 @@ static void flush_conn(struct syslog_conn *c)
         close_conn(c, "out of memory", true);
         return;
     }
-    b->owner = c;
+    b->complete = conn_batch_done;
+    b->complete_ctx = c;
     c->inflight_bytes += b->len;
     if (!workers_submit(s->workers, &b->work)) {
         c->blocked = b; /* keeps its place: nothing is dropped on TCP */
@@ -164,13 +167,11 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
     return 0;
 }
 
-void syslog_batch_done(struct server *s, struct batch *b)
+/* A TCP or TLS connection's batch came back from the workers (loop thread). */
+static void conn_batch_done(struct batch *b, void *ctx)
 {
-    if (strcmp(b->transport, "udp") == 0) {
-        batch_free(b);
-        return;
-    }
-    struct syslog_conn *c = b->owner;
+    struct syslog_conn *c = ctx;
+    struct server *s = c->base.srv;
     c->inflight_bytes -= b->len;
     if (b->status)
         log_warn(c->base.logname, "%s: a batch failed: %s", c->base.peer, b->error);
@@ -354,12 +355,20 @@ static void on_tcp_connection(uv_stream_t *server, int status)
 
 /* ---- UDP ---- */
 
+static void udp_batch_done(struct batch *b, void *ctx)
+{
+    (void)ctx;
+    batch_free(b);
+}
+
 static void flush_udp(struct server *s)
 {
     if (!s->udp_pending.len)
         return;
     uint32_t count = s->udp_pending_count;
     struct batch *b = make_batch(s, &s->udp_pending, "", "udp");
+    if (b)
+        b->complete = udp_batch_done; /* nothing waits for a UDP batch */
     s->udp_pending_count = 0;
     buf_init(&s->udp_pending,
              (size_t)s->cfg.syslog_batch_bytes + (size_t)s->cfg.syslog_max_message + 64);

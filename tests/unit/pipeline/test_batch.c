@@ -205,3 +205,121 @@ Test(batch, compressed_frames_nested_twice_are_refused)
     buf_free(&twice);
     run_fini(&r);
 }
+
+/* ---- Completion: the submitter's callback, directly or through a handoff ---- */
+
+struct completion {
+    int calls;
+    struct batch *seen;
+    uint32_t frames, alerts;
+    int status;
+};
+
+static void on_complete(struct batch *b, void *ctx)
+{
+    struct completion *c = ctx;
+    c->calls++;
+    c->seen = b;
+    c->frames = b->frames;
+    c->alerts = b->alerts;
+    c->status = b->status;
+}
+
+struct posted {
+    int calls;
+    struct batch *b;
+};
+
+static void post(void *ctx, struct batch *b)
+{
+    struct posted *p = ctx;
+    p->calls++;
+    p->b = b;
+}
+
+/* A sink that keeps the alerts' batches pending until the test makes them durable. */
+struct held {
+    int emitted;
+    struct batch *b;
+};
+
+static int hold_emit(void *ctx, const char *doc, size_t len, struct batch *b)
+{
+    struct held *h = ctx;
+    (void)doc;
+    (void)len;
+    h->emitted++;
+    h->b = b;
+    return 0;
+}
+
+static struct batch *lines_batch(const struct run *r, const struct alert_sink *sink)
+{
+    static const char lines[] = HIT "\n{\"event\":{\"code\":\"1\"}}\n";
+    uint8_t *data = malloc(sizeof(lines) - 1);
+    cr_assert_not_null(data);
+    memcpy(data, lines, sizeof(lines) - 1);
+    struct batch *b = batch_new(BATCH_LINES, data, sizeof(lines) - 1, NULL, &r->limits, sink);
+    cr_assert_not_null(b);
+    return b;
+}
+
+Test(batch, completes_through_its_callback_on_the_running_thread)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    struct completion c = {0};
+    struct batch *b = lines_batch(&r, NULL);
+    b->complete = on_complete;
+    b->complete_ctx = &c;
+    batch_run(b, &r.ctx);
+    cr_expect_eq(c.calls, 1);
+    cr_expect_eq(c.seen, b);
+    cr_expect_eq(c.frames, 2);
+    cr_expect_eq(c.alerts, 1);
+    cr_expect_eq(c.status, 0);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, a_handoff_carries_it_and_the_receiver_completes_it)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    struct completion c = {0};
+    struct posted p = {0};
+    struct batch_handoff h = {.post = post, .ctx = &p};
+    struct batch *b = lines_batch(&r, NULL);
+    b->complete = on_complete;
+    b->complete_ctx = &c;
+    b->handoff = &h;
+    batch_run(b, &r.ctx);
+    cr_expect_eq(p.calls, 1);
+    cr_expect_eq(p.b, b);
+    cr_expect_eq(c.calls, 0, "the callback waits for the receiving end");
+    batch_complete(p.b);
+    cr_expect_eq(c.calls, 1);
+    cr_expect_eq(c.alerts, 1);
+    batch_free(b);
+    run_fini(&r);
+}
+
+Test(batch, completes_only_once_its_alerts_are_durable)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    struct completion c = {0};
+    struct held h = {0};
+    struct alert_sink sink = {.emit = hold_emit, .ctx = &h};
+    struct batch *b = lines_batch(&r, &sink);
+    b->complete = on_complete;
+    b->complete_ctx = &c;
+    batch_run(b, &r.ctx);
+    cr_expect_eq(h.emitted, 1);
+    cr_expect_eq(c.calls, 0, "an alert is not durable yet");
+    batch_alert_durable(h.b, -EIO);
+    cr_expect_eq(c.calls, 1);
+    cr_expect_eq(c.status, -EIO, "a failed alert write fails the batch");
+    batch_free(b);
+    run_fini(&r);
+}
