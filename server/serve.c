@@ -12,46 +12,39 @@
 #include "base/log.h"
 #include "server/server.h"
 
-/* ---- Alerts: to the journal, then (when nobody else takes them) to standard output ---- */
-
-struct durable_ctx {
-    struct batch *batch;
-    struct server *srv;
-    size_t len;
-    char doc[]; /* kept only when alerts are printed */
-};
+/* ---- Alerts: to the journal; once durable, printed (when nobody else takes them) or delivered
+ * ---- */
 
 static void on_durable(void *arg, int status, uint64_t seq)
 {
-    struct durable_ctx *d = arg;
     (void)seq;
-    if (status == 0 && d->len) {
-        /* Only the journal's writer thread prints: lines never interleave. */
-        fwrite(d->doc, 1, d->len, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
-    if (status == 0)
-        delivery_notify(d->srv->delivery);
-    batch_alert_durable(d->batch, status);
-    free(d);
+    batch_alert_durable(arg, status);
 }
 
 static int sink_emit(void *ctx, const char *doc, size_t len, struct batch *b)
 {
     struct server *s = ctx;
-    size_t keep = s->print_alerts ? len : 0;
-    struct durable_ctx *d = malloc(sizeof(*d) + keep);
-    if (!d)
-        return -ENOMEM;
-    d->batch = b;
-    d->srv = s;
-    d->len = keep;
-    memcpy(d->doc, doc, keep);
-    int rc = journal_append(s->journal, doc, len, on_durable, d);
-    if (rc < 0)
-        free(d);
-    return rc;
+    return journal_append(s->journal, doc, len, on_durable, b);
+}
+
+/* The journal's on-commit hook, on its writer thread: only it prints, so lines never
+ * interleave. */
+static void print_alert(void *ctx, uint64_t seq, const void *doc, size_t len)
+{
+    (void)ctx;
+    (void)seq;
+    fwrite(doc, 1, len, stdout);
+    fputc('\n', stdout);
+}
+
+static void alerts_committed(void *ctx, uint64_t records)
+{
+    struct server *s = ctx;
+    (void)records;
+    if (s->print_alerts)
+        fflush(stdout);
+    else
+        delivery_notify(s->delivery); /* set before any alert is appended */
 }
 
 /* ---- Completions: worker/journal threads -> loop ---- */
@@ -334,6 +327,9 @@ int serve_main(int argc, char **argv)
     const char *delay = getenv("AMSIWATCH_TEST_COMMIT_DELAY_MS");
     if (delay)
         jo.test_commit_delay_ms = (unsigned)strtoul(delay, NULL, 10);
+    jo.on_commit.record = s->print_alerts ? print_alert : NULL;
+    jo.on_commit.committed = alerts_committed;
+    jo.on_commit.ctx = s;
     struct journal_recovery rep;
     int rc = journal_open(&s->journal, s->cfg.data_dir, &jo, &rep);
     if (rc < 0) {

@@ -489,6 +489,19 @@ static int repair(struct journal *j)
  * (interval mode) stay in memory until a sync succeeds, to be written again if it fails. */
 static void complete(struct journal *j, struct pending *first, struct pending *stop, int status)
 {
+    const struct journal_commit_hook *hook = &j->opts.on_commit;
+    if (status == 0 && (hook->record || hook->committed)) {
+        uint64_t n = 0;
+        for (struct pending *q = first; q != stop; q = q->next) {
+            if (q->flush)
+                continue;
+            n++;
+            if (hook->record)
+                hook->record(hook->ctx, jf_get64(q->hdr + 8), q->payload, q->len);
+        }
+        if (n && hook->committed)
+            hook->committed(hook->ctx, n);
+    }
     struct pending *p = first;
     uint64_t records = 0;
     while (p != stop) {

@@ -14,6 +14,16 @@
 
 struct journal;
 
+/* What a journal's owner learns of each group commit, on the writer thread (it must not block):
+ * RECORD once per record the group made durable (in interval mode: written), in sequence order,
+ * then COMMITTED once with their number, all before the records' own completion callbacks run.
+ * Records that failed never reach it. Either may be NULL. */
+struct journal_commit_hook {
+    void (*record)(void *ctx, uint64_t seq, const void *payload, size_t len);
+    void (*committed)(void *ctx, uint64_t records);
+    void *ctx;
+};
+
 struct journal_opts {
     uint64_t segment_bytes;    /* rotate when a segment would grow past this (default 64 MiB) */
     unsigned sync_interval_ms; /* 0 (default): fdatasync before every completion; N: at most every
@@ -25,7 +35,8 @@ struct journal_opts {
     size_t max_pending_bytes; /* appenders wait while this much is queued (default 64 MiB) */
     bool fail_fast; /* fail the records at the first write error instead of waiting out a full or
                      * failing disk (for a tool that should exit with an error, not wait) */
-    unsigned test_commit_delay_ms; /* tests only: hold every commit this long */
+    unsigned test_commit_delay_ms;        /* tests only: hold every commit this long */
+    struct journal_commit_hook on_commit; /* default: none */
 };
 
 /* Defaults as documented above. */

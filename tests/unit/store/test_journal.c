@@ -619,6 +619,62 @@ Test(journal, interval_sync_mode_round_trips_with_fewer_syncs)
     cr_assert_eq(read_back(root, 1, NULL, NULL), 300);
 }
 
+/* The on-commit hook: every durable record once, in sequence order, with its payload, before the
+ * record's own callback; then the group's count. */
+struct commit_seen {
+    uint64_t records, next_seq, groups, committed, done_before_hook;
+    bool payload_ok;
+};
+
+static void hook_record(void *ctx, uint64_t seq, const void *payload, size_t len)
+{
+    struct commit_seen *c = ctx;
+    char p[512];
+    payload_for(seq, p, sizeof(p));
+    if (seq != c->next_seq || len != strlen(p) || memcmp(payload, p, len) != 0)
+        c->payload_ok = false;
+    c->next_seq = seq + 1;
+    c->records++;
+}
+
+static void hook_committed(void *ctx, uint64_t records)
+{
+    struct commit_seen *c = ctx;
+    c->groups++;
+    c->committed += records;
+}
+
+static void hook_done(void *arg, int status, uint64_t seq)
+{
+    struct commit_seen *c = arg;
+    if (status != 0 || seq >= c->next_seq || c->committed < seq)
+        c->done_before_hook++;
+}
+
+Test(journal, the_commit_hook_sees_each_durable_record_once_before_its_callback)
+{
+    struct commit_seen seen = {.next_seq = 1, .payload_ok = true};
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.on_commit.record = hook_record;
+    o.on_commit.committed = hook_committed;
+    o.on_commit.ctx = &seen;
+    struct journal *j = open_journal(root, &o, NULL);
+    char p[512];
+    for (uint64_t i = 1; i <= 500; i++) {
+        payload_for(i, p, sizeof(p));
+        cr_assert_eq(journal_append(j, p, strlen(p), hook_done, &seen), 0);
+    }
+    cr_assert_eq(journal_flush(j), 0);
+    journal_close(j);
+    cr_expect_eq(seen.records, 500);
+    cr_expect_eq(seen.committed, 500, "flush markers are not records");
+    cr_expect(seen.payload_ok, "each record once, in order, with its payload");
+    cr_expect_geq(seen.groups, 1);
+    cr_expect_leq(seen.groups, 500);
+    cr_expect_eq(seen.done_before_hook, 0, "the hook runs before the records' callbacks");
+}
+
 /* ---- A full or failing disk: the writer keeps its records and retries ---- */
 
 /* Injects ERR at the fault point POINT while ON is set. With LOSE_PATH set it also zeroes that
