@@ -87,11 +87,9 @@ void batch_alert_durable(struct batch *b, int status)
     release(b);
 }
 
-static void handle_event_from(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len,
-                              const json_t *source)
+/* What the detection made of one event: a malformed one is skipped, an alert goes to the sink. */
+static void take_result(struct batch *b, struct worker_ctx *ctx, int rc, json_t *alert)
 {
-    json_t *alert = NULL;
-    int rc = detector_run(&ctx->det, ev, len, source, -1, &alert);
     if (rc == -EBADMSG || rc == -EMSGSIZE) {
         /* A malformed event inside well-formed framing: counted, and the window goes on, as
          * Logstash does; it cannot carry an alert anyway. */
@@ -124,9 +122,22 @@ static void handle_event_from(struct batch *b, struct worker_ctx *ctx, const cha
     }
 }
 
+/* One event as JSON text (a J frame, a line). */
 static void handle_event(struct batch *b, struct worker_ctx *ctx, const char *ev, size_t len)
 {
-    handle_event_from(b, ctx, ev, len, b->source);
+    json_t *alert = NULL;
+    int rc = detector_run(&ctx->det, ev, len, b->source, -1, &alert);
+    take_result(b, ctx, rc, alert);
+}
+
+/* One event already parsed (v1 pairs, a syslog message's Windows event) whose bytes passed the
+ * prefilter. */
+static void handle_doc(struct batch *b, struct worker_ctx *ctx, const json_t *doc,
+                       const json_t *source)
+{
+    json_t *alert = NULL;
+    int rc = detector_run_doc(&ctx->det, doc, source, -1, &alert);
+    take_result(b, ctx, rc, alert);
 }
 
 int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size_t len,
@@ -145,15 +156,12 @@ int batch_syslog_append(struct buf *out, const char *peer, const char *msg, size
     return buf_append(out, msg, len);
 }
 
-/* One syslog message: the prefilter on the raw line, then (for candidates) parsing, the Windows
- * payload mapping and the rule; the alert's source names the peer and the syslog header. */
+/* One syslog message, a candidate already (the submitter ran syslog_event_candidate on it):
+ * parsing, the Windows payload mapping and the rule; the alert's source names the peer and the
+ * syslog header. */
 static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *peer,
                           const char *raw, size_t len, unsigned flags)
 {
-    if (!syslog_event_candidate(raw, len)) {
-        detector_skip(&ctx->det);
-        return;
-    }
     struct syslog_msg m;
     syslog_parse(raw, len, clock_now_ms(), &m);
     json_t *doc = NULL;
@@ -170,15 +178,8 @@ static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *p
     /* What the owner knows about the connection (the TLS peer) joins each message's source. */
     if (source && b->source)
         json_object_update_missing(source, b->source);
-    char *text = json_dumps(doc, JSON_COMPACT);
+    handle_doc(b, ctx, doc, source);
     json_decref(doc);
-    if (!text) {
-        json_decref(source);
-        fail(b, -ENOMEM, "out of memory");
-        return;
-    }
-    handle_event_from(b, ctx, text, strlen(text), source);
-    free(text);
     json_decref(source);
 }
 
@@ -209,15 +210,14 @@ static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct l
         return;
     }
     lj_each_pair(f, add_pair, &pc);
-    char *text = pc.bad ? NULL : json_dumps(pc.obj, JSON_COMPACT);
-    json_decref(pc.obj);
-    if (!text) {
+    if (pc.bad) {
+        json_decref(pc.obj);
         detector_skip(&ctx->det);
         ctx->det.stats.malformed++;
         return;
     }
-    handle_event(b, ctx, text, strlen(text));
-    free(text);
+    handle_doc(b, ctx, pc.obj, b->source);
+    json_decref(pc.obj);
 }
 
 static void walk(struct batch *b, struct worker_ctx *ctx, const uint8_t *p, size_t n, int depth);

@@ -34,7 +34,9 @@ enum batch_kind {
     BATCH_BEATS_COMPRESSED = 1, /* DATA is the payload of one C frame */
     BATCH_BEATS_FRAMES = 2,     /* DATA is a run of bare J or D frames */
     BATCH_LINES = 3,            /* DATA is events as JSON, one per line (tests, tools) */
-    BATCH_SYSLOG = 4,           /* DATA is syslog messages, each as batch_syslog_append wrote it */
+    BATCH_SYSLOG = 4,           /* DATA is syslog messages, each as batch_syslog_append wrote it,
+                                 * every one a candidate: the submitter ran
+                                 * syslog_event_candidate on it (server/syslog.c screens) */
 };
 
 struct batch {

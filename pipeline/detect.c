@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/clock.h"
 #include "pipeline/alert.h"
@@ -55,6 +57,46 @@ int detect_clause(const json_t *event, enum profile profile)
     return (int)c;
 }
 
+/* The rule over DOC, parsed from TEXT (LEN bytes); TEXT NULL: DOC's compact JSON is the event's
+ * text, made only when an alert needs it (its id and event.original are over it). */
+static int run_parsed(struct detector *d, const json_t *doc, const char *text, size_t len,
+                      const json_t *source, int64_t now_ms, json_t **alert)
+{
+    struct norm n;
+    int rc = normalize(doc, d->profile, &n);
+    if (rc < 0)
+        return rc;
+    enum clause c = rule_eval(&n, d->profile);
+    if (c != CLAUSE_NONE) {
+        char *dumped = NULL;
+        if (!text) {
+            dumped = json_dumps(doc, JSON_COMPACT);
+            text = dumped;
+            len = dumped ? strlen(dumped) : 0;
+        }
+        if (!text) {
+            rc = -ENOMEM;
+        } else if (len > d->max_event) {
+            d->stats.malformed++;
+            snprintf(d->error, sizeof(d->error), "event of %zu bytes is over the limit of %zu", len,
+                     d->max_event);
+            rc = -EMSGSIZE;
+        } else {
+            if (now_ms < 0)
+                now_ms = clock_now_ms();
+            *alert = alert_build(text, len, &n, d->profile, c, source, now_ms);
+            rc = *alert ? 1 : -ENOMEM;
+            if (rc == 1) {
+                add_sender_identity(*alert, doc);
+                d->stats.alerts++;
+            }
+        }
+        free(dumped);
+    }
+    norm_free(&n);
+    return rc;
+}
+
 int detector_run(struct detector *d, const char *ev, size_t len, const json_t *source,
                  int64_t now_ms, json_t **alert)
 {
@@ -84,24 +126,22 @@ int detector_run(struct detector *d, const char *ev, size_t len, const json_t *s
         json_decref(doc);
         return -EBADMSG;
     }
-    struct norm n;
-    int rc = normalize(doc, d->profile, &n);
-    if (rc < 0) {
-        json_decref(doc);
-        return rc;
-    }
-    enum clause c = rule_eval(&n, d->profile);
-    if (c != CLAUSE_NONE) {
-        if (now_ms < 0)
-            now_ms = clock_now_ms();
-        *alert = alert_build(ev, len, &n, d->profile, c, source, now_ms);
-        rc = *alert ? 1 : -ENOMEM;
-        if (rc == 1) {
-            add_sender_identity(*alert, doc);
-            d->stats.alerts++;
-        }
-    }
-    norm_free(&n);
+    int rc = run_parsed(d, doc, ev, len, source, now_ms, alert);
     json_decref(doc);
     return rc;
+}
+
+int detector_run_doc(struct detector *d, const json_t *doc, const json_t *source, int64_t now_ms,
+                     json_t **alert)
+{
+    *alert = NULL;
+    d->stats.events++;
+    d->stats.candidates++;
+    d->stats.parsed++;
+    if (!json_is_object(doc)) {
+        d->stats.malformed++;
+        snprintf(d->error, sizeof(d->error), "not a JSON object");
+        return -EBADMSG;
+    }
+    return run_parsed(d, doc, NULL, 0, source, now_ms, alert);
 }

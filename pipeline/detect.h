@@ -41,6 +41,14 @@ void detector_init(struct detector *d, enum profile profile, bool prefilter, siz
 int detector_run(struct detector *d, const char *ev, size_t len, const json_t *source,
                  int64_t now_ms, json_t **alert);
 
+/* detector_run over an event already parsed into DOC (a v1 frame's pairs, a syslog message's
+ * Windows event). The caller ran the prefilter on the bytes DOC came from, so DOC counts as a
+ * candidate and is not prefiltered again. The event's text is DOC's compact JSON (json_dumps), made
+ * only when it raises an alert: the alert is the one detector_run gives on that text. Same
+ * returns. */
+int detector_run_doc(struct detector *d, const json_t *doc, const json_t *source, int64_t now_ms,
+                     json_t **alert);
+
 /* Counts an event the caller ruled out itself with the prefilter (it is not offered to
  * detector_run). */
 void detector_skip(struct detector *d);

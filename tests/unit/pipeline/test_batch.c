@@ -323,3 +323,58 @@ Test(batch, completes_only_once_its_alerts_are_durable)
     batch_free(b);
     run_fini(&r);
 }
+
+/* ---- v1 data frames: the pairs' document goes to the detection without a JSON round trip ---- */
+
+struct captured {
+    char *doc;
+};
+
+static int capture_emit(void *ctx, const char *doc, size_t len, struct batch *b)
+{
+    struct captured *c = ctx;
+    free(c->doc);
+    c->doc = strndup(doc, len);
+    batch_alert_durable(b, 0);
+    return 0;
+}
+
+Test(batch, a_v1_data_frame_alerts_on_its_pairs_as_one_document)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    static const char *const keys[] = {"host.os.type", "event.category", "event.type",
+                                       "registry.value", "registry.data.strings"};
+    static const char *const values[] = {"windows", "registry", "change", "AmsiEnable", "0"};
+    struct buf frames;
+    buf_init(&frames, BUF_MAX);
+    cr_assert_eq(lj_encode_data(&frames, 7, keys, values, 5), 0);
+    cr_assert_eq(lj_encode_data(&frames, 8, keys, keys, 5), 0); /* no alert */
+    uint8_t *data = malloc(frames.len);
+    cr_assert_not_null(data);
+    memcpy(data, frames.data, frames.len);
+    struct captured cap = {0};
+    struct alert_sink sink = {.emit = capture_emit, .ctx = &cap};
+    struct batch *b = batch_new(BATCH_BEATS_FRAMES, data, frames.len, NULL, &r.limits, &sink);
+    cr_assert_not_null(b);
+    batch_run(b, &r.ctx);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    cr_expect_eq(b->frames, 2);
+    cr_expect_eq(b->last_seq, 8);
+    cr_expect_eq(b->alerts, 1);
+    cr_expect_eq(r.ctx.det.stats.parsed, 1,
+                 "the prefilter rules the second frame out on its bytes");
+    cr_assert_not_null(cap.doc);
+    json_t *alert = json_loads(cap.doc, 0, NULL);
+    cr_assert_not_null(alert);
+    cr_expect_str_eq(json_string_value(json_object_get(alert, "original")),
+                     "{\"host.os.type\":\"windows\",\"event.category\":\"registry\","
+                     "\"event.type\":\"change\",\"registry.value\":\"AmsiEnable\","
+                     "\"registry.data.strings\":\"0\"}",
+                     "the event's text is the pairs' compact JSON, in frame order");
+    json_decref(alert);
+    free(cap.doc);
+    batch_free(b);
+    buf_free(&frames);
+    run_fini(&r);
+}
