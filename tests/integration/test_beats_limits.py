@@ -13,17 +13,12 @@ usage: test_beats_limits.py path/to/amsiwatch [unittest options]"""
 import json
 import os
 import random
-import re
-import shutil
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import tempfile
-import time
 import unittest
 import zlib
+
+import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -109,86 +104,29 @@ def peak_rss_kb(pid):
     raise AssertionError("no VmHWM for %d" % pid)
 
 
-class Serve:
-    def __init__(self, tmp, args=(), env=None, syslog=False):
-        self.err = os.path.join(tmp, "serve.err")
-        self.out = os.path.join(tmp, "serve.out")
-        cmd = [BINARY, "serve", "--beats", "127.0.0.1:0",
-               "--syslog-tcp", "127.0.0.1:0" if syslog else "off", "--syslog-udp", "off",
-               "--data-dir", os.path.join(tmp, "data"), "--stats-interval", "0"] + list(args)
-        e = dict(os.environ)
-        e.update(env or {})
-        self.files = [open(self.out, "w"), open(self.err, "w")]
-        self.proc = subprocess.Popen(cmd, stdout=self.files[0], stderr=self.files[1], env=e)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            m = re.search(r"^ready .*", self.log(), re.M)
-            if m:
-                self.beats = int(re.search(r"beats=127\.0\.0\.1:(\d+)", m.group(0)).group(1))
-                t = re.search(r"syslog-tcp=127\.0\.0\.1:(\d+)", m.group(0))
-                self.syslog = int(t.group(1)) if t else None
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError("serve did not start:\n" + self.log())
-
-    def log(self):
-        with open(self.err, errors="replace") as f:
-            return f.read()
-
-    def wait_log(self, pattern, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.log())
-            if m:
-                return m
-            time.sleep(0.05)
-        raise AssertionError("no log line matching %r:\n%s" % (pattern, self.log()))
-
-    def alerts(self):
-        with open(self.out) as f:
-            return [json.loads(ln) for ln in f if ln.strip()]
-
-    def wait_alerts(self, n, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            got = self.alerts()
-            if len(got) >= n:
-                return got
-            time.sleep(0.05)
-        raise AssertionError("%d alerts, expected %d:\n%s" % (len(self.alerts()), n, self.log()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in self.files:
-            f.close()
-        return self.proc.returncode
+def serve(case, args=(), env=None, syslog=False):
+    """serve with Beats (and, SYSLOG, syslog TCP) on loopback, alerts printed on standard output."""
+    return amsi.Serve(["beats", "syslog-tcp"] if syslog else ["beats"],
+                      data_dir=os.path.join(case.tmp, "data"),
+                      args=["--stats-interval", "0", *args], env=env, ready_timeout=60,
+                      cleanup=case)
 
 
 class NestedFrames(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="amsiwatch-limits-")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp = amsi.tempdir(self, "amsiwatch-limits-")
 
     def check_refused(self, args, inflated, why, rss_margin_mb=None, outer_level=9,
                       moderate=False):
-        srv = Serve(self.tmp, args)
+        srv = serve(self, args)
         try:
-            good = socket.create_connection(("127.0.0.1", srv.beats), timeout=30)
+            beats = srv.ports["beats"]
+            good = socket.create_connection(("127.0.0.1", beats), timeout=30)
             good.sendall(good_window(1, "before"))
             self.assertEqual(read_ack(good), b"2A" + struct.pack(">I", 1))
             before = peak_rss_kb(srv.proc.pid)
             bomb = nested_window(inflated, outer_level, moderate)
-            with socket.create_connection(("127.0.0.1", srv.beats), timeout=30) as bad:
+            with socket.create_connection(("127.0.0.1", beats), timeout=30) as bad:
                 bad.sendall(bomb)
                 self.assertTrue(closed_by_server(bad),
                                 "the connection with the nested frame is closed unacknowledged")
@@ -198,7 +136,7 @@ class NestedFrames(unittest.TestCase):
             good.sendall(good_window(2, "after"))
             self.assertEqual(read_ack(good), b"2A" + struct.pack(">I", 2))
             good.close()
-            names = sorted(a["fields"]["host.name"] for a in srv.wait_alerts(2))
+            names = sorted(a["fields"]["host.name"] for a in srv.wait_printed(2))
             self.assertEqual(names, ["after", "before"])
             if rss_margin_mb is not None:
                 grew = (after - before) / 1024
@@ -232,36 +170,34 @@ class NestedFrames(unittest.TestCase):
                            moderate=True)
 
     def test_a_nested_frame_within_the_limits_is_matched(self):
-        srv = Serve(self.tmp)
+        srv = serve(self)
         try:
             ev = json.dumps(dict(HIT, host={"os": {"type": "windows"}, "name": "nested"}))
             mid = c_frame(zlib.compress(j_frame(7, ev.encode() + b" " * 100000)))
-            with socket.create_connection(("127.0.0.1", srv.beats), timeout=30) as s:
+            with socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=30) as s:
                 s.sendall(b"2W" + struct.pack(">I", 1) + c_frame(zlib.compress(mid)))
                 self.assertEqual(read_ack(s), b"2A" + struct.pack(">I", 7))
-            self.assertEqual([a["fields"]["host.name"] for a in srv.wait_alerts(1)], ["nested"])
+            self.assertEqual([a["fields"]["host.name"] for a in srv.wait_printed(1)], ["nested"])
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())
 
 
 class RefusedAllocation(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="amsiwatch-accept-")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp = amsi.tempdir(self, "amsiwatch-accept-")
 
     def test_beats_listener_accepts_again_after_a_failed_allocation(self):
-        srv = Serve(self.tmp, env={"AMSIWATCH_FAULT": "beats-conn-alloc:1=ENOMEM*1"})
+        srv = serve(self, env={"AMSIWATCH_FAULT": "beats-conn-alloc:1=ENOMEM*1"})
         try:
-            with socket.create_connection(("127.0.0.1", srv.beats), timeout=30) as first:
+            beats = srv.ports["beats"]
+            with socket.create_connection(("127.0.0.1", beats), timeout=30) as first:
                 self.assertTrue(closed_by_server(first), "the first connection is closed")
             srv.wait_log(r"beats: refusing a connection: out of memory for it")
             for i in range(3):
-                with socket.create_connection(("127.0.0.1", srv.beats), timeout=30) as s:
+                with socket.create_connection(("127.0.0.1", beats), timeout=30) as s:
                     s.sendall(good_window(5 + i, "served-%d" % i))
                     self.assertEqual(read_ack(s), b"2A" + struct.pack(">I", 5 + i))
-            names = sorted(a["fields"]["host.name"] for a in srv.wait_alerts(3))
+            names = sorted(a["fields"]["host.name"] for a in srv.wait_printed(3))
             self.assertEqual(names, ["served-0", "served-1", "served-2"])
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())
@@ -272,22 +208,21 @@ class RefusedAllocation(unittest.TestCase):
                         if not r.startswith("#") and r.strip() and r.split("\t")[2] != "none")
         with open(os.path.join(SYSLOG_FIXTURES, name), "rb") as f:
             line = f.read()
-        srv = Serve(self.tmp, syslog=True,
+        srv = serve(self, syslog=True,
                     env={"AMSIWATCH_FAULT": "syslog-conn-alloc:1=ENOMEM*1"})
         try:
-            with socket.create_connection(("127.0.0.1", srv.syslog), timeout=30) as first:
+            syslog = srv.ports["syslog-tcp"]
+            with socket.create_connection(("127.0.0.1", syslog), timeout=30) as first:
                 self.assertTrue(closed_by_server(first), "the first connection is closed")
             srv.wait_log(r"syslog: refusing a connection: out of memory for it")
-            with socket.create_connection(("127.0.0.1", srv.syslog), timeout=30) as s:
+            with socket.create_connection(("127.0.0.1", syslog), timeout=30) as s:
                 s.sendall(line)
-                srv.wait_alerts(1)
-            self.assertEqual(len(srv.alerts()), 1)
+                srv.wait_printed(1)
+            self.assertEqual(len(srv.printed()), 1)
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = sys.argv.pop(1)
+    BINARY = amsi.take_binary(__doc__)
     unittest.main(verbosity=2)
