@@ -15,36 +15,19 @@
 usage: test_full_disk.py path/to/amsiwatch [unittest options]"""
 import json
 import os
-import re
-import shutil
-import signal
 import socket
 import struct
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import unittest
+
+import amsi
 
 BINARY = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVENT = os.path.join(HERE, "..", "..", "samples", "winlogbeat-events.ndjson")
 SYSLOG_ALERT = os.path.join(HERE, "..", "fixtures", "syslog", "alert-nxlog-json-rfc5424.log")
 PER_WINDOW = 20
-
-_SLOW = None
-
-
-def slow():
-    """3 for a sanitizer build (slower), else 1."""
-    global _SLOW
-    if _SLOW is None:
-        out = subprocess.run(["sh", "-c", 'nm -D "%s" 2>/dev/null | grep -c "__[at]san_init"'
-                              % BINARY], capture_output=True).stdout.decode().strip()
-        _SLOW = 3 if out not in ("", "0") else 1
-    return _SLOW
-
 
 def sample_event():
     with open(EVENT) as f:
@@ -88,109 +71,43 @@ def read_ack(sock, timeout):
     return struct.unpack(">I", buf[2:])[0]
 
 
-class Server:
-    def __init__(self, data_dir, env_fault=None):
-        env = dict(os.environ)
-        env.pop("AMSIWATCH_FAULT", None)
-        if env_fault:
-            env["AMSIWATCH_FAULT"] = env_fault
-        argv = [BINARY, "serve", "--data-dir", data_dir, "--beats", "127.0.0.1:0",
-                "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "off", "--syslog-tls", "off",
-                "--quiet", "--stats-interval", "0", "--beats-keepalive", "300ms",
-                "--beats-keepalive-max", "3s"]
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        self.lines = []
-        self.mu = threading.Lock()
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(30 * slow()):
-            self.kill()
-            raise AssertionError("no ready line:\n" + self.log())
-        m = re.search(r"beats=127\.0\.0\.1:(\d+)", self.log())
-        if not m:
-            self.kill()
-            raise AssertionError("serve did not start:\n" + self.log())
-        self.port = int(m.group(1))
-        self.syslog_port = int(re.search(r"syslog-tcp=127\.0\.0\.1:(\d+)", self.log()).group(1))
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.mu:
-                self.lines.append(line)
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def log(self):
-        with self.mu:
-            return "\n".join(self.lines)
-
-    def count(self, pattern):
-        with self.mu:
-            return sum(1 for ln in self.lines if re.search(pattern, ln))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60 * slow())
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def journal(data_dir, *args):
-    return subprocess.run([BINARY, "journal", *args, "--data-dir", data_dir],
-                          capture_output=True, text=True, timeout=120)
-
-
 class FullDiskTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="amsiwatch-full-")
-        self.servers = []
+        self.tmp = amsi.tempdir(self, "amsiwatch-full-")
         self.socks = []
 
     def tearDown(self):
         for s in self.socks:
             s.close()
-        for srv in self.servers:
-            srv.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, data_dir, env_fault=None):
-        srv = Server(data_dir, env_fault)
-        self.servers.append(srv)
-        return srv
+        """serve with Beats and syslog TCP; AMSIWATCH_FAULT is ENV_FAULT (or unset)."""
+        return amsi.Serve(["beats", "syslog-tcp"], data_dir=data_dir,
+                          args=["--quiet", "--stats-interval", "0", "--beats-keepalive", "300ms",
+                                "--beats-keepalive-max", "3s"],
+                          env={"AMSIWATCH_FAULT": env_fault}, cleanup=self)
 
     def connect(self, srv):
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        s = socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15)
         self.socks.append(s)
         return s
 
     def send_acked(self, sock, tag, alert=True, timeout=30):
         """Sends one window and waits for its ACK (keep-alives may come first)."""
         sock.sendall(window_v2([event("%s-%d" % (tag, i), alert) for i in range(PER_WINDOW)]))
-        deadline = time.time() + timeout * slow()
+        deadline = time.time() + timeout * amsi.slow()
         while time.time() < deadline:
             ack = read_ack(sock, max(0.1, deadline - time.time()))
             if ack == PER_WINDOW:
                 return
             self.assertIn(ack, (0, None), "unexpected ACK")
-        raise AssertionError("window %s not acknowledged in %d s" % (tag, timeout * slow()))
+        raise AssertionError("window %s not acknowledged in %d s" % (tag, timeout * amsi.slow()))
 
     def assert_journal(self, data_dir, alerts):
         """The journal holds ALERTS alerts with sequence numbers 1..ALERTS and verifies."""
-        v = journal(data_dir, "verify")
+        v = amsi.journal(data_dir, "verify")
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
-        lst = journal(data_dir, "list")
+        lst = amsi.journal(data_dir, "list")
         self.assertEqual(lst.returncode, 0, lst.stderr)
         seqs = [int(ln.split()[0]) for ln in lst.stdout.splitlines() if ln.strip()]
         self.assertEqual(seqs, list(range(1, alerts + 1)),
@@ -205,12 +122,9 @@ class FullDiskTest(unittest.TestCase):
             print("SKIP full-disk case: cannot mount a tmpfs here (%s); run as root to test it"
                   % (r.stderr.strip() or "mount failed"), flush=True)
             self.skipTest("mounting a tmpfs was refused")
-        try:
-            self.run_full_disk(mnt)
-        finally:
-            for srv in self.servers:
-                srv.kill()
-            subprocess.run(["umount", mnt], capture_output=True)
+        # Cleanups run last in, first out: the servers go, then the file system under their data.
+        self.addCleanup(subprocess.run, ["umount", mnt], capture_output=True)
+        self.run_full_disk(mnt)
 
     def run_full_disk(self, mnt):
         data = os.path.join(mnt, "data")
@@ -224,7 +138,7 @@ class FullDiskTest(unittest.TestCase):
             a.sendall(window_v2([event("fill-%d-%d" % (w, i)) for i in range(PER_WINDOW)]))
             keepalives = 0
             while True:
-                ack = read_ack(a, 30 * slow())
+                ack = read_ack(a, 30 * amsi.slow())
                 if ack == PER_WINDOW:
                     acked += 1
                     break
@@ -243,18 +157,18 @@ class FullDiskTest(unittest.TestCase):
         # past beats.keepalive-max (3 s): a window waiting for the disk is not a stalled one.
         held = time.time() + 7
         while time.time() < held:
-            self.assertEqual(read_ack(a, 10 * slow()), 0, "keep-alive while the disk is full")
+            self.assertEqual(read_ack(a, 10 * amsi.slow()), 0, "keep-alive while the disk is full")
         # A syslog sender's alert waits too (its connection is not closed).
         with open(SYSLOG_ALERT, "rb") as f:
             syslog_line = f.readline().rstrip(b"\n") + b"\n"
-        sl = socket.create_connection(("127.0.0.1", srv.syslog_port), timeout=15)
+        sl = socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=15)
         self.socks.append(sl)
         sl.sendall(syslog_line)
         # Windows without alerts on another connection flow as usual.
         b = self.connect(srv)
         for w in range(5):
             self.send_acked(b, "quiet-%d" % w, alert=False, timeout=15)
-        self.assertEqual(read_ack(a, 10 * slow()), 0, "still waiting, still open")
+        self.assertEqual(read_ack(a, 10 * amsi.slow()), 0, "still waiting, still open")
         self.assertEqual(srv.count(full), 1, "the failure is logged once:\n" + srv.log())
         self.assertEqual(srv.count(r"Broken pipe|stops accepting"), 0, srv.log())
 
@@ -262,7 +176,7 @@ class FullDiskTest(unittest.TestCase):
         r = subprocess.run(["mount", "-o", "remount,size=50m", mnt], capture_output=True,
                            text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        deadline = time.time() + 30 * slow()
+        deadline = time.time() + 30 * amsi.slow()
         while True:
             ack = read_ack(a, max(0.1, deadline - time.time()))
             if ack == PER_WINDOW:
@@ -277,9 +191,9 @@ class FullDiskTest(unittest.TestCase):
         # The syslog connection reads again: a second alert on it is journaled as well.
         sl.sendall(syslog_line)
         want = acked * PER_WINDOW + 2
-        deadline = time.time() + 30 * slow()
+        deadline = time.time() + 30 * amsi.slow()
         while time.time() < deadline:
-            lst = journal(data, "list")
+            lst = amsi.journal(data, "list")
             if len(lst.stdout.splitlines()) >= want:
                 break
             time.sleep(0.2)
@@ -303,7 +217,7 @@ class FullDiskTest(unittest.TestCase):
         env = dict(os.environ, AMSIWATCH_FAULT="journal-write=ENOSPC")
         r = subprocess.run([BINARY, "scan", "-q", "--journal", os.path.join(self.tmp, "data"),
                             EVENT], env=env, capture_output=True, text=True,
-                           timeout=60 * slow())
+                           timeout=60 * amsi.slow())
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("could not be written to the journal", r.stderr)
 
@@ -315,7 +229,5 @@ class FullDiskTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     unittest.main(verbosity=2)

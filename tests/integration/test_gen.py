@@ -7,16 +7,12 @@ port chosen by the OS) raise are exactly the numbers gen printed for each profil
 usage: test_gen.py path/to/amsiwatch [unittest options]"""
 import json
 import os
-import re
-import shutil
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import unittest
+
+import amsi
 
 BINARY = None
 SHAPES = ["winlogbeat8", "ecs", "defend", "m365", "s1", "4657"]
@@ -43,64 +39,9 @@ def scan_alerts(path, profile):
     return [json.loads(ln) for ln in p.stdout.splitlines() if ln.strip()]
 
 
-class Server:
-    """`amsiwatch serve` with syslog TCP on 127.0.0.1 port 0, Beats and UDP off."""
-
-    def __init__(self, workdir, profile):
-        self.data = os.path.join(workdir, "data-" + profile)
-        self.proc = subprocess.Popen(
-            [BINARY, "serve", "--beats", "off", "--data-dir", self.data, "--quiet",
-             "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "off", "--profile", profile],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, errors="replace")
-        self.lines, self.ready = [], threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        if not self.ready.wait(30):
-            self.stop()
-            raise AssertionError("no ready line: %s" % self.lines)
-        ready = [ln for ln in self.lines if ln.startswith("ready")][0]
-        self.port = int(re.search(r"syslog-tcp=127\.0\.0\.1:(\d+)", ready).group(1))
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def alerts(self):
-        p = subprocess.run([BINARY, "journal", "export", "--data-dir", self.data],
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stderr
-        return [json.loads(ln) for ln in p.stdout.splitlines() if ln.strip()]
-
-    def wait_alerts(self, n, timeout=30):
-        deadline = time.time() + timeout
-        while True:
-            got = self.alerts()
-            if len(got) >= n or time.time() >= deadline or self.proc.poll() is not None:
-                return got
-            time.sleep(0.1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(10)
-        self.proc.stderr.close()
-
-
 class GenTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amsiwatch-gen-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = amsi.tempdir(self, "amsiwatch-gen-")
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -253,18 +194,21 @@ class GenTest(unittest.TestCase):
             self.assertEqual(s["hits"], 10)
             files[fmt] = (data, s["expected_alerts"])
         for profile in ("elastic", "extended"):
-            srv = Server(self.dir, profile)
+            # Syslog TCP only; alerts read from the journal.
+            srv = amsi.Serve(["syslog-tcp"], data_dir=self.path("data-" + profile),
+                             args=["--quiet", "--profile", profile], cleanup=self)
             try:
                 total = 0
                 for fmt in FORMATS:
                     data, expected = files[fmt]
-                    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as c:
+                    with socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]),
+                                                  timeout=10) as c:
                         c.sendall(data)
                     total += expected[profile]
-                    got = srv.wait_alerts(total)
-                    self.assertEqual(len(got), total, (profile, fmt, srv.lines[-5:]))
+                    got = srv.wait_journaled(total)
+                    self.assertEqual(len(got), total, (profile, fmt, srv.snapshot()[-5:]))
                 time.sleep(0.5)
-                self.assertEqual(len(srv.alerts()), total, profile)
+                self.assertEqual(len(srv.journaled()), total, profile)
             finally:
                 srv.stop()
 
@@ -301,7 +245,5 @@ class GenTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     unittest.main()
