@@ -108,6 +108,8 @@ def journal_export(data_dir, binary=None):
 
 # ---- amsiwatch serve ---------------------------------------------------------------------------
 
+SYSLOG_COUNTERS = ("messages", "bytes", "dropped", "truncated", "framing_errors", "invalid_utf8",
+                   "tls_on_plaintext", "connections", "refused")
 _LIVE = set()
 
 
@@ -249,6 +251,23 @@ class Serve:
                                      % (count, pattern, self.log(200)))
             time.sleep(0.05)
 
+    def syslog_counters(self, transport):
+        """The counters of the syslog listener TRANSPORT (tcp, udp, tls) from the last line that
+        logs them: the one serve writes when it stops (also every stats-interval while it runs)."""
+        m = self.last(r"syslog: %s: (\d+) messages, (\d+) bytes, (\d+) dropped, (\d+) truncated, "
+                      r"(\d+) framing errors, (\d+) invalid UTF-8, (\d+) TLS on the plaintext "
+                      r"port, (\d+) connections \((\d+) refused\)" % transport)
+        if not m:
+            raise AssertionError("no counters line for syslog %s:\n%s" % (transport, self.log(200)))
+        return dict(zip(SYSLOG_COUNTERS, (int(x) for x in m.groups())))
+
+    def beats_counters(self):
+        """The Beats listener's counters from the last line that logs them (as syslog_counters)."""
+        m = self.last(r"beats: (\d+) connections .*?, (\d+) windows, (\d+) events, (\d+) ACKs")
+        if not m:
+            raise AssertionError("no beats counters in the log:\n" + self.log(200))
+        return dict(zip(("connections", "windows", "events", "acks"), (int(x) for x in m.groups())))
+
     # -- Its alerts --
 
     def printed(self):
@@ -289,6 +308,13 @@ class Serve:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def memory(self):
+        """Its resident memory now and at its peak, in bytes: {"rss": VmRSS, "peak": VmHWM}."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            status = f.read()
+        return {k: int(re.search(r"^%s:\s+(\d+) kB" % field, status, re.M).group(1)) * 1024
+                for k, field in (("rss", "VmRSS"), ("peak", "VmHWM"))}
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         """Sends SIG (SIGTERM) and waits for the exit; returns the exit status (negative: the signal

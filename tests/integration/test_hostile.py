@@ -25,15 +25,15 @@ import random
 import re
 import resource
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
+
+import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -65,33 +65,16 @@ SLACK = 24 * MIB
 GOOD_EVENTS = 40  # per good sender and case
 
 
-_SAN = None
-
-
-def sanitizer():
-    """'asan' or 'tsan' for an AddressSanitizer or ThreadSanitizer build, '' otherwise."""
-    global _SAN
-    if _SAN is None:
-        out = subprocess.run(["sh", "-c", 'nm -D "%s" 2>/dev/null | grep -o "__[at]san_init" | '
-                              'head -n 1' % BINARY], capture_output=True).stdout.decode().strip()
-        _SAN = {"__asan_init": "asan", "__tsan_init": "tsan"}.get(out, "")
-    return _SAN
-
-
 def sanitized():
     """True for a sanitizer build: slower (time limits tripled), and under AddressSanitizer
     every allocation carries redzones (the RSS bounds are doubled)."""
-    return sanitizer() != ""
-
-
-def slow():
-    return 3 if sanitized() else 1
+    return amsi.sanitizer() != ""
 
 
 def handshake_timeout():
     """The handshake timeout the server runs with: long enough for a good sender's handshake
     on a busy machine, short enough for the stalled ones to be closed within the test."""
-    return HANDSHAKE_TIMEOUT * slow()
+    return HANDSHAKE_TIMEOUT * amsi.slow()
 
 
 def rss_bound(baseline, idle=0, idle_tls=0, busy=0):
@@ -130,114 +113,6 @@ def raise_nofile(want):
     if soft < want and (hard == resource.RLIM_INFINITY or hard >= want):
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-class Server:
-    """serve with syslog TCP, syslog TLS and Beats TLS on 127.0.0.1 port 0, alerts in the journal
-    of its own data directory; standard error collected by a thread."""
-
-    def __init__(self, tmp, pki, extra=()):
-        self.data = tempfile.mkdtemp(prefix="data-", dir=tmp)
-        cert, key = os.path.join(pki, "server.pem"), os.path.join(pki, "server.key")
-        argv = [BINARY, "serve", "--data-dir", self.data, "--quiet", "--stats-interval", "0",
-                "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0",
-                "--syslog-tls", "127.0.0.1:0", "--syslog-tls-ssl-certificate", cert,
-                "--syslog-tls-ssl-key", key,
-                "--syslog-tls-ssl-handshake-timeout", "%ds" % handshake_timeout(),
-                "--beats", "127.0.0.1:0", "--beats-ssl-enabled", "--beats-ssl-certificate", cert,
-                "--beats-ssl-key", key,
-                "--beats-ssl-handshake-timeout", "%ds" % handshake_timeout(),
-                "--syslog-max-message", str(MAX_MESSAGE), "--syslog-batch-bytes",
-                str(BATCH_BYTES), "--syslog-connection-budget", str(CONN_BUDGET),
-                "--workers", "2"] + list(extra)
-        env = dict(os.environ)
-        # AddressSanitizer keeps freed memory in a quarantine (256 MB by default): capped here so
-        # that RSS measures what the server holds, not what it freed.
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16").lstrip(":")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env)
-        self.lines = []
-        self.mu = threading.Lock()
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(30 * slow()):
-            self.kill()
-            raise AssertionError("no ready line:\n" + self.log())
-        ready = [ln for ln in self.snapshot() if ln.startswith("ready")]
-        if not ready:
-            raise AssertionError("serve exited:\n" + self.log())
-        self.expected = 0  # alerts the good senders (and good messages) raised so far
-        self.ports = {k: int(v) for k, v in re.findall(r"([a-z-]+)=127\.0\.0\.1:(\d+)", ready[0])}
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.mu:
-                self.lines.append(line)
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def snapshot(self):
-        with self.mu:
-            return list(self.lines)
-
-    def log(self):
-        return "\n".join(self.snapshot()[-200:])
-
-    def grep(self, pattern):
-        return [ln for ln in self.snapshot() if re.search(pattern, ln)]
-
-    def wait_log(self, pattern, count=1, timeout=20):
-        deadline = time.time() + timeout * slow()
-        while time.time() < deadline:
-            hits = self.grep(pattern)
-            if len(hits) >= count:
-                return hits
-            time.sleep(0.05)
-        raise AssertionError("fewer than %d log lines match %r:\n%s" % (count, pattern, self.log()))
-
-    def rss(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) * KIB
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def alerts(self):
-        r = subprocess.run([BINARY, "journal", "export", "--data-dir", self.data],
-                           capture_output=True, timeout=60)
-        return [json.loads(ln) for ln in r.stdout.decode().splitlines() if ln.strip()]
-
-    def wait_alerts(self, n, timeout=30):
-        deadline = time.time() + timeout * slow()
-        got = []
-        while time.time() < deadline:
-            got = self.alerts()
-            if len(got) >= n:
-                return got
-            time.sleep(0.2)
-        return got
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60 * slow())
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        deadline = time.time() + 5
-        while time.time() < deadline and not self.ready.is_set():
-            time.sleep(0.05)
-        time.sleep(0.2)  # the reader thread takes the last lines
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
 
 
 # ---- Good senders ------------------------------------------------------------------------------
@@ -316,7 +191,7 @@ def tls_over_socket(sock, ca):
             sock.sendall(out.read())
             # TLS 1.3: the server's session tickets follow its reading of our Finished, so once
             # they are in, the server holds an established session too.
-            sock.settimeout(10 * slow())
+            sock.settimeout(10 * amsi.slow())
             try:
                 while True:
                     data = sock.recv(65536)
@@ -356,18 +231,14 @@ def closed_by_peer(sock, timeout):
 class HostileCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="amsiwatch-hostile-")
+        cls.tmp = amsi.tempdir(cls, "amsiwatch-hostile-")
         cls.pki = os.path.join(cls.tmp, "pki")
         os.mkdir(cls.pki)
         make_pki(cls.pki)
         cls.ca = os.path.join(cls.pki, "ca.pem")
 
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
     def setUp(self):
-        self.servers, self.socks = [], []
+        self.socks = []
 
     def tearDown(self):
         for s in self.socks:
@@ -375,12 +246,27 @@ class HostileCase(unittest.TestCase):
                 s.close()
             except OSError:
                 pass
-        for srv in self.servers:
-            srv.kill()
 
     def serve(self, *extra):
-        srv = Server(self.tmp, self.pki, extra)
-        self.servers.append(srv)
+        """serve with syslog TCP, syslog TLS and Beats TLS on 127.0.0.1 port 0, alerts in the
+        journal of its own data directory."""
+        cert, key = os.path.join(self.pki, "server.pem"), os.path.join(self.pki, "server.key")
+        # AddressSanitizer keeps freed memory in a quarantine (256 MB by default): capped here so
+        # that RSS measures what the server holds, not what it freed.
+        asan = (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16").lstrip(":")
+        srv = amsi.Serve(
+            ["syslog-tcp", "syslog-tls", "beats"],
+            data_dir=amsi.tempdir(prefix="data-", parent=self.tmp),
+            args=["--quiet", "--stats-interval", "0",
+                  "--syslog-tls-ssl-certificate", cert, "--syslog-tls-ssl-key", key,
+                  "--syslog-tls-ssl-handshake-timeout", "%ds" % handshake_timeout(),
+                  "--beats-ssl-enabled", "--beats-ssl-certificate", cert, "--beats-ssl-key", key,
+                  "--beats-ssl-handshake-timeout", "%ds" % handshake_timeout(),
+                  "--syslog-max-message", str(MAX_MESSAGE), "--syslog-batch-bytes",
+                  str(BATCH_BYTES), "--syslog-connection-budget", str(CONN_BUDGET),
+                  "--workers", "2", *extra],
+            env={"ASAN_OPTIONS": asan}, cleanup=self)
+        srv.expected = 0  # alerts the good senders (and good messages) raised so far
         return srv
 
     def connect(self, port):
@@ -398,7 +284,7 @@ class HostileCase(unittest.TestCase):
             f.write((msg + b"\n") * GOOD_EVENTS)
         return Sender([LOGGER, "-n", "127.0.0.1", "-P", str(srv.ports["syslog-tcp"]), "--tcp",
                        "--octet-count", "--rfc5424", "-S", "65000", "-t", "nxWinEvt", "-f", path],
-                      60 * slow())
+                      60 * amsi.slow())
 
     def replay(self, srv, listener, tag):
         path = good_events(os.path.join(self.tmp, "good-%s.ndjson" % tag), tag)
@@ -407,7 +293,7 @@ class HostileCase(unittest.TestCase):
         return Sender([BINARY, "replay", "--json", "--no-progress", "--no-reconnect", "--tls",
                        "--tls-ca", self.ca, "--window", "4", "--pipelining", "1",
                        "--ack-timeout", "60s"] + proto
-                      + ["127.0.0.1:%d" % srv.ports[listener], path], 90 * slow())
+                      + ["127.0.0.1:%d" % srv.ports[listener], path], 90 * amsi.slow())
 
     def good_senders(self, srv, which=("syslog-tcp", "syslog-tls", "beats")):
         out = {}
@@ -430,16 +316,16 @@ class HostileCase(unittest.TestCase):
                 self.assertEqual(rep["reconnects"], 0, rep)
         srv.expected += GOOD_EVENTS * len(senders) + extra_alerts
         want = srv.expected
-        alerts = srv.wait_alerts(want)
+        alerts = srv.wait_journaled(want)
         time.sleep(0.3)  # an extra alert would show by now
-        alerts = srv.alerts()
-        self.assertEqual(len(alerts), want, srv.log())
+        alerts = srv.journaled()
+        self.assertEqual(len(alerts), want, srv.log(200))
         return alerts
 
     def check_rss(self, srv, baseline, **held):
-        rss = srv.rss()
+        rss = srv.memory()["rss"]
         bound = rss_bound(baseline, **held)
-        if sanitizer() == "tsan":
+        if amsi.sanitizer() == "tsan":
             # ThreadSanitizer keeps shadow memory for every byte the program has touched, freed
             # or not: its RSS measures the tool. The bounds are checked on the other builds.
             return rss
@@ -452,10 +338,10 @@ class HostileCase(unittest.TestCase):
         journal's and the TLS engine's working sets; returns that baseline."""
         self.check_good(srv, self.good_senders(srv))
         time.sleep(0.2)
-        return srv.rss()
+        return srv.memory()["rss"]
 
     def stop_clean(self, srv):
-        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.stop(), 0, srv.log(200))
         self.assertEqual(srv.grep(r"AddressSanitizer|runtime error|ThreadSanitizer"), [])
 
     # ---- Syslog framing ----
@@ -499,9 +385,10 @@ class HostileCase(unittest.TestCase):
         self.check_good(srv, senders, extra_alerts=len(prefixes))
         self.check_rss(srv, base, idle=len(prefixes))
         for s in conns:
-            self.assertTrue(closed_by_peer(s, 10 * slow()), "the server closes after the client")
+            self.assertTrue(closed_by_peer(s, 10 * amsi.slow()),
+                            "the server closes after the client")
         self.stop_clean(srv)
-        c = self.counters(srv, "tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual(c["messages"], 2 * len(prefixes) + 2 * GOOD_EVENTS, c)
         # Auto framing reads a count of more than 10 digits as the start of a plain line; a
         # count of 10 digits over max-frame, and in octet framing anything that is not a count,
@@ -509,22 +396,11 @@ class HostileCase(unittest.TestCase):
         self.assertEqual(c["framing_errors"], 2 if framing == "auto" else len(prefixes), c)
         return srv
 
-    def counters(self, srv, transport):
-        pat = re.compile(
-            r"syslog: %s: (\d+) messages, (\d+) bytes, (\d+) dropped, (\d+) truncated, "
-            r"(\d+) framing errors, (\d+) invalid UTF-8, (\d+) TLS on the plaintext port, "
-            r"(\d+) connections \((\d+) refused\)" % transport)
-        names = ("messages", "bytes", "dropped", "truncated", "framing_errors", "invalid_utf8",
-                 "tls_on_plaintext", "connections", "refused")
-        found = [m for m in map(pat.search, srv.snapshot()) if m]
-        self.assertTrue(found, "no counters line for %s:\n%s" % (transport, srv.log()))
-        return dict(zip(names, (int(x) for x in found[-1].groups())))
-
     def tls_counters(self, srv, name):
         pat = re.compile(r"%s: TLS: (\d+) handshakes, (\d+) failed \((\d+) plaintext clients\)"
                          % name)
         found = [m for m in map(pat.search, srv.snapshot()) if m]
-        self.assertTrue(found, "no TLS counters line for %s:\n%s" % (name, srv.log()))
+        self.assertTrue(found, "no TLS counters line for %s:\n%s" % (name, srv.log(200)))
         return dict(zip(("handshakes", "failed", "plaintext"), map(int, found[-1].groups())))
 
     def test_octet_counts_near_2_63_auto_framing(self):
@@ -561,7 +437,7 @@ class HostileCase(unittest.TestCase):
                 if name != "octet-open":
                     s.sendall(b"%d %s" % (len(good), good))
                 s.shutdown(socket.SHUT_WR)
-                if not closed_by_peer(s, 30 * slow()):
+                if not closed_by_peer(s, 30 * amsi.slow()):
                     errors.append("%s: the server did not close after the client" % name)
             except OSError as e:
                 errors.append("%s: %s" % (name, e))
@@ -571,7 +447,7 @@ class HostileCase(unittest.TestCase):
         for t in blasters:
             t.start()
         while any(t.is_alive() for t in blasters):
-            peak = max(peak, srv.rss())
+            peak = max(peak, srv.memory()["rss"])
             time.sleep(0.05)
         self.assertEqual(errors, [])
         # Each stream but the open octet frame ends with a good message: 3 more alerts.
@@ -580,7 +456,7 @@ class HostileCase(unittest.TestCase):
         self.assertLessEqual(peak, rss_bound(base, busy=len(streams)),
                              "peak RSS while the streams were read")
         self.stop_clean(srv)
-        c = self.counters(srv, "tcp")
+        c = srv.syslog_counters("tcp")
         self.assertGreaterEqual(c["truncated"], 3, c)  # no-lf, utf8, octet-open
         self.assertGreaterEqual(c["invalid_utf8"], 1, c)
         self.assertGreaterEqual(c["messages"], 20000 + 2 * GOOD_EVENTS, c)
@@ -612,8 +488,8 @@ class HostileCase(unittest.TestCase):
             s.close()
         self.socks = []
         self.stop_clean(srv)
-        self.assertGreaterEqual(self.counters(srv, "tcp")["connections"], per["syslog-tcp"])
-        self.assertGreaterEqual(self.counters(srv, "tls")["connections"], per["syslog-tls"])
+        self.assertGreaterEqual(srv.syslog_counters("tcp")["connections"], per["syslog-tcp"])
+        self.assertGreaterEqual(srv.syslog_counters("tls")["connections"], per["syslog-tls"])
 
     def test_connections_idle_after_a_message_hold_no_buffers(self):
         """Connections that each sent one message and then stay idle: a 60 KB message across two
@@ -646,9 +522,9 @@ class HostileCase(unittest.TestCase):
             s.close()
         self.socks = []
         self.stop_clean(srv)
-        c = self.counters(srv, "tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual(c["messages"], n_tcp + 2 * GOOD_EVENTS, c)
-        self.assertEqual(self.counters(srv, "tls")["messages"], n_tls + 2 * GOOD_EVENTS)
+        self.assertEqual(srv.syslog_counters("tls")["messages"], n_tls + 2 * GOOD_EVENTS)
 
     # ---- TLS handshakes ----
 
@@ -704,7 +580,7 @@ class HostileCase(unittest.TestCase):
         self.check_good(srv, senders)
         self.check_rss(srv, base, idle_tls=len(threads) + len(silent))
         for t in threads:
-            t.join(60 * slow())
+            t.join(60 * amsi.slow())
         for s in silent:
             self.assertTrue(closed_by_peer(s, 3 * handshake_timeout()))
         stalled = [r for r in results if r[0] != "abandoned"]
@@ -714,9 +590,9 @@ class HostileCase(unittest.TestCase):
         for r in stalled:
             self.assertGreaterEqual(r[2], handshake_timeout() * 0.9, r)
         # One line per stalled connection (the dribblers and the silent ones), per listener.
-        srv.wait_log(r"^.*syslog-tls: 127\.0\.0\.1:\d+: closing: the TLS handshake did not "
+        srv.wait_lines(r"^.*syslog-tls: 127\.0\.0\.1:\d+: closing: the TLS handshake did not "
                      r"complete within syslog-tls\.ssl-handshake-timeout", count=n_per // 2 + 1)
-        srv.wait_log(r"beats: 127\.0\.0\.1:\d+: closing: the TLS handshake did not complete "
+        srv.wait_lines(r"beats: 127\.0\.0\.1:\d+: closing: the TLS handshake did not complete "
                      r"within beats\.ssl-handshake-timeout", count=n_per // 2 + 1)
         self.assertTrue(srv.alive())
         self.stop_clean(srv)
@@ -738,17 +614,17 @@ class HostileCase(unittest.TestCase):
                          b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"):
                 s = self.connect(port)
                 s.sendall(data)
-                self.assertTrue(closed_by_peer(s, 10 * slow()), (name, data))
+                self.assertTrue(closed_by_peer(s, 10 * amsi.slow()), (name, data))
                 cases += 1
             # A record header that says handshake, then random bytes.
             s = self.connect(port)
             s.sendall(b"\x16\x03\x01\x00\x80" + bytes(rng.randrange(256) for _ in range(128)))
-            self.assertTrue(closed_by_peer(s, 10 * slow()), name)
+            self.assertTrue(closed_by_peer(s, 10 * amsi.slow()), name)
             cases += 1
             # A handshake record whose length is far over the limit (OpenSSL refuses it).
             s = self.connect(port)
             s.sendall(b"\x16\x03\x01\xff\xff" + b"\x01" * 4096)
-            self.assertTrue(closed_by_peer(s, 10 * slow()), name)
+            self.assertTrue(closed_by_peer(s, 10 * amsi.slow()), name)
             cases += 1
             # A completed handshake, then garbage: random bytes, then a record over the limit.
             for junk in (bytes(rng.randrange(256) for _ in range(4096)),
@@ -759,14 +635,14 @@ class HostileCase(unittest.TestCase):
                     s.sendall(junk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                self.assertTrue(closed_by_peer(s, 10 * slow()), name)
+                self.assertTrue(closed_by_peer(s, 10 * amsi.slow()), name)
         self.check_good(srv, senders)
         self.check_rss(srv, base, busy=1)
         for name in ("syslog-tls", "beats"):
-            srv.wait_log(r"%s: 127\.0\.0\.1:\d+: closing: the client sent plaintext to a TLS port"
-                         % name, count=3)
-            srv.wait_log(r"%s: 127\.0\.0\.1:\d+: closing: TLS handshake failed" % name, count=2)
-            srv.wait_log(r"%s: 127\.0\.0\.1:\d+: closing: TLS error" % name, count=2)
+            srv.wait_lines(r"%s: 127\.0\.0\.1:\d+: closing: the client sent plaintext to a TLS "
+                           r"port" % name, count=3)
+            srv.wait_lines(r"%s: 127\.0\.0\.1:\d+: closing: TLS handshake failed" % name, count=2)
+            srv.wait_lines(r"%s: 127\.0\.0\.1:\d+: closing: TLS error" % name, count=2)
         self.stop_clean(srv)
         for name in ("syslog-tls", "beats"):
             k = self.tls_counters(srv, name)
@@ -776,9 +652,7 @@ class HostileCase(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     if not OPENSSL:
         print("openssl not found: 0 passed, 0 failed, 1 skipped")
         sys.exit(0)
