@@ -20,11 +20,12 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import zlib
+
+import amsi
 
 BINARY = None
 ACK_SINK = None
@@ -99,99 +100,17 @@ def scan_alerts(workdir, lines):
 
 # ---- amsiwatch serve ---------------------------------------------------------------------------
 
-BEATS_RE = re.compile(r"beats: (\d+) connections .*?, (\d+) windows, (\d+) events, (\d+) ACKs")
-SYSLOG_RE = re.compile(r"syslog: (tcp|udp): (\d+) messages")
+def serve(case, workdir, listen=("beats",), extra=()):
+    """`amsiwatch serve` with LISTEN (Beats by default) on 127.0.0.1 port 0, a data directory of its
+    own in WORKDIR, alerts printed as JSON lines on standard output; EXTRA: more options (TLS)."""
+    return amsi.Serve(listen, data_dir=amsi.tempdir(prefix="data-", parent=workdir), args=extra,
+                      cleanup=case)
 
 
-class Serve:
-    """`amsiwatch serve` on 127.0.0.1 port 0, alerts as JSON lines on standard output (counted by a
-    thread), the log on standard error (kept); EXTRA: more options (TLS)."""
-
-    def __init__(self, workdir, beats=True, syslog=False, extra=()):
-        self.data = os.path.join(workdir, "data-%d" % random.randrange(1 << 30))
-        listen = "127.0.0.1:0"
-        cmd = [BINARY, "serve", "--data-dir", self.data,
-               "--beats", listen if beats else "off",
-               "--syslog-tcp", listen if syslog else "off",
-               "--syslog-udp", listen if syslog else "off"] + list(extra)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
-        self.alerts, self.log = [], []
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.threads = [threading.Thread(target=self._out, daemon=True),
-                        threading.Thread(target=self._err, daemon=True)]
-        for t in self.threads:
-            t.start()
-        if not self.ready.wait(30):
-            self.kill()
-            raise AssertionError("serve printed no ready line:\n" + self.text())
-        line = [ln for ln in self.snapshot() if ln.startswith("ready")][0]
-        self.ports = {k: int(v) for k, v in re.findall(r"([\w-]+)=127\.0\.0\.1:(\d+)", line)}
-        self.rc = None
-
-    def _out(self):
-        for line in self.proc.stdout:
-            if line.strip():
-                with self.lock:
-                    self.alerts.append(json.loads(line))
-
-    def _err(self):
-        for line in self.proc.stderr:
-            with self.lock:
-                self.log.append(line.rstrip("\n"))
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.log)
-
-    def text(self):
-        return "\n".join(self.snapshot())
-
-    def alert_count(self):
-        with self.lock:
-            return len(self.alerts)
-
-    def stop(self):
-        if self.rc is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.rc = self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError("serve did not stop after SIGTERM")
-            self.close()
-        return self.rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.rc = self.proc.wait()
-        self.close()
-
-    def close(self):
-        for t in self.threads:
-            t.join(10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def beats_counters(self):
-        for line in reversed(self.snapshot()):
-            m = BEATS_RE.search(line)
-            if m:
-                return dict(zip(("connections", "windows", "events", "acks"),
-                                (int(x) for x in m.groups())))
-        raise AssertionError("no beats counters in the log:\n" + self.text())
-
-    def syslog_messages(self, transport):
-        for line in reversed(self.snapshot()):
-            m = SYSLOG_RE.search(line)
-            if m and m.group(1) == transport:
-                return int(m.group(2))
-        raise AssertionError("no syslog %s counters in the log:\n%s" % (transport, self.text()))
+def wait_alerts(srv, n, timeout=30):
+    """Waits until SRV printed N alerts, then a little longer: an extra alert would show by then."""
+    srv.wait_printed(n, timeout)
+    time.sleep(0.3)
 
 
 def replay(*args, timeout=120):
@@ -325,7 +244,7 @@ class Receiver:
 class ReplayCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="amsiwatch-replay-")
+        cls.dir = amsi.tempdir(cls, "amsiwatch-replay-")
         cls.input = os.path.join(cls.dir, "events.ndjson")
         cls.lines = make_input(cls.input)
         cls.n = len(cls.lines)
@@ -333,34 +252,20 @@ class ReplayCase(unittest.TestCase):
         cls.alerts_v1 = scan_alerts(cls.dir, [flatten_v1(ln) for ln in cls.lines])
         assert cls.alerts_v2 > 10, "the fixtures should raise alerts"
 
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
     def setUp(self):
-        self.servers, self.receivers = [], []
+        self.receivers = []
 
     def tearDown(self):
-        for s in self.servers:
-            s.kill()
         for r in self.receivers:
             r.close()
 
     def serve(self, **kw):
-        s = Serve(self.dir, **kw)
-        self.servers.append(s)
-        return s
+        return serve(self, self.dir, **kw)
 
     def receiver(self, handle, **kw):
         r = Receiver(handle, **kw)
         self.receivers.append(r)
         return r
-
-    def wait_alerts(self, srv, n, timeout=30):
-        deadline = time.time() + timeout
-        while srv.alert_count() < n and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # an extra alert would show by now
 
     def candidate_windows(self, window, lines=None):
         lines = self.lines if lines is None else lines
@@ -372,10 +277,10 @@ class ReplayCase(unittest.TestCase):
         self.assertEqual(report["events_sent"], events, report)
         self.assertEqual(report["events_acked"], events, report)
         self.assertEqual(report["errors"], 0, report)
-        self.wait_alerts(srv, expected_alerts)
-        self.assertEqual(srv.stop(), 0, srv.text())
-        self.assertEqual(srv.alert_count(), expected_alerts, srv.text())
-        self.assertEqual(srv.beats_counters()["events"], events, srv.text())
+        wait_alerts(srv, expected_alerts)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(len(srv.printed()), expected_alerts, srv.log())
+        self.assertEqual(srv.beats_counters()["events"], events, srv.log())
 
     # -- into amsiwatch serve, Beats --
 
@@ -423,7 +328,7 @@ class ReplayCase(unittest.TestCase):
         self.assertTrue(rep["precompress"])
         self.assertEqual(rep["windows_acked"], math.ceil(self.n / 25), rep)
         self.check_beats(srv, rep, self.alerts_v2, self.n)
-        self.assertEqual(srv.beats_counters()["connections"], 4, srv.text())
+        self.assertEqual(srv.beats_counters()["connections"], 4, srv.log())
 
     def test_loop_with_count(self):
         srv = self.serve()
@@ -467,9 +372,9 @@ class ReplayCase(unittest.TestCase):
         self.assertIn("%d sent, %d acknowledged" % (self.n, self.n), proc.stdout)
         self.assertIn("ACK latency", proc.stdout)
         self.assertIn("candidate windows", proc.stdout)
-        self.wait_alerts(srv, self.alerts_v2)
+        wait_alerts(srv, self.alerts_v2)
         self.assertEqual(srv.stop(), 0)
-        self.assertEqual(srv.alert_count(), self.alerts_v2)
+        self.assertEqual(len(srv.printed()), self.alerts_v2)
 
     def test_lz4_input(self):
         lz4 = shutil.which("lz4")
@@ -501,18 +406,18 @@ class ReplayCase(unittest.TestCase):
         path = os.path.join(self.dir, "syslog.log")
         with open(path, "wb") as f:
             f.write(b"\n".join(lines * 3) + b"\n")
-        srv = self.serve(beats=False, syslog=True)
+        srv = self.serve(listen=("syslog-tcp", "syslog-udp"))
         rc, rep, err = replay_json("--protocol", "syslog-tcp", "--framing", "octet", "--window",
                                    7, "127.0.0.1:%d" % srv.ports["syslog-tcp"], path)
         self.assertEqual(rc, 0, err)
         self.assertEqual(rep["events_sent"], 3 * len(lines), rep)
-        self.wait_alerts(srv, 3 * expected)
-        self.assertEqual(srv.stop(), 0, srv.text())
-        self.assertEqual(srv.syslog_messages("tcp"), 3 * len(lines), srv.text())
-        self.assertEqual(srv.alert_count(), 3 * expected, srv.text())
+        wait_alerts(srv, 3 * expected)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.syslog_counters("tcp")["messages"], 3 * len(lines), srv.log())
+        self.assertEqual(len(srv.printed()), 3 * expected, srv.log())
 
     def test_syslog_tcp_lf_and_udp_ndjson(self):
-        srv = self.serve(beats=False, syslog=True)
+        srv = self.serve(listen=("syslog-tcp", "syslog-udp"))
         rc, rep, err = replay_json("--proto", "syslog-tcp", "--framing", "lf", "--connections", 2,
                                    "127.0.0.1:%d" % srv.ports["syslog-tcp"], self.input)
         self.assertEqual(rc, 0, err)
@@ -521,11 +426,11 @@ class ReplayCase(unittest.TestCase):
                                    "127.0.0.1:%d" % srv.ports["syslog-udp"], self.input)
         self.assertEqual(rc, 0, err)
         self.assertEqual(rep["events_sent"], self.n, rep)
-        self.wait_alerts(srv, 2)  # NDJSON events in an RFC 5424 header do alert
-        self.assertEqual(srv.stop(), 0, srv.text())
-        self.assertEqual(srv.syslog_messages("tcp"), self.n, srv.text())
-        self.assertEqual(srv.syslog_messages("udp"), self.n, srv.text())
-        self.assertGreater(srv.alert_count(), 0, srv.text())
+        wait_alerts(srv, 2)  # NDJSON events in an RFC 5424 header do alert
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.syslog_counters("tcp")["messages"], self.n, srv.log())
+        self.assertEqual(srv.syslog_counters("udp")["messages"], self.n, srv.log())
+        self.assertGreater(len(srv.printed()), 0, srv.log())
 
     # -- ACK checking against receivers that misbehave --
 
@@ -673,9 +578,7 @@ class ReplayCase(unittest.TestCase):
 
 def main():
     global BINARY, ACK_SINK
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-") and os.path.exists(sys.argv[1]):
         ACK_SINK = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -14,13 +14,12 @@ naming the cause; bad TLS options are usage errors (exit status 2).
 usage: test_replay_tls.py path/to/amsiwatch [unittest options]"""
 import os
 import re
-import shutil
 import ssl
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amsi  # noqa: E402
 import test_replay as tr  # noqa: E402
 import test_tls as tt  # noqa: E402
 
@@ -41,7 +40,7 @@ def make_pki(d):
 class ReplayTlsCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="amsiwatch-replay-tls-")
+        cls.dir = amsi.tempdir(cls, "amsiwatch-replay-tls-")
         cls.pki = make_pki(cls.dir)
         cls.input = os.path.join(cls.dir, "events.ndjson")
         cls.lines = tr.make_input(cls.input)
@@ -49,16 +48,10 @@ class ReplayTlsCase(unittest.TestCase):
         cls.alerts = tr.scan_alerts(cls.dir, cls.lines)
         assert cls.alerts > 10, "the fixtures should raise alerts"
 
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
     def setUp(self):
-        self.servers, self.receivers = [], []
+        self.receivers = []
 
     def tearDown(self):
-        for s in self.servers:
-            s.kill()
         for r in self.receivers:
             r.close()
 
@@ -71,28 +64,20 @@ class ReplayTlsCase(unittest.TestCase):
         if auth != "none":
             args += ["--beats-ssl-certificate-authorities", self.p("ca.pem"),
                      "--beats-ssl-client-authentication", auth]
-        s = tr.Serve(self.dir, extra=args, **kw)
-        self.servers.append(s)
-        return s
+        return tr.serve(self, self.dir, extra=args, **kw)
 
     def tls(self, *more):
         return ["--tls", "--tls-ca", self.p("ca.pem")] + list(more)
-
-    def wait_alerts(self, srv, n, timeout=30):
-        deadline = tr.time.time() + timeout
-        while srv.alert_count() < n and tr.time.time() < deadline:
-            tr.time.sleep(0.05)
-        tr.time.sleep(0.3)  # an extra alert would show by now
 
     def check_served(self, srv, rep, events):
         self.assertTrue(rep["ok"], rep)
         self.assertEqual(rep["events_sent"], events, rep)
         self.assertEqual(rep["events_acked"], events, rep)
         self.assertEqual(rep["errors"], 0, rep)
-        self.wait_alerts(srv, self.alerts)
-        self.assertEqual(srv.stop(), 0, srv.text())
-        self.assertEqual(srv.alert_count(), self.alerts, srv.text())
-        self.assertEqual(srv.beats_counters()["events"], events, srv.text())
+        tr.wait_alerts(srv, self.alerts)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(len(srv.printed()), self.alerts, srv.log())
+        self.assertEqual(srv.beats_counters()["events"], events, srv.log())
 
     def check_tls_report(self, rep, client_certificate=False):
         t = rep["tls"]
@@ -124,7 +109,7 @@ class ReplayTlsCase(unittest.TestCase):
         self.assertEqual(rep["tls"]["server_name"], "127.0.0.1")
         self.assertEqual(rep["windows_acked"], -(-self.n // 25), rep)
         self.check_served(srv, rep, self.n)
-        self.assertEqual(srv.beats_counters()["connections"], 3, srv.text())
+        self.assertEqual(srv.beats_counters()["connections"], 3, srv.log())
 
     def test_beats_v1_uncompressed_text_report_and_host_name(self):
         srv = self.serve()
@@ -135,7 +120,7 @@ class ReplayTlsCase(unittest.TestCase):
         self.assertRegex(out, r"TLS +TLSv1\.[23], \S+; server 'localhost' verified against "
                          + re.escape(self.p("ca.pem")))
         self.assertIn("%d sent, %d acknowledged" % (self.n, self.n), out)
-        self.assertEqual(srv.stop(), 0, srv.text())
+        self.assertEqual(srv.stop(), 0, srv.log())
 
     def test_mutual_tls(self):
         srv = self.serve("required")
@@ -172,8 +157,7 @@ class ReplayTlsCase(unittest.TestCase):
         self.check_served(srv, rep, self.n)
 
     def test_receiver_without_tls(self):
-        srv = tr.Serve(self.dir)  # plaintext Beats
-        self.servers.append(srv)
+        srv = tr.serve(self, self.dir)  # plaintext Beats
         self.handshake_failure(srv.ports["beats"], *self.tls(), cause="is TLS enabled")
 
     def test_plaintext_sender_on_a_tls_port_gives_up(self):
@@ -225,10 +209,9 @@ class ReplayTlsCase(unittest.TestCase):
     # -- Syslog over TLS (RFC 5425) into serve's syslog-tls listener --
 
     def test_syslog_over_tls(self):
-        srv = tr.Serve(self.dir, beats=False, extra=[
-            "--syslog-tls", "127.0.0.1:0", "--syslog-tls-ssl-certificate", self.p("server.pem"),
+        srv = tr.serve(self, self.dir, listen=("syslog-tls",), extra=[
+            "--syslog-tls-ssl-certificate", self.p("server.pem"),
             "--syslog-tls-ssl-key", self.p("server.key")])
-        self.servers.append(srv)
         rc, rep, err = tr.replay_json("--protocol", "syslog-tcp", "--connections", 2,
                                       "--window", 100, *self.tls(),
                                       "127.0.0.1:%d" % srv.ports["syslog-tls"], self.input)
@@ -236,11 +219,11 @@ class ReplayTlsCase(unittest.TestCase):
         self.assertEqual(rep["events_sent"], self.n, rep)
         self.check_tls_report(rep)
         self.assertGreater(rep["bytes_sent"], rep["payload_bytes"], "records around the events")
-        self.wait_alerts(srv, 2)  # NDJSON events in an RFC 5424 header do alert
-        self.assertEqual(srv.stop(), 0, srv.text())
+        tr.wait_alerts(srv, 2)  # NDJSON events in an RFC 5424 header do alert
+        self.assertEqual(srv.stop(), 0, srv.log())
         counts = [int(m.group(1)) for m in map(TLS_SYSLOG_RE.search, srv.snapshot()) if m]
-        self.assertEqual(counts[-1:], [self.n], srv.text())
-        self.assertGreater(srv.alert_count(), 0, srv.text())
+        self.assertEqual(counts[-1:], [self.n], srv.log())
+        self.assertGreater(len(srv.printed()), 0, srv.log())
 
     # -- Options --
 
@@ -267,9 +250,7 @@ class ReplayTlsCase(unittest.TestCase):
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    tr.BINARY = os.path.abspath(sys.argv.pop(1))
+    tr.BINARY = amsi.take_binary(__doc__)
     if not tt.OPENSSL:
         print("openssl not found: 0 passed, 0 failed, 1 skipped")
         sys.exit(0)
