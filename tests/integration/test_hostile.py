@@ -591,9 +591,9 @@ class HostileCase(unittest.TestCase):
             self.assertGreaterEqual(r[2], handshake_timeout() * 0.9, r)
         # One line per stalled connection (the dribblers and the silent ones), per listener.
         srv.wait_lines(r"^.*syslog-tls: 127\.0\.0\.1:\d+: closing: the TLS handshake did not "
-                     r"complete within syslog-tls\.ssl-handshake-timeout", count=n_per // 2 + 1)
+                       r"complete within syslog-tls\.ssl-handshake-timeout", count=n_per // 2 + 1)
         srv.wait_lines(r"beats: 127\.0\.0\.1:\d+: closing: the TLS handshake did not complete "
-                     r"within beats\.ssl-handshake-timeout", count=n_per // 2 + 1)
+                       r"within beats\.ssl-handshake-timeout", count=n_per // 2 + 1)
         self.assertTrue(srv.alive())
         self.stop_clean(srv)
         for name in ("syslog-tls", "beats"):
