@@ -13,23 +13,21 @@ the right source (type syslog, transport, peer, payload kind, raw message).
 usage: test_syslog.py path/to/amsiwatch [unittest options]"""
 import collections
 import fcntl
-import json
 import os
 import random
 import re
 import select
 import shutil
-import signal
 import socket
 import ssl
 import struct
 import subprocess
-import sys
-import tempfile
 import termios
 import threading
 import time
 import unittest
+
+import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -115,113 +113,6 @@ def split_fixture(line):
     return {"tag": None, "sd": [], "msg": text}
 
 
-# ---- The server --------------------------------------------------------------------------------
-
-COUNTERS_RE = re.compile(
-    r"syslog: (tcp|udp): (\d+) messages, (\d+) bytes, (\d+) dropped, (\d+) truncated, "
-    r"(\d+) framing errors, (\d+) invalid UTF-8, (\d+) TLS on the plaintext port, "
-    r"(\d+) connections \((\d+) refused\)")
-COUNTER_NAMES = ("messages", "bytes", "dropped", "truncated", "framing_errors", "invalid_utf8",
-                 "tls_on_plaintext", "connections", "refused")
-
-
-class Server:
-    """`amsiwatch serve` with syslog on 127.0.0.1 (TCP and UDP, port 0), Beats off, alerts only in
-    the journal of a temporary data directory. Standard error is collected by a thread."""
-
-    def __init__(self, workdir, *args, tcp=True, udp=True, host="127.0.0.1"):
-        self.data = os.path.join(workdir, "data-%d" % random.randrange(1 << 30))
-        listen = "[%s]:0" % host if ":" in host else "%s:0" % host
-        cmd = [BINARY, "serve", "--beats", "off", "--data-dir", self.data, "--quiet",
-               "--syslog-tcp", listen if tcp else "off",
-               "--syslog-udp", listen if udp else "off"] + list(args)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
-        self.lines = []
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        if not self.ready.wait(30):
-            self.kill()
-            raise AssertionError("no ready line: " + self.log())
-        ready = [ln for ln in self.snapshot() if ln.startswith("ready")][0]
-        self.tcp_port = self.udp_port = None
-        bound = re.escape("[%s]" % host if ":" in host else host)
-        m = re.search(r"syslog-tcp=%s:(\d+)" % bound, ready)
-        if m:
-            self.tcp_port = int(m.group(1))
-        m = re.search(r"syslog-udp=%s:(\d+)" % bound, ready)
-        if m:
-            self.udp_port = int(m.group(1))
-        assert (self.tcp_port is not None) == tcp and (self.udp_port is not None) == udp, ready
-        self.ready_line = ready
-        self.rc = None
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.lock:
-                self.lines.append(line.rstrip("\n"))
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.lines)
-
-    def log(self):
-        return "\n".join(self.snapshot())
-
-    def alerts(self):
-        proc = subprocess.run([BINARY, "journal", "export", "--data-dir", self.data],
-                              capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise AssertionError("journal export failed (%d): %s" % (proc.returncode, proc.stderr))
-        return [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
-
-    def wait_alerts(self, n, timeout=30):
-        """Polls the journal until it holds at least N alerts (or TIMEOUT passes); returns them."""
-        deadline = time.time() + timeout
-        while True:
-            got = self.alerts()
-            if len(got) >= n or time.time() >= deadline:
-                return got
-            if self.proc.poll() is not None:
-                return got
-            time.sleep(0.1)
-
-    def stop(self, timeout=60):
-        """SIGTERM; returns the exit status (the counters lines are in the log after this)."""
-        if self.rc is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.rc = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError("serve did not stop within %ds after SIGTERM" % timeout)
-            self.reader.join(10)
-        return self.rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.rc = self.proc.wait()
-        self.reader.join(10)
-
-    def counters(self, transport):
-        """The listener's counters, from the last such line: the one serve logs when it stops
-        (it also logs them every stats-interval while it runs)."""
-        found = None
-        for line in self.snapshot():
-            m = COUNTERS_RE.search(line)
-            if m and m.group(1) == transport:
-                found = dict(zip(COUNTER_NAMES, (int(x) for x in m.groups()[1:])))
-        if found is not None:
-            return found
-        raise AssertionError("no counters line for %s in:\n%s" % (transport, self.log()))
-
-
 # ---- Senders -----------------------------------------------------------------------------------
 
 def connect(port, host="127.0.0.1"):
@@ -272,27 +163,26 @@ def loggen_count(output):
 
 class SyslogCase(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amsiwatch-syslog-")
-        self.servers = []
+        self.dir = amsi.tempdir(self, "amsiwatch-syslog-")
 
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def serve(self, *args, **kw):
-        s = Server(self.dir, *args, **kw)
-        self.servers.append(s)
-        return s
+    def serve(self, *args, host="127.0.0.1"):
+        """serve with syslog TCP and UDP on HOST port 0, Beats off, alerts only in the journal of
+        a data directory of its own."""
+        srv = amsi.Serve(["syslog-tcp", "syslog-udp"], host=host,
+                         data_dir=amsi.tempdir(prefix="data-", parent=self.dir),
+                         args=["--quiet", *args], cleanup=self)
+        bound = {name: h for name, (h, _) in srv.listeners.items()}
+        assert bound == {"syslog-tcp": host, "syslog-udp": host}, srv.ready_line
+        return srv
 
     def finish(self, srv, expected, timeout=60):
         """Waits for EXPECTED alerts, lets the server settle, stops it (exit 0) and returns every
         alert of the journal, which must be exactly EXPECTED many."""
-        got = srv.wait_alerts(expected, timeout)
+        got = srv.wait_journaled(expected, timeout)
         if len(got) == expected:
             time.sleep(SETTLE)
         self.assertEqual(srv.stop(), 0, srv.log())
-        got = srv.alerts()
+        got = srv.journaled()
         self.assertEqual(len(got), expected,
                          "alerts in the journal: %d, expected %d\nserver log:\n%s"
                          % (len(got), expected, srv.log()))
@@ -325,7 +215,7 @@ class LoggerTest(SyslogCase):
 
     def logger_cmd(self, srv, transport, rfc, octet_count, fx):
         parts = split_fixture(fx.line)
-        port = srv.tcp_port if transport == "tcp" else srv.udp_port
+        port = srv.ports["syslog-tcp"] if transport == "tcp" else srv.ports["syslog-udp"]
         cmd = [LOGGER, "-n", "127.0.0.1", "-P", str(port), "--" + transport, "--" + rfc,
                "-S", "65000", "-t", parts["tag"] or "winfwd"]
         if octet_count:
@@ -356,7 +246,7 @@ class LoggerTest(SyslogCase):
         wanted = {f.name: sent[f.name] for f in alerting() if f.name in sent}
         for a in alerts:
             self.assertEqual((a["profile"], a["clause"]), ("elastic", "seed"))
-            self.assert_syslog_source(a, transport, server_port=srv.tcp_port or srv.udp_port)
+            self.assert_syslog_source(a, transport, server_port=srv.ports["syslog-tcp"])
             src = a["source"]
             self.assertIn(src["hostname"], (HOSTNAME, HOSTNAME.split(".")[0]))
             # Which fixture: the one whose MSG ends the raw message logger sent, after its header.
@@ -368,12 +258,12 @@ class LoggerTest(SyslogCase):
             del wanted[names[0]]
         self.assertEqual(wanted, {})
         if transport == "tcp":
-            c = srv.counters("tcp")
+            c = srv.syslog_counters("tcp")
             self.assertEqual(c["messages"], len(sent))
             self.assertEqual(c["connections"], len(sent))
             self.assertEqual((c["framing_errors"], c["truncated"], c["dropped"]), (0, 0, 0))
         else:
-            c = srv.counters("udp")
+            c = srv.syslog_counters("udp")
             self.assertEqual((c["messages"], c["dropped"]), (len(sent), 0))
 
     test_logger_tcp_rfc5424 = _logger_test("tcp", "rfc5424", False)
@@ -399,18 +289,19 @@ class LoggerTest(SyslogCase):
         path = os.path.join(self.dir, "messages.txt")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        run_tool([LOGGER, "-n", "127.0.0.1", "-P", str(srv.tcp_port), "--tcp", "--octet-count",
-                  "--rfc5424", "-S", "65000", "-t", "nxWinEvt", "-f", path], timeout=60)
+        run_tool([LOGGER, "-n", "127.0.0.1", "-P", str(srv.ports["syslog-tcp"]), "--tcp",
+                  "--octet-count", "--rfc5424", "-S", "65000", "-t", "nxWinEvt", "-f", path],
+                 timeout=60)
         alerts = self.finish(srv, expected)
         peers = {a["source"]["peer"] for a in alerts}
         self.assertEqual(len(peers), 1, peers)
         for a in alerts:
-            self.assert_syslog_source(a, "tcp", server_port=srv.tcp_port)
+            self.assert_syslog_source(a, "tcp", server_port=srv.ports["syslog-tcp"])
             self.assertEqual(a["source"]["appname"], "nxWinEvt")
         kinds = collections.Counter(a["source"]["payload"] for a in alerts)
         self.assertEqual(kinds["snare"], 2 * rounds)
         self.assertEqual(kinds["wincollect"], rounds)
-        self.assertEqual(srv.counters("tcp")["messages"], len(lines))
+        self.assertEqual(srv.syslog_counters("tcp")["messages"], len(lines))
 
 
 class LoggenTest(SyslogCase):
@@ -427,7 +318,7 @@ class LoggenTest(SyslogCase):
                 f.write(fx.line + b"\n")
 
     def loggen(self, srv, transport, args, timeout=120):
-        port = srv.tcp_port if transport == "tcp" else srv.udp_port
+        port = srv.ports["syslog-tcp"] if transport == "tcp" else srv.ports["syslog-udp"]
         mode = ["-S"] if transport == "tcp" else ["-D"]
         proc = run_tool([LOGGEN, "-i"] + mode + args + ["127.0.0.1", str(port)], timeout=timeout)
         return loggen_count(proc.stdout + proc.stderr)
@@ -452,8 +343,8 @@ class LoggenTest(SyslogCase):
         self.assertEqual(got, collections.Counter({f.line: 25 for f in alerting()}))
         self.assertEqual(len({a["source"]["peer"] for a in alerts}), 1)
         for a in alerts:
-            self.assert_syslog_source(a, "tcp", server_port=srv.tcp_port)
-        c = srv.counters("tcp")
+            self.assert_syslog_source(a, "tcp", server_port=srv.ports["syslog-tcp"])
+        c = srv.syslog_counters("tcp")
         self.assertEqual((c["messages"], c["framing_errors"]), (n, 0))
 
     def test_loggen_udp_fixture_file_at_a_low_rate(self):
@@ -467,8 +358,8 @@ class LoggenTest(SyslogCase):
         got = collections.Counter(a["source"]["raw"].encode() for a in alerts)
         self.assertEqual(got, collections.Counter({f.line: 10 for f in alerting()}))
         for a in alerts:
-            self.assert_syslog_source(a, "udp", server_port=srv.udp_port)
-        c = srv.counters("udp")
+            self.assert_syslog_source(a, "udp", server_port=srv.ports["syslog-udp"])
+        c = srv.syslog_counters("udp")
         self.assertEqual((c["messages"], c["dropped"]), (n, 0))
 
     def mixed_file(self, rounds):
@@ -513,7 +404,7 @@ class LoggenTest(SyslogCase):
         self.assertGreater(result["bg"], 1000)
         alerts = self.finish(srv, expected)
         self.assertEqual(len({a["source"]["peer"] for a in alerts}), 1)
-        c = srv.counters("tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual(c["messages"], result["bg"] + n_file,
                          "TCP lost messages: loggen sent %d + %d" % (result["bg"], n_file))
         self.assertEqual((c["dropped"], c["framing_errors"], c["truncated"]), (0, 0, 0))
@@ -534,8 +425,8 @@ class LoggenTest(SyslogCase):
         self.assertEqual(sent, len(lines))
         alerts = self.finish(srv, expected)
         for a in alerts:
-            self.assert_syslog_source(a, "udp", server_port=srv.udp_port)
-        c = srv.counters("udp")
+            self.assert_syslog_source(a, "udp", server_port=srv.ports["syslog-udp"])
+        c = srv.syslog_counters("udp")
         self.assertEqual((c["messages"], c["dropped"]), (result["bg"] + len(lines), 0))
 
 
@@ -571,7 +462,7 @@ class RawSocketTest(SyslogCase):
         expected[xml] += 1
         stream += octet(xml.replace(b">\n<", b">\r\n<"))
         expected[xml.replace(b">\n<", b">\r\n<")] += 1
-        s = connect(srv.tcp_port)
+        s = connect(srv.ports["syslog-tcp"])
         peer = peer_of(s)
         pos = 0
         while pos < len(stream):  # pieces cut anywhere
@@ -591,14 +482,14 @@ class RawSocketTest(SyslogCase):
             if fx:
                 self.assertEqual(a["clause"], getattr(fx, profile))
                 self.assertEqual(a["source"]["payload"], fx.payload)
-        c = srv.counters("tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual((c["framing_errors"], c["truncated"], c["dropped"]), (0, 0, 0))
 
     def test_octet_framing_carries_messages_without_a_header(self):
         """--syslog-framing octet: every frame octet-counted, the Snare line without a syslog
         header too (auto framing needs '<' after the count)."""
         srv = self.serve("--syslog-framing", "octet")
-        s = connect(srv.tcp_port)
+        s = connect(srv.ports["syslog-tcp"])
         s.sendall(b"".join(octet(f.line) for f in FIX))
         alerts = self.finish(srv, len(alerting()))
         s.close()
@@ -609,7 +500,7 @@ class RawSocketTest(SyslogCase):
         srv = self.serve()
         line = BY_NAME["alert-snare-rfc3164.log"].line
         quiet = BY_NAME["none-linux-sshd-rfc3164.log"].line
-        socks = [connect(srv.tcp_port) for _ in range(16)]
+        socks = [connect(srv.ports["syslog-tcp"]) for _ in range(16)]
         per = 40
 
         def send(s):
@@ -625,7 +516,7 @@ class RawSocketTest(SyslogCase):
                          collections.Counter({peer_of(s): per for s in socks}))
         for s in socks:
             s.close()
-        self.assertEqual(srv.counters("tcp")["messages"], len(socks) * per * 3)
+        self.assertEqual(srv.syslog_counters("tcp")["messages"], len(socks) * per * 3)
 
     def oversize(self, mode):
         """A 10 KB Snare record (its rendered message padded) over a 4 KiB limit, LF-framed and
@@ -635,16 +526,16 @@ class RawSocketTest(SyslogCase):
         head, _, counter = snare.rpartition(b"\t")
         big = head + b" Padding: " + b"P" * 10000 + b"\t" + counter
         nx = BY_NAME["alert-nxlog-json-rfc3164.log"].line
-        s = connect(srv.tcp_port)
+        s = connect(srv.ports["syslog-tcp"])
         s.sendall(big + b"\n" + nx + b"\n")
         s.sendall(octet(big) + octet(nx))
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.bind(("127.0.0.1", 0))
-        u.sendto(big, ("127.0.0.1", srv.udp_port))
-        u.sendto(nx, ("127.0.0.1", srv.udp_port))
+        u.sendto(big, ("127.0.0.1", srv.ports["syslog-udp"]))
+        u.sendto(nx, ("127.0.0.1", srv.ports["syslog-udp"]))
         udp_peer = peer_of(u)
         kept = 3 if mode == "truncate" else 0
-        self.assertEqual(len(srv.wait_alerts(3 + kept)), 3 + kept)
+        self.assertEqual(len(srv.wait_journaled(3 + kept)), 3 + kept)
         # The connection is still open and still read.
         s.settimeout(0.3)
         try:
@@ -671,7 +562,7 @@ class RawSocketTest(SyslogCase):
             self.assertEqual(len(a["source"]["raw"]), 4096)
             self.assertTrue(big.startswith(a["source"]["raw"].encode()))
             self.assertEqual(a["source"]["payload"], "snare")
-        tcp, udp = srv.counters("tcp"), srv.counters("udp")
+        tcp, udp = srv.syslog_counters("tcp"), srv.syslog_counters("udp")
         if mode == "truncate":
             self.assertEqual((tcp["truncated"], tcp["dropped"]), (2, 0))
             self.assertEqual((udp["truncated"], udp["dropped"]), (1, 0))
@@ -690,7 +581,7 @@ class RawSocketTest(SyslogCase):
     def test_tls_client_hello_on_the_plaintext_port_is_refused_and_named(self):
         srv = self.serve()
         nx = BY_NAME["alert-nxlog-json-rfc3164.log"].line
-        before = connect(srv.tcp_port)
+        before = connect(srv.ports["syslog-tcp"])
         before.sendall(nx[:100])  # a frame in progress on another connection
         ctx = ssl.create_default_context()
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -699,7 +590,7 @@ class RawSocketTest(SyslogCase):
             obj.do_handshake()
         hello = outgoing.read()
         self.assertEqual(hello[:2], b"\x16\x03")
-        t = connect(srv.tcp_port)
+        t = connect(srv.ports["syslog-tcp"])
         tls_peer = peer_of(t)
         t.sendall(hello)
         t.settimeout(10)
@@ -715,14 +606,14 @@ class RawSocketTest(SyslogCase):
         self.assertEqual(len(named), 1, srv.log())
         self.assertIn(tls_peer, named[0])
         before.sendall(nx[100:] + b"\n")
-        after = connect(srv.tcp_port)
+        after = connect(srv.ports["syslog-tcp"])
         after.sendall(octet(nx))
         alerts = self.finish(srv, 2)
         self.assertEqual(sorted(a["source"]["peer"] for a in alerts),
                          sorted([peer_of(before), peer_of(after)]))
         before.close()
         after.close()
-        c = srv.counters("tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual((c["tls_on_plaintext"], c["connections"], c["messages"]), (1, 3, 2))
 
     def test_connection_closed_inside_an_octet_counted_frame(self):
@@ -731,18 +622,18 @@ class RawSocketTest(SyslogCase):
         srv = self.serve()
         nx = BY_NAME["alert-nxlog-json-rfc3164.log"].line
         snare = BY_NAME["alert-snare-rfc3164.log"].line
-        other = connect(srv.tcp_port)
+        other = connect(srv.ports["syslog-tcp"])
         other.sendall(octet(nx))
-        s = connect(srv.tcp_port)
+        s = connect(srv.ports["syslog-tcp"])
         # A whole message, then a Snare frame cut after its rendered message (it still alerts,
         # flagged), declared 50 bytes longer than what arrives.
         s.sendall(octet(nx) + b"%d " % (len(snare) + 50) + snare)
         s.close()
         # Another connection cut inside a JSON record (no alert can come of half a record).
-        s2 = connect(srv.tcp_port)
+        s2 = connect(srv.ports["syslog-tcp"])
         s2.sendall(octet(nx) + b"%d " % len(nx) + nx[:len(nx) // 2])
         s2.close()
-        self.assertEqual(len(srv.wait_alerts(4)), 4)
+        self.assertEqual(len(srv.wait_journaled(4)), 4)
         other.sendall(octet(nx))
         alerts = self.finish(srv, 5)
         other.close()
@@ -750,7 +641,7 @@ class RawSocketTest(SyslogCase):
         self.assertEqual([a["source"]["raw"].encode() for a in cut], [snare])
         self.assertEqual(collections.Counter(a["source"]["raw"].encode() for a in alerts),
                          collections.Counter({nx: 4, snare: 1}))
-        c = srv.counters("tcp")
+        c = srv.syslog_counters("tcp")
         self.assertEqual(c["messages"], 6)
         self.assertEqual(c["framing_errors"], 2,
                          "the two frames cut by the end of their streams are not counted as "
@@ -772,11 +663,11 @@ class RawSocketTest(SyslogCase):
         self.assertNotEqual(bom, nx5)
         bad = BY_NAME["alert-snare-rfc3164.log"].line.replace(b"CORP\\j.doe", b"CORP\\j.d\xffe")
         self.assertNotEqual(bad, BY_NAME["alert-snare-rfc3164.log"].line)
-        s = connect(srv.tcp_port, "::1")
+        s = connect(srv.ports["syslog-tcp"], "::1")
         s.sendall(bom + b"\n" + octet(bad))
         u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         u.bind(("::1", 0))
-        u.sendto(bad, ("::1", srv.udp_port))
+        u.sendto(bad, ("::1", srv.ports["syslog-udp"]))
         tcp_peer, udp_peer = peer_of(s), peer_of(u)
         alerts = self.finish(srv, 3)
         s.close()
@@ -793,8 +684,8 @@ class RawSocketTest(SyslogCase):
             self.assertIn("CORP\\j.d\ufffde", a["source"]["raw"])
             self.assertEqual(a["source"]["peer"],
                              tcp_peer if a["source"]["transport"] == "tcp" else udp_peer)
-        self.assertEqual(srv.counters("tcp")["invalid_utf8"], 1)
-        self.assertEqual(srv.counters("udp")["invalid_utf8"], 1)
+        self.assertEqual(srv.syslog_counters("tcp")["invalid_utf8"], 1)
+        self.assertEqual(srv.syslog_counters("udp")["invalid_utf8"], 1)
 
 
 class GracefulStopTest(SyslogCase):
@@ -809,10 +700,10 @@ class GracefulStopTest(SyslogCase):
         for rnd in range(1, self.ROUNDS + 1):
             srv, sent, alerting = scenario()
             rc = srv.stop()
-            got = len(srv.alerts())
+            got = len(srv.journaled())
             self.assertEqual(rc, 0, "round %d: serve exited %d on SIGTERM\n%s"
                              % (rnd, rc, srv.log()))
-            read = srv.counters("tcp")["messages"]
+            read = srv.syslog_counters("tcp")["messages"]
             self.assertEqual(read, sent, "round %d: SIGTERM left %d of %d messages unread"
                              % (rnd, sent - read, sent))
             self.assertEqual(got, alerting, "round %d: %d alerts of %d" % (rnd, got, alerting))
@@ -825,7 +716,7 @@ class GracefulStopTest(SyslogCase):
 
         def scenario():
             srv = self.serve()
-            s = connect(srv.tcp_port)
+            s = connect(srv.ports["syslog-tcp"])
             s.sendall((nx + b"\n" + sshd + b"\n") * n)
             wait_acked(s)
             s.close()  # the stream is complete: the server's kernel holds all of it
@@ -846,7 +737,7 @@ class GracefulStopTest(SyslogCase):
         for rnd in range(1, self.ROUNDS + 1):
             srv = self.serve("--syslog-connection-budget", "64KiB", "--syslog-batch-bytes",
                              "4KiB", "--workers", "1")
-            s = connect(srv.tcp_port)
+            s = connect(srv.ports["syslog-tcp"])
             s.setblocking(False)
             pos, deadline = 0, time.time() + 60
             while pos < len(data) and time.time() < deadline:
@@ -865,11 +756,11 @@ class GracefulStopTest(SyslogCase):
             must = 2 * whole + (acked % len(pair) >= len(octet(snare)))
             self.assertEqual(rc, 0, "round %d: serve exited %d on SIGTERM\n%s"
                              % (rnd, rc, srv.log()))
-            read = srv.counters("tcp")["messages"]
+            read = srv.syslog_counters("tcp")["messages"]
             self.assertGreaterEqual(read, must, "round %d: SIGTERM left %d of the %d messages "
                                     "the server's kernel had acknowledged unread"
                                     % (rnd, must - read, must))
-            self.assertEqual(len(srv.alerts()), (read + 1) // 2)
+            self.assertEqual(len(srv.journaled()), (read + 1) // 2)
             srv.kill()
 
     def test_sigterm_during_udp_traffic(self):
@@ -882,7 +773,7 @@ class GracefulStopTest(SyslogCase):
         def blast():
             while not stop.is_set():
                 for _ in range(20):
-                    u.sendto(nx, ("127.0.0.1", srv.udp_port))
+                    u.sendto(nx, ("127.0.0.1", srv.ports["syslog-udp"]))
                 time.sleep(0.001)
         t = threading.Thread(target=blast)
         t.start()
@@ -895,21 +786,21 @@ class GracefulStopTest(SyslogCase):
             u.close()
         self.assertEqual(rc, 0, "serve exited %d on SIGTERM during UDP traffic\n%s"
                          % (rc, srv.log()))
-        c = srv.counters("udp")
-        self.assertEqual(len(srv.alerts()), c["messages"] - c["dropped"])
+        c = srv.syslog_counters("udp")
+        self.assertEqual(len(srv.journaled()), c["messages"] - c["dropped"])
 
     def test_sigterm_after_everything_was_read(self):
         srv = self.serve()
         nx = BY_NAME["alert-nxlog-json-rfc3164.log"].line
-        s = connect(srv.tcp_port)
+        s = connect(srv.ports["syslog-tcp"])
         s.sendall((nx + b"\n") * 50)
-        self.assertEqual(len(srv.wait_alerts(50)), 50)
+        self.assertEqual(len(srv.wait_journaled(50)), 50)
         self.assertEqual(srv.stop(), 0)
         s.close()
-        self.assertEqual(len(srv.alerts()), 50)
-        self.assertEqual(srv.counters("tcp")["messages"], 50)
+        self.assertEqual(len(srv.journaled()), 50)
+        self.assertEqual(srv.syslog_counters("tcp")["messages"], 50)
 
 
 if __name__ == "__main__":
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     unittest.main(verbosity=2)
