@@ -21,10 +21,10 @@ import ssl
 import struct
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import unittest
+
+import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -143,109 +143,11 @@ def send_window(sock, tag, first_seq=1):
     return ack
 
 
-class Server:
-    def __init__(self, args, beats=True, syslog_tls=False):
-        self.data = tempfile.mkdtemp(prefix="amsiwatch-tls-")
-        argv = [BINARY, "serve", "--data-dir", self.data, "--syslog-tcp", "off", "--syslog-udp",
-                "off", "--beats", "127.0.0.1:0" if beats else "off", "--log-level", "debug"]
-        if not syslog_tls:
-            argv += ["--syslog-tls", "off"]
-        else:
-            argv += ["--syslog-tls", "127.0.0.1:0"]
-        self.proc = subprocess.Popen(argv + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines = []
-        self.mu = threading.Lock()
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        if not self.ready.wait(30 * slow()):
-            self.kill()
-            raise AssertionError("no ready line:\n" + self.log())
-        ready = [ln for ln in self.snapshot() if ln.startswith("ready")][0]
-        m = re.search(r"beats=127\.0\.0\.1:(\d+)", ready)
-        self.port = int(m.group(1)) if m else None
-        m = re.search(r"syslog-tls=127\.0\.0\.1:(\d+)", ready)
-        self.tls_port = int(m.group(1)) if m else None
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.mu:
-                self.lines.append(line)
-            if line.startswith("ready"):
-                self.ready.set()
-        self.ready.set()
-
-    def snapshot(self):
-        with self.mu:
-            return list(self.lines)
-
-    def log(self):
-        return "\n".join(self.snapshot())
-
-    def wait_log(self, pattern, timeout=10, count=1):
-        deadline = time.time() + timeout * slow()
-        while time.time() < deadline:
-            hits = [ln for ln in self.snapshot() if re.search(pattern, ln)]
-            if len(hits) >= count:
-                return hits
-            time.sleep(0.05)
-        raise AssertionError("no log line matching %r:\n%s" % (pattern, self.log()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30 * slow())
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        time.sleep(0.1)
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        time.sleep(0.05)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        shutil.rmtree(self.data, ignore_errors=True)
-
-    def alerts(self):
-        r = subprocess.run([BINARY, "journal", "export", "--data-dir", self.data],
-                           capture_output=True, timeout=60)
-        return [json.loads(ln) for ln in r.stdout.decode().splitlines() if ln.strip()]
-
-
-_SLOW = None
-
-
-def slow():
-    global _SLOW
-    if _SLOW is None:
-        out = subprocess.run(["sh", "-c", 'nm -D "%s" 2>/dev/null | grep -c "__[at]san_init"'
-                              % BINARY], capture_output=True).stdout.decode().strip()
-        _SLOW = 3 if out not in ("", "0") else 1
-    return _SLOW
-
-
 class TlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="amsiwatch-pki-")
+        cls.dir = amsi.tempdir(cls, "amsiwatch-pki-")
         cls.pki = make_pki(cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def setUp(self):
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
 
     # ---- helpers ----
 
@@ -258,10 +160,12 @@ class TlsTest(unittest.TestCase):
                 "--beats-ssl-certificate-authorities", self.p("ca.pem"),
                 "--beats-ssl-client-authentication", auth] + list(extra)
 
-    def start(self, args, **kw):
-        s = Server(args, **kw)
-        self.servers.append(s)
-        return s
+    def start(self, args, beats=True, syslog_tls=False):
+        """serve with Beats (BEATS) and syslog TLS (SYSLOG_TLS) on 127.0.0.1 port 0, syslog TCP
+        and UDP off, debug logging, a data directory of its own; ARGS: more options."""
+        listen = (["beats"] if beats else []) + (["syslog-tls"] if syslog_tls else [])
+        return amsi.Serve(listen, data_dir=amsi.tempdir(self, "amsiwatch-tls-"),
+                          args=["--log-level", "debug", *args], cleanup=self)
 
     def client_ctx(self, cert="client", ca="ca", hostname=True):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -283,23 +187,23 @@ class TlsTest(unittest.TestCase):
 
     def assert_good_client_works(self, server, tag):
         """Another connection on the same server still gets its window acknowledged."""
-        with self.tls_connect(server.port) as s:
+        with self.tls_connect(server.ports["beats"]) as s:
             self.assertEqual(send_window(s, tag), b"2A" + struct.pack(">I", 1))
 
     def s_client(self, port, *args, data=b"", timeout=15):
         return subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port,
                                "-verify_return_error"] + list(args), input=data,
-                              capture_output=True, timeout=timeout * slow())
+                              capture_output=True, timeout=timeout * amsi.slow())
 
     # ---- Beats over TLS ----
 
     def test_mutual_tls_window_is_acked_and_the_alert_names_the_tls_peer(self):
         srv = self.start(self.tls_args("required"))
-        with self.tls_connect(srv.port) as s:
+        with self.tls_connect(srv.ports["beats"]) as s:
             self.assertEqual(send_window(s, "tls-ws-01"), b"2A" + struct.pack(">I", 1))
             local = "%s:%d" % s.getsockname()[:2]
             version, cipher = s.version(), s.cipher()[0]
-        alerts = srv.alerts()
+        alerts = srv.journaled()
         self.assertEqual([a["fields"]["host.name"] for a in alerts], ["tls-ws-01"])
         src = alerts[0]["source"]
         self.assertEqual(src["type"], "beats")
@@ -314,103 +218,105 @@ class TlsTest(unittest.TestCase):
 
     def test_required_refuses_no_certificate_and_another_cas_certificate(self):
         srv = self.start(self.tls_args("required"))
-        r = self.s_client(srv.port, "-CAfile", self.p("ca.pem"), data=b"2W\x00\x00\x00\x01")
-        srv.wait_log(r"beats: 127\.0\.0\.1:\d+: closing: TLS handshake failed: the client sent "
-                     r"no certificate, and ssl-client-authentication is required")
-        r = self.s_client(srv.port, "-CAfile", self.p("ca.pem"), "-cert", self.p("stranger.pem"),
-                          "-key", self.p("stranger.key"), data=b"2W\x00\x00\x00\x01")
-        srv.wait_log(r"closing: TLS handshake failed: the client's certificate is signed by an "
-                     r"unknown CA \(not one of ssl-certificate-authorities\)")
+        r = self.s_client(srv.ports["beats"], "-CAfile", self.p("ca.pem"),
+                          data=b"2W\x00\x00\x00\x01")
+        srv.wait_lines(r"beats: 127\.0\.0\.1:\d+: closing: TLS handshake failed: the client sent "
+                       r"no certificate, and ssl-client-authentication is required")
+        r = self.s_client(srv.ports["beats"], "-CAfile", self.p("ca.pem"), "-cert",
+                          self.p("stranger.pem"), "-key", self.p("stranger.key"),
+                          data=b"2W\x00\x00\x00\x01")
+        srv.wait_lines(r"closing: TLS handshake failed: the client's certificate is signed by an "
+                       r"unknown CA \(not one of ssl-certificate-authorities\)")
         self.assert_good_client_works(srv, "after-refusals")
-        self.assertEqual(len(srv.alerts()), 1)
+        self.assertEqual(len(srv.journaled()), 1)
 
     def test_expired_client_certificate_is_named(self):
         srv = self.start(self.tls_args("required"))
-        self.s_client(srv.port, "-CAfile", self.p("ca.pem"), "-cert", self.p("expired.pem"),
-                      "-key", self.p("expired.key"), data=b"x")
-        srv.wait_log(r"closing: TLS handshake failed: the client's certificate has expired")
+        self.s_client(srv.ports["beats"], "-CAfile", self.p("ca.pem"), "-cert",
+                      self.p("expired.pem"), "-key", self.p("expired.key"), data=b"x")
+        srv.wait_lines(r"closing: TLS handshake failed: the client's certificate has expired")
         self.assert_good_client_works(srv, "after-expired")
 
     def test_client_that_does_not_trust_our_ca_is_explained(self):
         srv = self.start(self.tls_args("none"))
-        r = self.s_client(srv.port, "-CAfile", self.p("other-ca.pem"))
+        r = self.s_client(srv.ports["beats"], "-CAfile", self.p("other-ca.pem"))
         self.assertNotEqual(r.returncode, 0)
-        srv.wait_log(r"closing: TLS handshake failed: the client does not trust the CA that "
-                     r"signed our certificate \(it sent 'unknown CA'\)")
+        srv.wait_lines(r"closing: TLS handshake failed: the client does not trust the CA that "
+                       r"signed our certificate \(it sent 'unknown CA'\)")
         self.assert_good_client_works(srv, "after-unknown-ca")
 
     def test_certificate_whose_sans_do_not_name_the_host_is_explained(self):
         srv = self.start(self.tls_args("none", cert="wrong-host"))
-        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        raw = socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15)
         with self.assertRaises(ssl.SSLCertVerificationError) as e:
             self.client_ctx(None).wrap_socket(raw, server_hostname="logstash.example")
         self.assertIn("Hostname mismatch", str(e.exception))
-        srv.wait_log(r"closing: TLS handshake failed: the client rejected our certificate "
-                     r"\(it sent '[a-z ]+'\): check that the certificate's SANs name the host "
-                     r"the Beat dials")
+        srv.wait_lines(r"closing: TLS handshake failed: the client rejected our certificate "
+                       r"\(it sent '[a-z ]+'\): check that the certificate's SANs name the host "
+                       r"the Beat dials")
 
     def test_plaintext_client_on_the_tls_port(self):
         srv = self.start(self.tls_args("none"))
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as s:
+        with socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15) as s:
             s.sendall(window_v2([amsi_event("plain")]))
             s.settimeout(10)
             self.assertEqual(s.recv(64), b"", "the server closes the connection")
-        srv.wait_log(r"closing: the client sent plaintext to a TLS port \(first byte 0x32, "
-                     r"\"2W")
-        with self.tls_connect(srv.port, cert=None) as s:
+        srv.wait_lines(r"closing: the client sent plaintext to a TLS port \(first byte 0x32, "
+                       r"\"2W")
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.send_acked(s, "after-plaintext")
-        self.assertEqual([a["fields"]["host.name"] for a in srv.alerts()], ["after-plaintext"])
+        self.assertEqual([a["fields"]["host.name"] for a in srv.journaled()], ["after-plaintext"])
 
     def test_tls_client_on_the_plaintext_port(self):
         srv = self.start([])
-        r = self.s_client(srv.port, "-CAfile", self.p("ca.pem"))
+        r = self.s_client(srv.ports["beats"], "-CAfile", self.p("ca.pem"))
         self.assertNotEqual(r.returncode, 0)
-        srv.wait_log(r"closing: TLS client on a plaintext port")
+        srv.wait_lines(r"closing: TLS client on a plaintext port")
 
     def test_optional_and_none_client_authentication(self):
         srv = self.start(self.tls_args("optional"))
-        with self.tls_connect(srv.port, cert=None) as s:
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.send_acked(s, "optional-anonymous")
-        with self.tls_connect(srv.port) as s:
+        with self.tls_connect(srv.ports["beats"]) as s:
             self.send_acked(s, "optional-with-cert")
         # A certificate that is sent must verify, even when optional.
-        self.s_client(srv.port, "-CAfile", self.p("ca.pem"), "-cert", self.p("stranger.pem"),
-                      "-key", self.p("stranger.key"), data=b"x")
-        srv.wait_log(r"signed by an unknown CA")
-        by_tag = {a["fields"]["host.name"]: a["source"]["tls"] for a in srv.alerts()}
+        self.s_client(srv.ports["beats"], "-CAfile", self.p("ca.pem"), "-cert",
+                      self.p("stranger.pem"), "-key", self.p("stranger.key"), data=b"x")
+        srv.wait_lines(r"signed by an unknown CA")
+        by_tag = {a["fields"]["host.name"]: a["source"]["tls"] for a in srv.journaled()}
         self.assertNotIn("client", by_tag["optional-anonymous"])
         self.assertEqual(by_tag["optional-with-cert"]["client"]["subject"], CLIENT_SUBJECT)
         srv2 = self.start(self.tls_args("none"))
-        with self.tls_connect(srv2.port) as s:
+        with self.tls_connect(srv2.ports["beats"]) as s:
             self.send_acked(s, "none-auth")
-        self.assertNotIn("client", srv2.alerts()[0]["source"]["tls"],
+        self.assertNotIn("client", srv2.journaled()[0]["source"]["tls"],
                          "no certificate is asked for")
 
     def test_handshake_timeout(self):
         srv = self.start(self.tls_args("none", extra=["--beats-ssl-handshake-timeout", "300ms"]))
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as s:
-            s.settimeout(10 * slow())
+        with socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15) as s:
+            s.settimeout(10 * amsi.slow())
             self.assertEqual(s.recv(64), b"")
-        srv.wait_log(r"closing: the TLS handshake did not complete within "
-                     r"beats.ssl-handshake-timeout")
+        srv.wait_lines(r"closing: the TLS handshake did not complete within "
+                       r"beats.ssl-handshake-timeout")
 
     # ---- Access control ----
 
     def test_allow_networks_refuses_at_accept_logged_once_per_minute(self):
         srv = self.start(["--beats-allow-networks", "10.0.0.0/8,2001:db8::/32"])
         for _ in range(3):
-            with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as s:
+            with socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15) as s:
                 s.settimeout(10)
                 self.assertEqual(s.recv(16), b"")
-        hits = srv.wait_log(r"beats: 127\.0\.0\.1:\d+: refused: 127\.0\.0\.1 is not in "
-                            r"beats.allow-networks")
+        hits = srv.wait_lines(r"beats: 127\.0\.0\.1:\d+: refused: 127\.0\.0\.1 is not in "
+                              r"beats.allow-networks")
         time.sleep(0.3)
         self.assertEqual(len([ln for ln in srv.snapshot() if "is not in beats.allow-networks" in ln]), 1,
                          "one line per client and minute: " + "\n".join(hits))
         srv.stop()
-        srv.wait_log(r"refused: 3 by network")
+        srv.wait_lines(r"refused: 3 by network")
         srv2 = self.start(["--beats-allow-networks", "127.0.0.0/8"])
-        with socket.create_connection(("127.0.0.1", srv2.port), timeout=15) as s:
+        with socket.create_connection(("127.0.0.1", srv2.ports["beats"]), timeout=15) as s:
             self.assertEqual(send_window(s, "allowed-net"), b"2A" + struct.pack(">I", 1))
 
     def test_allowed_peers_by_subject_and_fingerprint(self):
@@ -418,23 +324,23 @@ class TlsTest(unittest.TestCase):
         srv = self.start(self.tls_args("required", extra=[
             "--beats-ssl-allow-peers", CLIENT_SUBJECT, "--beats-ssl-allow-peers",
             "sha256:" + fp]))
-        with self.tls_connect(srv.port) as s:
+        with self.tls_connect(srv.ports["beats"]) as s:
             self.send_acked(s, "by-subject")
-        with self.tls_connect(srv.port, cert="client2") as s:
+        with self.tls_connect(srv.ports["beats"], cert="client2") as s:
             self.send_acked(s, "by-fingerprint")
         srv3 = self.start(self.tls_args("required", extra=["--beats-ssl-allow-peers",
                                                             CLIENT_SUBJECT]))
-        with self.tls_connect(srv3.port, cert="client2") as s:
+        with self.tls_connect(srv3.ports["beats"], cert="client2") as s:
             s.settimeout(10)
             try:
                 s.sendall(window_v2([amsi_event("refused-peer")]))
                 self.assertEqual(s.recv(6), b"")
             except (ConnectionError, ssl.SSLError):
                 pass
-        srv3.wait_log(r"refused: the client certificate 'CN=winlogbeat-02,O=Example' "
-                      r"\(sha256:[0-9A-F:]{95}\) is not in beats.ssl-allow-peers")
-        self.assertEqual(srv3.alerts(), [])
-        self.assertEqual(sorted(a["fields"]["host.name"] for a in srv.alerts()),
+        srv3.wait_lines(r"refused: the client certificate 'CN=winlogbeat-02,O=Example' "
+                        r"\(sha256:[0-9A-F:]{95}\) is not in beats.ssl-allow-peers")
+        self.assertEqual(srv3.journaled(), [])
+        self.assertEqual(sorted(a["fields"]["host.name"] for a in srv.journaled()),
                          ["by-fingerprint", "by-subject"])
 
     # ---- Keys, configuration errors ----
@@ -442,10 +348,10 @@ class TlsTest(unittest.TestCase):
     def test_encrypted_pkcs8_and_pkcs1_keys(self):
         srv = self.start(self.tls_args("none", key=self.p("server-enc.key"), extra=[
             "--beats-ssl-key-passphrase-file", self.p("pass.txt")]))
-        with self.tls_connect(srv.port, cert=None) as s:
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.send_acked(s, "enc-key")
         srv2 = self.start(self.tls_args("none", cert="rsa", key=self.p("rsa1.key")))
-        with self.tls_connect(srv2.port, cert=None) as s:
+        with self.tls_connect(srv2.ports["beats"], cert=None) as s:
             self.send_acked(s, "pkcs1-key")
 
     def test_configuration_errors_name_the_option_and_the_file(self):
@@ -495,22 +401,22 @@ class TlsTest(unittest.TestCase):
                     % (self.p("server.pem"), self.p("server.key"), self.p("ca.pem"),
                        CLIENT_SUBJECT))
         srv = self.start(["--config", cfg])
-        with self.tls_connect(srv.port) as s:
+        with self.tls_connect(srv.ports["beats"]) as s:
             self.assertEqual(s.version(), "TLSv1.2")
             self.send_acked(s, "from-yaml")
-        self.assertEqual(srv.alerts()[0]["source"]["tls"]["protocol"], "TLSv1.2")
+        self.assertEqual(srv.journaled()[0]["source"]["tls"]["protocol"], "TLSv1.2")
 
     def test_supported_protocols_limit_the_versions(self):
         srv = self.start(self.tls_args("none", extra=["--beats-ssl-supported-protocols",
                                                       "TLSv1.3"]))
         ctx = self.client_ctx(None)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        raw = socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=15)
         with self.assertRaises(ssl.SSLError):
             ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-        srv.wait_log(r"TLS handshake failed: the client offers no protocol version of "
-                     r"ssl-supported-protocols")
-        with self.tls_connect(srv.port, cert=None) as s:
+        srv.wait_lines(r"TLS handshake failed: the client offers no protocol version of "
+                       r"ssl-supported-protocols")
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.assertEqual(s.version(), "TLSv1.3")
 
     # ---- SIGHUP ----
@@ -528,14 +434,14 @@ class TlsTest(unittest.TestCase):
         def fp(name):
             return self.pki.fingerprint(name).replace(":", "").lower()
 
-        old = self.tls_connect(srv.port, cert=None)
+        old = self.tls_connect(srv.ports["beats"], cert=None)
         self.assertEqual(served_fingerprint(old), fp("server"))
         self.send_acked(old, "before-reload")
         shutil.copy(self.p("server2.pem"), cert)
         shutil.copy(self.p("server2.key"), key)
         srv.proc.send_signal(signal.SIGHUP)
-        srv.wait_log(r"tls: beats: reloaded .*CN=amsiwatch-renewed\.test")
-        with self.tls_connect(srv.port, cert=None) as s:
+        srv.wait_lines(r"tls: beats: reloaded .*CN=amsiwatch-renewed\.test")
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.assertEqual(served_fingerprint(s), fp("server2"))
             self.send_acked(s, "new-connection")
         # The connection made before the reload goes on with its session.
@@ -545,12 +451,12 @@ class TlsTest(unittest.TestCase):
         with open(key, "w") as f:
             f.write("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
         srv.proc.send_signal(signal.SIGHUP)
-        srv.wait_log(r"tls: beats: reload failed, keeping the current certificate and key: "
-                     r"beats.ssl-key: cannot load " + re.escape(key))
-        with self.tls_connect(srv.port, cert=None) as s:
+        srv.wait_lines(r"tls: beats: reload failed, keeping the current certificate and key: "
+                       r"beats.ssl-key: cannot load " + re.escape(key))
+        with self.tls_connect(srv.ports["beats"], cert=None) as s:
             self.assertEqual(served_fingerprint(s), fp("server2"))
             self.send_acked(s, "after-bad-reload")
-        self.assertEqual(sorted(a["fields"]["host.name"] for a in srv.alerts()),
+        self.assertEqual(sorted(a["fields"]["host.name"] for a in srv.journaled()),
                          ["after-bad-reload", "before-reload", "new-connection",
                           "old-connection"])
 
@@ -562,42 +468,41 @@ class TlsTest(unittest.TestCase):
                           "--syslog-tls-ssl-certificate-authorities", self.p("ca.pem"),
                           "--syslog-tls-ssl-client-authentication", "required"],
                          beats=False, syslog_tls=True)
-        self.assertIsNotNone(srv.tls_port, "the ready line names syslog-tls")
+        self.assertIsNotNone(srv.ports.get("syslog-tls"), "the ready line names syslog-tls")
         with open(SYSLOG_FIXTURE, "rb") as f:
             line = f.read()
         proc = subprocess.Popen([OPENSSL, "s_client", "-quiet", "-no_ign_eof", "-connect",
-                                 "127.0.0.1:%d" % srv.tls_port, "-CAfile", self.p("ca.pem"),
-                                 "-cert", self.p("client.pem"), "-key", self.p("client.key"),
+                                 "127.0.0.1:%d" % srv.ports["syslog-tls"], "-CAfile",
+                                 self.p("ca.pem"), "-cert", self.p("client.pem"), "-key",
+                                 self.p("client.key"),
                                  "-verify_return_error"], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # LF framing for the first, octet counting for the second ("auto" as on TCP).
         msg = line.rstrip(b"\n")
         proc.stdin.write(line + b"%d %s" % (len(msg), msg))
         proc.stdin.flush()
-        deadline = time.time() + 20 * slow()
-        while time.time() < deadline and len(srv.alerts()) < 2:
+        deadline = time.time() + 20 * amsi.slow()
+        while time.time() < deadline and len(srv.journaled()) < 2:
             time.sleep(0.2)
         proc.stdin.close()
         proc.wait(15)
-        alerts = srv.alerts()
+        alerts = srv.journaled()
         self.assertEqual(len(alerts), 2, srv.log())
         for a in alerts:
             self.assertEqual(a["source"]["type"], "syslog")
             self.assertEqual(a["source"]["transport"], "tls")
             self.assertEqual(a["source"]["tls"]["client"]["subject"], CLIENT_SUBJECT)
         # Plaintext on the TLS syslog port is named.
-        with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=15) as s:
+        with socket.create_connection(("127.0.0.1", srv.ports["syslog-tls"]), timeout=15) as s:
             s.sendall(b"<13>1 - - - - - - hello\n")
             s.settimeout(10)
             self.assertEqual(s.recv(16), b"")
-        srv.wait_log(r"syslog-tls: 127\.0\.0\.1:\d+: closing: the client sent plaintext to a TLS "
-                     r"port \(first byte 0x3c")
+        srv.wait_lines(r"syslog-tls: 127\.0\.0\.1:\d+: closing: the client sent plaintext to a TLS "
+                       r"port \(first byte 0x3c")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     if not OPENSSL:
         print("openssl not found: 0 passed, 0 failed, 1 skipped")
         sys.exit(0)
