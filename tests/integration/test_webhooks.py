@@ -27,11 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amsi  # noqa: E402
 import webhook_server as ws  # noqa: E402
 
 BINARY = None
@@ -102,90 +102,25 @@ def target(name, url, **kw):
     return t
 
 
-class Serve:
-    """`amsiwatch serve --config FILE` on loopback ports picked by the kernel."""
-
-    def __init__(self, config, env=None, binary=None):
-        self.config = config
-        self.lines = []
-        self.lock = threading.Lock()
-        e = dict(os.environ)
-        e.update(env or {})
-        self.proc = subprocess.Popen(
-            [binary or BINARY, "serve", "--config", config, "--beats", "off", "--syslog-udp",
-             "off", "--syslog-tcp", "127.0.0.1:0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline().decode("utf-8", "replace")
-            if not line:
-                break
-            self.lines.append(line)
-            if line.startswith("ready"):
-                m = re.search(r"syslog-tcp=127\.0\.0\.1:(\d+)", line)
-                self.port = int(m.group(1))
-                break
-        else:
-            line = ""
-        if not line.startswith("ready"):
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("no ready line: " + "".join(self.lines))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            with self.lock:
-                self.lines.append(raw.decode("utf-8", "replace"))
-
-    def log(self):
-        with self.lock:
-            return "".join(self.lines)
-
-    def wait_log(self, pattern, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.log())
-            if m:
-                return m
-            time.sleep(0.05)
-        return None
-
-    def send(self, lines, gap=0.0):
-        """Sends syslog LINES over one TCP connection; returns the monotonic time of each."""
-        times = []
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-            for i, line in enumerate(lines):
-                if i and gap:
-                    time.sleep(gap)
-                times.append(time.monotonic())
-                s.sendall(line)
-        return times
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.reader.join(timeout=10)
-        self.proc.stderr.close()
-        return rc
+def serve(config, env=None, binary=None):
+    """`amsiwatch serve --config CONFIG` with syslog TCP on a loopback port picked by the kernel."""
+    return amsi.Serve(["syslog-tcp"], args=["--config", config], env=env, binary=binary)
 
 
-def journal(data_dir, *args, binary=None):
-    return subprocess.run([binary or BINARY, "journal"] + list(args) + ["-d", data_dir],
-                          capture_output=True, text=True, timeout=60)
+def send(srv, lines, gap=0.0):
+    """Sends syslog LINES to SRV over one TCP connection; returns the monotonic time of each."""
+    times = []
+    with socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=10) as s:
+        for i, line in enumerate(lines):
+            if i and gap:
+                time.sleep(gap)
+            times.append(time.monotonic())
+            s.sendall(line)
+    return times
 
 
 def export(data_dir):
-    p = journal(data_dir, "export")
-    if p.returncode != 0:
-        return []
-    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    return amsi.journal_export(data_dir)
 
 
 def wait_journaled(data_dir, n, timeout=20):
@@ -227,7 +162,7 @@ class Base(unittest.TestCase):
 
     def tearDown(self):
         for s in self.serves:
-            s.stop(signal.SIGKILL)
+            s.kill()
         for h in self.servers:
             h.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -249,7 +184,7 @@ class Base(unittest.TestCase):
 
     def serve(self, targets, env=None):
         cfg = write_config(os.path.join(self.dir, "amsiwatch.yml"), self.data, targets)
-        s = Serve(cfg, env)
+        s = serve(cfg, env)
         self.serves.append(s)
         self.all_serves.append(s)
         return s
@@ -311,7 +246,7 @@ class FormatsTest(Base):
             t.update(extra)
             targets.append(t)
         cls.serve = f.serve(targets)
-        cls.serve.send([event_line(1), event_line(2, json_host="WKS-" + "L" * 296, deep=1800)])
+        send(cls.serve, [event_line(1), event_line(2, json_host="WKS-" + "L" * 296, deep=1800)])
         for path, _ in FORMATS.values():
             h.wait_count(path, 2, 30)
         cls.docs = {record_of(d): d for d in export(f.data)}
@@ -574,7 +509,7 @@ class SigningTest(Base):
                    signing__secret_env="AMSIWATCH_TEST_GITHUB"),
         ], env={"AMSIWATCH_TEST_ED25519": base64.b64encode(seed).decode(),
                 "AMSIWATCH_TEST_GITHUB": github})
-        s.send([event_line(10), event_line(11)])
+        send(s, [event_line(10), event_line(11)])
         for p in ("/std", "/ed", "/gh"):
             self.assertEqual(len(h.wait_count(p, 2, 20)), 2, p)
         ids = {d["alert_id"] for d in export(self.data)}
@@ -620,7 +555,7 @@ class SigningTest(Base):
             target("basic", h.url("/basic"), auth__type="basic", auth__username="amsi",
                    auth__secret_env="AMSIWATCH_TEST_PASSWORD"),
         ], env={"AMSIWATCH_TEST_PASSWORD": password})
-        s.send([event_line(20)])
+        send(s, [event_line(20)])
         r = h.wait_count("/bearer", 1, 20)[0]
         self.assertEqual(r.headers["Authorization"], "Bearer " + token)
         self.assertEqual(r.headers["X-Team"], "secops")
@@ -643,7 +578,7 @@ class RetryTest(Base):
         s = self.serve([target("t", self.http.url("/t"), signing__scheme="standard-webhooks",
                                signing__secret_env="WH", **kw)],
                        env={"WH": "whsec_" + base64.b64encode(b"k" * 32).decode()})
-        s.send([event_line(30)])
+        send(s, [event_line(30)])
         reqs = self.http.wait_count("/t", n, timeout)
         self.assertEqual(len(reqs), n, [r.status for r in reqs])
         return s, reqs
@@ -706,7 +641,7 @@ class RetryTest(Base):
         # rate: 1000/s and a receiver answering at once: 40 queued alerts go out in well under
         # 2 s (a loop that waits for its 100 ms poll after each answer needs 4 s).
         s = self.serve([target("t", self.http.url("/t"), rate="1000")])
-        s.send([b"".join(event_line(200 + i) for i in range(40))])
+        send(s, [b"".join(event_line(200 + i) for i in range(40))])
         self.assertEqual(len(wait_journaled(self.data, 40)), 40)
         reqs = self.http.wait_count("/t", 40, 30)
         self.assertEqual(len(reqs), 40)
@@ -718,7 +653,7 @@ class RetryTest(Base):
 
     def test_rate_limit(self):
         s = self.serve([target("t", self.http.url("/t"), rate="2/s")])
-        s.send([event_line(40 + i) for i in range(7)])
+        send(s, [event_line(40 + i) for i in range(7)])
         reqs = self.http.wait_count("/t", 7, 30)
         self.assertEqual(len(reqs), 7)
         span = reqs[-1].mono - reqs[0].mono
@@ -790,10 +725,10 @@ class TextTest(Base):
                 t["jira.project"] = "SEC"
             targets.append(t)
         cls.serve = f.serve(targets)
-        cls.serve.send([ecs_line(101, data=(b"0", MULTI.encode())), ecs_line(102),
-                        ecs_line(103, host=BAD["host"], user=BAD["user"], process=BAD["process"],
-                                 path=BAD["path"], data=(b"0", BAD["data"])),
-                        ecs_line(104)])
+        send(cls.serve, [ecs_line(101, data=(b"0", MULTI.encode())), ecs_line(102),
+                         ecs_line(103, host=BAD["host"], user=BAD["user"], process=BAD["process"],
+                                  path=BAD["path"], data=(b"0", BAD["data"])),
+                         ecs_line(104)])
         journaled = wait_journaled(f.data, 4, 60)
         ids = [d["alert_id"] for d in journaled]
         for path, _ in FORMATS.values():  # until the last alert arrived at every target
@@ -901,9 +836,9 @@ class PermanentTest(Base):
         h = self.http
         h.script("/t", [ws.reply(400, b'{"error":"bad payload"}')])
         s = self.serve([target("t", h.url("/t"))])
-        s.send([event_line(50)])
+        send(s, [event_line(50)])
         first = h.wait_count("/t", 1, 20)
-        s.send([event_line(51)])
+        send(s, [event_line(51)])
         reqs = h.wait_count("/t", 2, 20)
         self.assertEqual([r.status for r in reqs], [400, 200])
         dead_id = json.loads(reqs[0].body)["alert_id"]
@@ -945,7 +880,7 @@ class PermanentTest(Base):
         h = self.http
         h.script("/t", [ws.reply(400), ws.reply(400)])
         s = self.serve([target("t", h.url("/t"), timeout="10s")])
-        s.send([event_line(55), event_line(56)])
+        send(s, [event_line(55), event_line(56)])
         self.assertEqual(len(h.wait_count("/t", 2, 20)), 2)
         self.assertIsNotNone(s.wait_log(r"(?s)marked dead.*marked dead", 5))
         dead = os.path.join(self.data, "cursors", "t.dead")
@@ -958,7 +893,7 @@ class PermanentTest(Base):
              os.path.join(self.dir, "amsiwatch.yml"), "--data-dir", self.data],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         h.wait_count("/t", 3, 10)
-        s.send([event_line(57)])
+        send(s, [event_line(57)])
         m = s.wait_log(r"t: alert \w+ \(sequence (3)\) refused \(HTTP 400\): marked dead", 10)
         self.assertIsNotNone(m, s.log())
         out, err = replay.communicate(timeout=60)
@@ -975,7 +910,7 @@ class PermanentTest(Base):
         h = self.http
         h.script("/t", [ws.reply(403, b"no\n\tway\xff\xc3 " + b"x" * 1000)])
         s = self.serve([target("t", h.url("/t"))])
-        s.send([event_line(58), event_line(59)])
+        send(s, [event_line(58), event_line(59)])
         reqs = h.wait_count("/t", 2, 20)
         self.assertEqual([r.status for r in reqs], [403, 200])
         self.assertIsNotNone(s.wait_log(r"refused \(HTTP 403: no way\ufffd\ufffd x+\): marked dead",
@@ -997,7 +932,7 @@ class PermanentTest(Base):
         h = self.http
         s = self.serve([target("t", h.url("/t"), format="slack")],
                        env={"AMSIWATCH_FAULT": "delivery.format:1=EIO*1"})
-        s.send([event_line(70), event_line(71)])
+        send(s, [event_line(70), event_line(71)])
         reqs = h.wait_count("/t", 1, 20)
         ids = {str(record_of(d)): d["alert_id"] for d in wait_journaled(self.data, 2)}
         self.assertIn(ids["71"], reqs[0].body.decode())
@@ -1019,10 +954,10 @@ class PermanentTest(Base):
         h = self.http
         h.default("/gone", ws.reply(410))
         s = self.serve([target("gone", h.url("/gone")), target("fine", h.url("/fine"))])
-        s.send([event_line(60)])
+        send(s, [event_line(60)])
         h.wait_count("/gone", 1, 20)
         self.assertIsNotNone(s.wait_log(r"gone: HTTP 410 Gone.*disabled", 5), s.log())
-        s.send([event_line(61), event_line(62)])
+        send(s, [event_line(61), event_line(62)])
         self.assertEqual(len(h.wait_count("/fine", 3, 20)), 3)
         time.sleep(3)
         self.assertEqual(len(h.requests("/gone")), 1, "a disabled target was sent more")
@@ -1057,9 +992,9 @@ class OutageTest(Base):
         down.down()
         s = self.serve([self.signed("down", down.url("/t")), self.signed("up", up.url("/t"))],
                        env=self.ENV)
-        s.send([event_line(70 + i) for i in range(5)])
+        send(s, [event_line(70 + i) for i in range(5)])
         self.assertEqual(len(up.wait_count("/t", 5, 20)), 5)
-        s.send([event_line(75 + i) for i in range(3)], gap=0.3)
+        send(s, [event_line(75 + i) for i in range(3)], gap=0.3)
         self.assertEqual(len(up.wait_count("/t", 8, 20)), 8)
         time.sleep(3)
         self.assertRegex(s.log(), r"down: attempt 1 failed \(connection 7")
@@ -1075,13 +1010,13 @@ class OutageTest(Base):
         h = self.http
         h.down()
         s = self.serve([self.signed("t", h.url("/t"))], env=self.ENV)
-        s.send([event_line(80 + i) for i in range(5)])
+        send(s, [event_line(80 + i) for i in range(5)])
         self.assertEqual(len(wait_journaled(self.data, 5)), 5)
         self.assertIsNotNone(s.wait_log(r"t: attempt 1 failed", 10))
         rc = self.stop(s, sig)
         self.assertEqual(rc, 0 if sig == signal.SIGTERM else -signal.SIGKILL)
         s = self.serve([self.signed("t", h.url("/t"))], env=self.ENV)
-        s.send([event_line(85 + i) for i in range(3)])
+        send(s, [event_line(85 + i) for i in range(3)])
         self.assertEqual(len(wait_journaled(self.data, 8)), 8)
         time.sleep(1)
         h.up()
@@ -1114,7 +1049,7 @@ class NoiseTest(Base):
     def test_max_signals_three_per_interval_then_one_summary(self):
         h = self.http
         s = self.serve([target("t", h.url("/t"), max_signals="3", max_signals_interval="3s")])
-        s.send([event_line(100 + i) for i in range(10)])
+        send(s, [event_line(100 + i) for i in range(10)])
         docs = wait_journaled(self.data, 10)
         self.assertEqual(len(docs), 10)
         reqs = h.wait_count("/t", 4, 20)
@@ -1139,7 +1074,7 @@ class NoiseTest(Base):
                          "`%s` lists %d alerts, not the 7 held back, detected at %s" %
                          (m.group(1), len(listed), [d["@timestamp"] for d in docs[3:]]))
         # The next interval notifies again.
-        s.send([event_line(110), event_line(111)])
+        send(s, [event_line(110), event_line(111)])
         self.assertEqual(len(h.wait_count("/t", 6, 20)), 6)
         self.assertEqual([b.get("alert_id") for b in h.bodies("/t")[4:]],
                          [d["alert_id"] for d in wait_journaled(self.data, 12)[10:]])
@@ -1151,7 +1086,7 @@ class NoiseTest(Base):
         h = self.http
         s = self.serve([target("t", h.url("/t"), format="teams", max_signals="1",
                                max_signals_interval="2s")])
-        s.send([event_line(120 + i) for i in range(3)])
+        send(s, [event_line(120 + i) for i in range(3)])
         reqs = h.wait_count("/t", 2, 20)
         self.assertEqual(len(reqs), 2)
         card = json.loads(reqs[1].body)["attachments"][0]["content"]
@@ -1165,7 +1100,7 @@ class NoiseTest(Base):
         h = self.http
         s = self.serve([target("t", h.url("/t"), rate="1/s", suppress__fields="host.name",
                                suppress__window="2s")])
-        s.send([event_line(150, host="HOST-A"), event_line(151, host="HOST-B")])
+        send(s, [event_line(150, host="HOST-A"), event_line(151, host="HOST-B")])
         self.assertEqual(len(wait_journaled(self.data, 2)), 2)
         h.wait_count("/t", 2, 10)
         time.sleep(3)
@@ -1181,7 +1116,7 @@ class NoiseTest(Base):
         s = self.serve([target("t", h.url("/t"), suppress__fields="host.name",
                                suppress__window="3s")])
         hosts = ["HOST-A", "HOST-B"] * 3
-        s.send([event_line(130 + i, host=x) for i, x in enumerate(hosts)])
+        send(s, [event_line(130 + i, host=x) for i, x in enumerate(hosts)])
         docs = wait_journaled(self.data, 6)
         self.assertEqual(len(docs), 6)
         h.wait_count("/t", 4, 20)
@@ -1199,7 +1134,7 @@ class NoiseTest(Base):
             self.assertRegex(mine[0]["text"], r"\b2 further\b")
         self.assertEqual(len({x["id"] for x in summaries}), 2)
         # After the window a host notifies again.
-        s.send([event_line(140, host="HOST-A")])
+        send(s, [event_line(140, host="HOST-A")])
         self.assertEqual(len(h.wait_count("/t", 5, 20)), 5)
         self.assertEqual(h.bodies("/t")[4]["fields"]["host.name"], "HOST-A")
 
@@ -1225,14 +1160,14 @@ def measure(binary):
         try:
             cfg = write_config(os.path.join(d, "amsiwatch.yml"), os.path.join(d, "data"),
                                [target("t", h.url("/t"), rate="1000", timeout="5s")])
-            s = Serve(cfg, binary=binary)
+            s = serve(cfg, binary=binary)
             try:
                 base = 1000000 if gap else 2000000
                 lines = [event_line(base + i) for i in range(count)]
                 if gap:
-                    sent = s.send(lines, gap=gap)
+                    sent = send(s, lines, gap=gap)
                 else:
-                    sent = s.send([b"".join(lines)]) * count
+                    sent = send(s, [b"".join(lines)]) * count
                 h.wait_count("/t", count, 120)
                 arrived = {}
                 for r in h.requests("/t"):
@@ -1255,7 +1190,7 @@ def measure(binary):
 
 
 if __name__ == "__main__":
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     if "--measure" in sys.argv:
         measure(BINARY)
         sys.exit(0)
