@@ -3,43 +3,25 @@
 option reference kept in step with the option table."""
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
 import unittest
+
+import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def start(args, timeout=15):
-    # Never the default ports: other tests and services may hold them.
-    args = ["--syslog-tcp", "off", "--syslog-udp", "off"] + args
-    proc = subprocess.Popen([BINARY, "serve"] + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + timeout
-    lines = []
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("ready"):
-            return proc, line.strip()
-    proc.kill()
-    proc.wait()
-    raise AssertionError("no ready line: " + "".join(lines))
+def start(case, args):
+    """serve with ARGS (and syslog off: never the default ports, other tests and services may
+    hold them), waited for until it is ready."""
+    return amsi.Serve(listen=None, args=["--syslog-tcp", "off", "--syslog-udp", "off", *args],
+                      ready_timeout=15, cleanup=case)
 
 
 class ServeConfigTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amsiwatch-config-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = amsi.tempdir(self, "amsiwatch-config-")
 
     def write(self, text):
         path = os.path.join(self.dir, "amsiwatch.yml")
@@ -101,22 +83,20 @@ class ServeConfigTest(unittest.TestCase):
     def test_the_file_configures_and_flags_win_over_it(self):
         data = os.path.join(self.dir, "data-from-file")
         path = self.write("data-dir: %s\nbeats:\n  listen: 127.0.0.1:1\n  max-window: 50\n" % data)
-        proc, ready = start(["--config", path, "--beats", "127.0.0.1:0"])
+        srv = start(self, ["--config", path, "--beats", "127.0.0.1:0"])
         try:
-            self.assertRegex(ready, r"^ready beats=127\.0\.0\.1:\d+$")
-            self.assertNotEqual(ready, "ready beats=127.0.0.1:1")
+            self.assertRegex(srv.ready_line, r"^ready beats=127\.0\.0\.1:\d+$")
+            self.assertNotEqual(srv.ready_line, "ready beats=127.0.0.1:1")
             self.assertTrue(os.path.isdir(os.path.join(data, "journal")))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            self.assertEqual(proc.wait(timeout=30), 0)
+            self.assertEqual(srv.stop(timeout=30), 0)
 
     def test_dotted_keys_work_like_nested_ones(self):
         data = os.path.join(self.dir, "d")
         path = self.write("data-dir: %s\nbeats.listen: 127.0.0.1:0\njournal.segment-size: 1MiB\n"
                           % data)
-        proc, ready = start(["--config", path])
-        proc.send_signal(signal.SIGTERM)
-        self.assertEqual(proc.wait(timeout=30), 0)
+        srv = start(self, ["--config", path])
+        self.assertEqual(srv.stop(timeout=30), 0)
 
     def test_help_lists_every_option(self):
         proc = self.run_serve(["--help"])
@@ -164,5 +144,5 @@ class ServeConfigTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     unittest.main(verbosity=2)
