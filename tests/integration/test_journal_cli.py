@@ -16,9 +16,10 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
+
+import amsi
 
 AMSIWATCH = None
 STRESS = None
@@ -114,7 +115,7 @@ class JournalCliTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="amsiwatch-journal-cli-")
+        cls.tmp = amsi.tempdir(cls, "amsiwatch-journal-cli-")
         cls.data = os.path.join(cls.tmp, "data")
         hosts = ["fin-ws-01", "fin-ws-02", "fin-dc-01"]
         first = [event(hosts[i % 3], i, user=("mallory", "bob")[i % 2]) for i in range(12)]
@@ -127,10 +128,6 @@ class JournalCliTest(unittest.TestCase):
         cls.second_alerts = cls.scan_into(cls.data, "second.ndjson", [line(e) for e in second],
                                           "--profile", "extended")
         cls.alerts = cls.first_alerts + cls.second_alerts
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def scan_into(cls, data_dir, name, lines, *extra):
@@ -299,12 +296,9 @@ class JournalCopyTest(unittest.TestCase):
     """Tests that change a journal work on their own copy of one."""
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="amsiwatch-journal-cli-")
+        self.tmp = amsi.tempdir(self, "amsiwatch-journal-cli-")
         self.data = os.path.join(self.tmp, "data")
         self.n = 0
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def scan(self, hosts, per_host):
         lines = []

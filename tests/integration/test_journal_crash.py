@@ -14,13 +14,13 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
+
+import amsi
 
 STRESS = None
 AMSIWATCH = None
@@ -65,11 +65,8 @@ class Run:
 
 class JournalCrashTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="amsiwatch-crash-")
+        self.tmp = amsi.tempdir(self, "amsiwatch-crash-")
         self.data = os.path.join(self.tmp, "data")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- running things ----
 

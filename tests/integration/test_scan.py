@@ -4,9 +4,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import unittest
+
+import amsi
 
 BINARY = None
 
@@ -67,10 +67,7 @@ def run(args, stdin=None):
 
 class ScanTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amsiwatch-scan-")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = amsi.tempdir(self, "amsiwatch-scan-")
 
     def write(self, name, lines):
         path = os.path.join(self.dir, name)
@@ -195,5 +192,5 @@ class ScanTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    BINARY = amsi.take_binary(__doc__)
     unittest.main(verbosity=2)
