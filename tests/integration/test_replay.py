@@ -113,6 +113,19 @@ def wait_alerts(srv, n, timeout=30):
     time.sleep(0.3)
 
 
+def check_beats(case, srv, report, expected_alerts, events):
+    """A Beats run into SRV: every event sent and acknowledged without an error, then SRV stops
+    cleanly having printed EXPECTED_ALERTS alerts and counted EVENTS events."""
+    case.assertTrue(report["ok"], report)
+    case.assertEqual(report["events_sent"], events, report)
+    case.assertEqual(report["events_acked"], events, report)
+    case.assertEqual(report["errors"], 0, report)
+    wait_alerts(srv, expected_alerts)
+    case.assertEqual(srv.stop(), 0, srv.log())
+    case.assertEqual(len(srv.printed()), expected_alerts, srv.log())
+    case.assertEqual(srv.beats_counters()["events"], events, srv.log())
+
+
 def replay(*args, timeout=120):
     """Runs `amsiwatch replay ARGS`; returns (exit status, stdout, stderr)."""
     proc = subprocess.run([BINARY, "replay"] + [str(a) for a in args], capture_output=True,
@@ -273,14 +286,7 @@ class ReplayCase(unittest.TestCase):
                    if any(is_candidate(ln) for ln in lines[i:i + window]))
 
     def check_beats(self, srv, report, expected_alerts, events):
-        self.assertTrue(report["ok"], report)
-        self.assertEqual(report["events_sent"], events, report)
-        self.assertEqual(report["events_acked"], events, report)
-        self.assertEqual(report["errors"], 0, report)
-        wait_alerts(srv, expected_alerts)
-        self.assertEqual(srv.stop(), 0, srv.log())
-        self.assertEqual(len(srv.printed()), expected_alerts, srv.log())
-        self.assertEqual(srv.beats_counters()["events"], events, srv.log())
+        check_beats(self, srv, report, expected_alerts, events)
 
     # -- into amsiwatch serve, Beats --
 

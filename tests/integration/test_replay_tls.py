@@ -70,14 +70,7 @@ class ReplayTlsCase(unittest.TestCase):
         return ["--tls", "--tls-ca", self.p("ca.pem")] + list(more)
 
     def check_served(self, srv, rep, events):
-        self.assertTrue(rep["ok"], rep)
-        self.assertEqual(rep["events_sent"], events, rep)
-        self.assertEqual(rep["events_acked"], events, rep)
-        self.assertEqual(rep["errors"], 0, rep)
-        tr.wait_alerts(srv, self.alerts)
-        self.assertEqual(srv.stop(), 0, srv.log())
-        self.assertEqual(len(srv.printed()), self.alerts, srv.log())
-        self.assertEqual(srv.beats_counters()["events"], events, srv.log())
+        tr.check_beats(self, srv, rep, self.alerts, events)
 
     def check_tls_report(self, rep, client_certificate=False):
         t = rep["tls"]
