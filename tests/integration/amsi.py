@@ -226,30 +226,33 @@ class Serve:
                 return m
         return None
 
+    def _poll(self, get, enough, timeout, step=0.05, until_exit=False):
+        """GET() again every STEP seconds until ENOUGH(its value), TIMEOUT passes or (UNTIL_EXIT)
+        serve exits; returns the last value."""
+        deadline = time.time() + timeout * slow(self.binary)
+        while True:
+            got = get()
+            if enough(got) or time.time() >= deadline or \
+                    (until_exit and self.proc.poll() is not None):
+                return got
+            time.sleep(step)
+
     def wait_log(self, pattern, timeout=30):
         """Waits until PATTERN matches the log (the whole text: (?m) and (?s) work); returns the
         match, an AssertionError after TIMEOUT."""
-        deadline = time.time() + timeout * slow(self.binary)
-        while True:
-            m = re.search(pattern, self.log())
-            if m:
-                return m
-            if time.time() >= deadline:
-                raise AssertionError("no log line matching %r:\n%s" % (pattern, self.log(200)))
-            time.sleep(0.05)
+        m = self._poll(lambda: re.search(pattern, self.log()), bool, timeout)
+        if not m:
+            raise AssertionError("no log line matching %r:\n%s" % (pattern, self.log(200)))
+        return m
 
     def wait_lines(self, pattern, count=1, timeout=30):
         """Waits until COUNT lines of the log match PATTERN; returns them, an AssertionError after
         TIMEOUT."""
-        deadline = time.time() + timeout * slow(self.binary)
-        while True:
-            hits = self.grep(pattern)
-            if len(hits) >= count:
-                return hits
-            if time.time() >= deadline:
-                raise AssertionError("fewer than %d log lines match %r:\n%s"
-                                     % (count, pattern, self.log(200)))
-            time.sleep(0.05)
+        hits = self._poll(lambda: self.grep(pattern), lambda h: len(h) >= count, timeout)
+        if len(hits) < count:
+            raise AssertionError("fewer than %d log lines match %r:\n%s"
+                                 % (count, pattern, self.log(200)))
+        return hits
 
     def syslog_counters(self, transport):
         """The counters of the syslog listener TRANSPORT (tcp, udp, tls) from the last line that
@@ -279,12 +282,7 @@ class Serve:
 
     def wait_printed(self, n, timeout=30):
         """Waits until N alerts are printed (or TIMEOUT passes, or serve exits); returns them."""
-        deadline = time.time() + timeout * slow(self.binary)
-        while True:
-            got = self.printed()
-            if len(got) >= n or time.time() >= deadline or self.proc.poll() is not None:
-                return got
-            time.sleep(0.05)
+        return self._poll(self.printed, lambda got: len(got) >= n, timeout, until_exit=True)
 
     def journaled(self):
         """The alerts in the journal of its data directory (`journal export`)."""
@@ -293,12 +291,8 @@ class Serve:
     def wait_journaled(self, n, timeout=30):
         """Waits until the journal holds N alerts (or TIMEOUT passes, or serve exits); returns
         them."""
-        deadline = time.time() + timeout * slow(self.binary)
-        while True:
-            got = self.journaled()
-            if len(got) >= n or time.time() >= deadline or self.proc.poll() is not None:
-                return got
-            time.sleep(0.1)
+        return self._poll(self.journaled, lambda got: len(got) >= n, timeout, step=0.1,
+                          until_exit=True)
 
     # -- The process --
 
