@@ -207,15 +207,11 @@ int syslog_nxlog_json_map(const struct syslog_msg *m, json_t **doc, enum syslog_
     }
     int rc = map_nxlog(rec, m, false, &w);
     json_decref(rec);
-    if (rc == 1)
-        rc = wrec_finish(&w, m) < 0 ? -ENOMEM : 1;
-    if (rc == 1) {
-        *doc = w.doc;
-        *kind = SYSLOG_PAYLOAD_NXLOG_JSON;
-        return 1;
+    if (rc != 1) {
+        wrec_free(&w);
+        return rc;
     }
-    wrec_free(&w);
-    return rc;
+    return wrec_deliver(&w, 0, m, doc, kind, SYSLOG_PAYLOAD_NXLOG_JSON);
 }
 
 static bool nxlog_sd_id(struct syslog_view id)
@@ -257,13 +253,9 @@ int syslog_nxlog_sd_map(const struct syslog_msg *m, json_t **doc, enum syslog_pa
     }
     rc = map_nxlog(rec, m, true, &w);
     json_decref(rec);
-    if (rc == 1)
-        rc = wrec_finish(&w, m) < 0 ? -ENOMEM : 1;
-    if (rc == 1) {
-        *doc = w.doc;
-        *kind = SYSLOG_PAYLOAD_NXLOG_SD;
-        return 1;
+    if (rc != 1) {
+        wrec_free(&w);
+        return rc;
     }
-    wrec_free(&w);
-    return rc;
+    return wrec_deliver(&w, 0, m, doc, kind, SYSLOG_PAYLOAD_NXLOG_SD);
 }
