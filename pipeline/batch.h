@@ -36,7 +36,7 @@ enum batch_kind {
     BATCH_LINES = 3,            /* DATA is events as JSON, one per line (tests, tools) */
     BATCH_SYSLOG = 4,           /* DATA is syslog messages, each as batch_syslog_append wrote it,
                                  * every one a candidate: the submitter ran
-                                 * syslog_event_candidate on it (server/syslog.c screens) */
+                                 * syslog_event_candidate on it (server/syslogd.c screens) */
 };
 
 struct batch {

@@ -1,5 +1,5 @@
 /* What the listeners share about security: per listener, its TLS context and access rules; per
- * connection, its TLS engine. The listeners (beats.c, syslog.c) call these at accept, on each read
+ * connection, its TLS engine. The listeners (beats.c, syslogd.c) call these at accept, on each read
  * and before each write, so that the parsers see plaintext exactly as on a plaintext port.
  * Loop thread only; sec_listener_init on the main thread before the loop runs. */
 #ifndef AMSI_SERVER_SECURE_H

@@ -88,7 +88,7 @@ static void resume_all(struct server *s)
         return;
     s->need_resume = false;
     beats_resume_paused(s);
-    syslog_resume_paused(s);
+    syslogd_resume_paused(s);
 }
 
 static void on_done_async(uv_async_t *h)
@@ -125,7 +125,7 @@ static void close_handle(uv_handle_t *h)
 static void finish(struct server *s)
 {
     beats_close_all(s);
-    syslog_close_all(s);
+    syslogd_close_all(s);
     uv_timer_stop(&s->tick);
     close_handle((uv_handle_t *)&s->tick);
     close_handle((uv_handle_t *)&s->sigint);
@@ -139,7 +139,7 @@ static void finish(struct server *s)
 
 static void maybe_finish_stop(struct server *s)
 {
-    if (s->inflight_batches == 0 && beats_idle(s) && syslog_idle(s)) {
+    if (s->inflight_batches == 0 && beats_idle(s) && syslogd_idle(s)) {
         log_info("serve", "every window in flight is acknowledged; stopping");
         finish(s);
     } else if (s->cfg.shutdown_timeout_ms && server_now(s) >= s->stop_deadline_ms) {
@@ -217,7 +217,7 @@ static void on_signal(uv_signal_t *h, int signum)
         s->beats_listening = false;
     }
     beats_stop_reading_all(s);
-    syslog_stop_reading_all(s);
+    syslogd_stop_reading_all(s);
     maybe_finish_stop(s);
 }
 
@@ -231,7 +231,7 @@ static void log_counters(struct server *s)
                  " ACKs, %" PRIu64 " keep-alives",
                  s->counters.connections, s->counters.refused, s->counters.closed_errors,
                  s->counters.windows, s->counters.events, s->counters.acks, s->counters.keepalives);
-    syslog_log_counters(s);
+    syslogd_log_counters(s);
     sec_listener_log_counters(&s->beats_sec);
     sec_listener_log_counters(&s->syslog_sec);
     sec_listener_log_counters(&s->syslog_tls_sec);
@@ -258,7 +258,7 @@ static void on_tick(uv_timer_t *t)
     if (js.stalled)
         s->journal_waited_ms = now;
     beats_tick(s);
-    syslog_tick(s);
+    syslogd_tick(s);
     resume_all(s);
     if (s->stopping)
         maybe_finish_stop(s);
@@ -272,11 +272,11 @@ static int start(struct server *s)
         if (rc < 0)
             return rc;
     }
-    int rc = syslog_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
+    int rc = syslogd_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
     if (rc < 0)
         return rc;
     char stls[128] = "";
-    if (s->syslog_tls_enabled && (rc = syslog_tls_listen(s, stls, sizeof(stls))) < 0)
+    if (s->syslog_tls_enabled && (rc = syslogd_tls_listen(s, stls, sizeof(stls))) < 0)
         return rc;
     fprintf(stderr, "ready%s%s%s%s%s%s%s%s\n", beats[0] ? " beats=" : "", beats,
             tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,

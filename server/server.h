@@ -22,7 +22,7 @@
 struct beats_conn;
 
 /* Counters of one syslog listener. Loop thread. */
-struct syslog_counters {
+struct syslogd_counters {
     uint64_t messages, bytes, drops, truncated, framing_errors, invalid_utf8, tls_on_plaintext;
     uint64_t connections, refused;
 };
@@ -53,14 +53,14 @@ struct server {
     bool syslog_tcp_listening;
     uv_tcp_t syslog_tls;
     bool syslog_tls_listening;
-    struct syslog_counters tls_counters;
+    struct syslogd_counters tls_counters;
     uv_udp_t syslog_udp;
     bool syslog_udp_listening;
     uv_check_t syslog_flush; /* hands the UDP messages of each loop turn to the workers */
     struct buf udp_pending;
     uint32_t udp_pending_count;
     struct conn_list syslog_conns;
-    struct syslog_counters tcp_counters, udp_counters;
+    struct syslogd_counters tcp_counters, udp_counters;
     uint64_t syslog_screened; /* messages the loop's prefilter ruled out (never sent to workers) */
     uint64_t udp_drops_logged;
     bool udp_draining;                     /* stopping: reading what the socket buffer holds */
@@ -111,14 +111,15 @@ void beats_stop_reading_all(struct server *s);
 bool beats_idle(struct server *s);
 void beats_close_all(struct server *s);
 
-/* The syslog listeners and connections (server/syslog.c). */
-int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen);
-int syslog_tls_listen(struct server *s, char *bound, size_t boundlen);
-void syslog_tick(struct server *s);
-void syslog_resume_paused(struct server *s);
-void syslog_stop_reading_all(struct server *s);
-bool syslog_idle(struct server *s);
-void syslog_close_all(struct server *s);
-void syslog_log_counters(struct server *s);
+/* The syslog listeners and connections (server/syslogd.c). */
+int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,
+                   size_t udplen);
+int syslogd_tls_listen(struct server *s, char *bound, size_t boundlen);
+void syslogd_tick(struct server *s);
+void syslogd_resume_paused(struct server *s);
+void syslogd_stop_reading_all(struct server *s);
+bool syslogd_idle(struct server *s);
+void syslogd_close_all(struct server *s);
+void syslogd_log_counters(struct server *s);
 
 #endif

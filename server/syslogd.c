@@ -21,7 +21,7 @@
 #define READ_CHUNK      (64u * 1024u)
 #define UDP_DROP_LOG_MS 10000
 
-struct syslog_conn {
+struct syslogd_conn {
     struct conn base; /* first */
     bool first_read_done;
     struct syslog_framer *framer;
@@ -35,13 +35,13 @@ struct syslog_conn {
 
     /* The listener: plaintext TCP or TLS (RFC 5425) and its counters. */
     struct sec_listener *lsec;
-    struct syslog_counters *k;
+    struct syslogd_counters *k;
     struct buf plain; /* TLS: the plaintext of the last read */
 };
 
-static struct syslog_conn *syslog_conn_of(struct conn *k)
+static struct syslogd_conn *syslogd_conn_of(struct conn *k)
 {
-    return (struct syslog_conn *)k;
+    return (struct syslogd_conn *)k;
 }
 
 /* ---- Batches ---- */
@@ -65,7 +65,7 @@ static struct batch *make_batch(struct server *s, struct buf *pending, const cha
 
 static void release(struct conn *k)
 {
-    struct syslog_conn *c = syslog_conn_of(k);
+    struct syslogd_conn *c = syslogd_conn_of(k);
     syslog_framer_free(c->framer);
     buf_free(&c->pending);
     buf_free(&c->plain);
@@ -75,7 +75,7 @@ static void release(struct conn *k)
 
 static void on_closing(struct conn *k, bool error)
 {
-    struct syslog_conn *c = syslog_conn_of(k);
+    struct syslogd_conn *c = syslogd_conn_of(k);
     (void)error;
     if (c->blocked) {
         c->inflight_bytes -= c->blocked->len;
@@ -86,26 +86,26 @@ static void on_closing(struct conn *k, bool error)
 
 static const struct conn_ops syslog_ops = {.closing = on_closing, .release = release};
 
-static void close_conn(struct syslog_conn *c, const char *why, bool error)
+static void close_conn(struct syslogd_conn *c, const char *why, bool error)
 {
     conn_close(&c->base, why, error);
 }
 
 /* While the journal waits out a full disk, a batch still in flight is one holding alerts (the
  * others complete as soon as they are matched): its connection stops being read until then. */
-static bool journal_holds(const struct syslog_conn *c)
+static bool journal_holds(const struct syslogd_conn *c)
 {
     return c->inflight_bytes && c->base.srv->journal_waiting;
 }
 
-static void pause_conn(struct syslog_conn *c)
+static void pause_conn(struct syslogd_conn *c)
 {
     conn_pause(&c->base);
 }
 
 static void conn_batch_done(struct batch *b, void *ctx);
 
-static void flush_conn(struct syslog_conn *c)
+static void flush_conn(struct syslogd_conn *c)
 {
     if (!c->pending.len || c->blocked)
         return;
@@ -139,7 +139,7 @@ static void flush_conn(struct syslog_conn *c)
 /* The screen every message passes on the loop: the UTF-8 check (counted) and the prefilter. Only
  * the rare candidates travel to the workers; the rest cost a few nanoseconds per kilobyte here
  * and no copy, no hand-over, no wake-up. */
-static bool screen(struct server *s, struct syslog_counters *k, const char *msg, size_t len)
+static bool screen(struct server *s, struct syslogd_counters *k, const char *msg, size_t len)
 {
     if (!utf8_valid(msg, len))
         k->invalid_utf8++;
@@ -151,7 +151,7 @@ static bool screen(struct server *s, struct syslog_counters *k, const char *msg,
 
 static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 {
-    struct syslog_conn *c = ctx;
+    struct syslogd_conn *c = ctx;
     struct server *s = c->base.srv;
     c->k->messages++;
     c->k->bytes += len;
@@ -170,7 +170,7 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 /* A TCP or TLS connection's batch came back from the workers (loop thread). */
 static void conn_batch_done(struct batch *b, void *ctx)
 {
-    struct syslog_conn *c = ctx;
+    struct syslogd_conn *c = ctx;
     struct server *s = c->base.srv;
     c->inflight_bytes -= b->len;
     if (b->status)
@@ -197,7 +197,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
 }
 
-static void end_of_stream(struct syslog_conn *c)
+static void end_of_stream(struct syslogd_conn *c)
 {
     uint64_t errors_before = syslog_framer_stats(c->framer)->framing_errors;
     syslog_framer_finish(c->framer);
@@ -208,7 +208,7 @@ static void end_of_stream(struct syslog_conn *c)
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
-    struct syslog_conn *c = st->data;
+    struct syslogd_conn *c = st->data;
     struct server *s = c->base.srv;
     if (nread == 0)
         return;
@@ -273,17 +273,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         pause_conn(c);
 }
 
-static void start_reading(struct syslog_conn *c)
+static void start_reading(struct syslogd_conn *c)
 {
     if (c->base.srv->stopping && !c->draining)
         return;
     conn_start_reading(&c->base, on_alloc, on_read);
 }
 
-void syslog_resume_paused(struct server *s)
+void syslogd_resume_paused(struct server *s)
 {
     for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
-        struct syslog_conn *c = syslog_conn_of(k);
+        struct syslogd_conn *c = syslogd_conn_of(k);
         if (!k->paused || k->closing)
             continue;
         if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
@@ -306,7 +306,7 @@ static void on_tcp_connection(uv_stream_t *server, int status)
     if (status < 0)
         return;
     int err = fault_error("syslog-conn-alloc");
-    struct syslog_conn *c = err ? NULL : calloc(1, sizeof(*c));
+    struct syslogd_conn *c = err ? NULL : calloc(1, sizeof(*c));
     if (!c) {
         bool on_tls = server == (uv_stream_t *)&s->syslog_tls;
         (on_tls ? &s->tls_counters : &s->tcp_counters)->refused++;
@@ -458,7 +458,7 @@ static void on_check(uv_check_t *h)
 
 /* ---- Listening ---- */
 
-int syslog_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen)
+int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound, size_t udplen)
 {
     struct sockaddr_storage addr, got;
     int len, rc;
@@ -543,7 +543,7 @@ static int listen_tcp(struct server *s, uv_tcp_t *h, const char *spec, const cha
     return 0;
 }
 
-int syslog_tls_listen(struct server *s, char *bound, size_t boundlen)
+int syslogd_tls_listen(struct server *s, char *bound, size_t boundlen)
 {
     int rc = listen_tcp(s, &s->syslog_tls, s->cfg.syslog_tls, "syslog-tls", "syslog TLS", bound,
                         boundlen);
@@ -552,13 +552,13 @@ int syslog_tls_listen(struct server *s, char *bound, size_t boundlen)
     return rc;
 }
 
-void syslog_tick(struct server *s)
+void syslogd_tick(struct server *s)
 {
     uint64_t now = server_now(s);
     struct conn *k = s->syslog_conns.head;
     while (k) {
         struct conn *next = k->next;
-        struct syslog_conn *t = syslog_conn_of(k);
+        struct syslogd_conn *t = syslogd_conn_of(k);
         if (sec_conn_handshake_expired(t->lsec, &k->sec, now)) {
             t->lsec->handshake_failures++;
             conn_close(k,
@@ -577,7 +577,7 @@ void syslog_tick(struct server *s)
         k = s->syslog_conns.head;
         while (k) {
             struct conn *next = k->next;
-            struct syslog_conn *c = syslog_conn_of(k);
+            struct syslogd_conn *c = syslogd_conn_of(k);
             if (!c->inflight_bytes && now - c->last_read_ms >= s->cfg.syslog_idle_timeout_ms)
                 conn_close(k, "idle for syslog.idle-timeout", false);
             k = next;
@@ -595,7 +595,7 @@ void syslog_tick(struct server *s)
     }
 }
 
-void syslog_stop_reading_all(struct server *s)
+void syslogd_stop_reading_all(struct server *s)
 {
     if (s->syslog_tls_listening) {
         uv_close((uv_handle_t *)&s->syslog_tls, NULL);
@@ -611,7 +611,7 @@ void syslog_stop_reading_all(struct server *s)
         s->udp_drain_deadline_ms = server_now(s) + 2000;
     }
     for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
-        struct syslog_conn *c = syslog_conn_of(k);
+        struct syslogd_conn *c = syslogd_conn_of(k);
         /* TCP has no ACK: what the kernel already received was acknowledged to the sender, so it
          * is read and matched before the connection closes; nothing sent later is taken. */
         int fd = -1, pending = 0;
@@ -628,19 +628,19 @@ void syslog_stop_reading_all(struct server *s)
     }
 }
 
-bool syslog_idle(struct server *s)
+bool syslogd_idle(struct server *s)
 {
     if (s->udp_draining)
         return false;
     for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
-        const struct syslog_conn *c = syslog_conn_of(k);
+        const struct syslogd_conn *c = syslogd_conn_of(k);
         if (c->inflight_bytes || c->draining || c->blocked)
             return false;
     }
     return true;
 }
 
-void syslog_close_all(struct server *s)
+void syslogd_close_all(struct server *s)
 {
     if (s->syslog_tls_listening) {
         uv_close((uv_handle_t *)&s->syslog_tls, NULL);
@@ -661,7 +661,7 @@ void syslog_close_all(struct server *s)
     buf_free(&s->udp_pending);
 }
 
-static void log_one(const char *name, const struct syslog_counters *k)
+static void log_one(const char *name, const struct syslogd_counters *k)
 {
     log_info("syslog",
              "%s: %" PRIu64 " messages, %" PRIu64 " bytes, %" PRIu64 " dropped, %" PRIu64
@@ -671,7 +671,7 @@ static void log_one(const char *name, const struct syslog_counters *k)
              k->invalid_utf8, k->tls_on_plaintext, k->connections, k->refused);
 }
 
-void syslog_log_counters(struct server *s)
+void syslogd_log_counters(struct server *s)
 {
     if (strcmp(s->cfg.syslog_tcp, "off") != 0)
         log_one("tcp", &s->tcp_counters);
