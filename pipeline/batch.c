@@ -186,15 +186,50 @@ static void handle_syslog(struct batch *b, struct worker_ctx *ctx, const char *p
 struct pairs_ctx {
     json_t *obj;
     bool bad;
+    bool forwarded; /* every key is one a forwarder sends beside `line` */
+    const uint8_t *line;
+    uint32_t line_len;
 };
+
+static bool key_is(const uint8_t *k, uint32_t kl, const char *name)
+{
+    return kl == strlen(name) && memcmp(k, name, kl) == 0;
+}
 
 static int add_pair(void *vctx, const uint8_t *k, uint32_t kl, const uint8_t *v, uint32_t vl)
 {
     struct pairs_ctx *c = vctx;
+    if (key_is(k, kl, "line")) {
+        c->line = v;
+        c->line_len = vl;
+    } else if (!key_is(k, kl, "host") && !key_is(k, kl, "file") && !key_is(k, kl, "offset")) {
+        c->forwarded = false;
+    }
     json_t *val = json_stringn((const char *)v, vl);
     if (!val || json_object_setn_new(c->obj, (const char *)k, kl, val) != 0)
         c->bad = true;
     return 0;
+}
+
+/* Logstash's lumberjack output and logstash-forwarder send each event as a `line` pair (with the
+ * forwarder's `host`, `file` and `offset`); with `codec => json` the line is the whole event. A
+ * line holding a JSON object is matched as that object; any other line stays a line. NULL when
+ * the pairs are not such an event. */
+static json_t *forwarded_event(const struct pairs_ctx *c)
+{
+    if (!c->forwarded || !c->line)
+        return NULL;
+    size_t i = 0;
+    while (i < c->line_len && (c->line[i] == ' ' || c->line[i] == '\t'))
+        i++;
+    if (i == c->line_len || c->line[i] != '{')
+        return NULL;
+    json_t *doc = json_loadb((const char *)c->line, c->line_len, JSON_ALLOW_NUL, NULL);
+    if (doc && !json_is_object(doc)) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
 }
 
 /* A v1 data frame: its pairs become one JSON object (every value a string). */
@@ -204,7 +239,7 @@ static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct l
         detector_skip(&ctx->det);
         return;
     }
-    struct pairs_ctx pc = {.obj = json_object()};
+    struct pairs_ctx pc = {.obj = json_object(), .forwarded = true};
     if (!pc.obj) {
         fail(b, -ENOMEM, "out of memory");
         return;
@@ -216,7 +251,9 @@ static void handle_pairs(struct batch *b, struct worker_ctx *ctx, const struct l
         ctx->det.stats.malformed++;
         return;
     }
-    handle_doc(b, ctx, pc.obj, b->source);
+    json_t *event = forwarded_event(&pc);
+    handle_doc(b, ctx, event ? event : pc.obj, b->source);
+    json_decref(event);
     json_decref(pc.obj);
 }
 

@@ -134,6 +134,38 @@ test('TLS: lumberjack-client (v2) with a client certificate; lumberjack-protocol
         }
       });
     });
+
+    await t.test('Logstash\'s lumberjack output: v1 over TLS, each event JSON in a `line` pair', async () => {
+      await withTlsServer(pki, async (server) => {
+        const lumberjack = npm('lumberjack-protocol');
+        const client = lumberjack.client(
+          { host: '127.0.0.1', port: server.port, ca: pki.ca, cert: pki.cert, key: pki.key },
+          { windowSize: 4, reconnect: 60000 },
+        );
+        const acked = [];
+        try {
+          await waitFor(() => client.connected, 10000 * SLOW, 'lumberjack-protocol to connect');
+          client._socket.on('ack', (seq) => acked.push(seq));
+          // What `output { lumberjack { codec => json } }` sends: the whole event as JSON.
+          const asLogstash = (d) => JSON.stringify({ ...d, '@version': '1', tags: ['beats_input'] });
+          client.writeDataFrame({ line: asLogstash(amsiEvent('ls-line-a', 1)) });
+          client.writeDataFrame({ line: asLogstash(backgroundEvent(1)) });
+          // A line that is not JSON stays a line, even with the words of the rule in it.
+          client.writeDataFrame({ line: 'AmsiEnable set to 0 {not json' });
+          // logstash-forwarder's fields beside the line.
+          client.writeDataFrame({
+            line: asLogstash(amsiEvent('ls-line-b', 2)), host: 'ls-01', file: '-', offset: '0',
+          });
+          await waitFor(() => acked.includes(4), 15000 * SLOW, 'ACK 4');
+          const alerts = journalExport(server.dataDir);
+          assert.deepEqual(alerts.map((a) => a.fields['host.name']).sort(), ['ls-line-a', 'ls-line-b']);
+          for (const a of alerts) assert.equal(a.source.protocol_version, 1);
+        } finally {
+          client.close();
+          await sleep(50);
+        }
+      });
+    });
   } finally {
     removeDir(dir);
   }

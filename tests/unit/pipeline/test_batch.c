@@ -378,3 +378,53 @@ Test(batch, a_v1_data_frame_alerts_on_its_pairs_as_one_document)
     buf_free(&frames);
     run_fini(&r);
 }
+
+/* Logstash's lumberjack output sends each event as one `line` pair (v1), with `codec => json` the
+ * whole event as JSON; logstash-forwarder adds host, file and offset. */
+Test(batch, a_v1_line_holding_a_json_object_is_matched_as_that_object)
+{
+    struct run r;
+    run_init(&r, 4u << 20, 1000);
+    static const char *const line[] = {"line"};
+    static const char *const hit[] = {HIT};
+    static const char *const fwd_keys[] = {"host", "line", "file", "offset"};
+    static const char *const fwd_values[] = {"ls-1", HIT, "-", "42"};
+    static const char *const text[] = {"AmsiEnable 0 {\"registry\": not json"};
+    static const char *const array[] = {"[" HIT "]"};
+    static const char *const other_keys[] = {"line", "message"};
+    static const char *const other_values[] = {HIT, "more than a forwarder sends"};
+    struct buf frames;
+    buf_init(&frames, BUF_MAX);
+    cr_assert_eq(lj_encode_data(&frames, 1, line, hit, 1), 0);                /* alert */
+    cr_assert_eq(lj_encode_data(&frames, 2, fwd_keys, fwd_values, 4), 0);     /* alert */
+    cr_assert_eq(lj_encode_data(&frames, 3, line, text, 1), 0);               /* a line */
+    cr_assert_eq(lj_encode_data(&frames, 4, line, array, 1), 0);              /* not an object */
+    cr_assert_eq(lj_encode_data(&frames, 5, other_keys, other_values, 2), 0); /* pairs */
+    uint8_t *data = malloc(frames.len);
+    cr_assert_not_null(data);
+    memcpy(data, frames.data, frames.len);
+    struct captured cap = {0};
+    struct alert_sink sink = {.emit = capture_emit, .ctx = &cap};
+    struct batch *b = batch_new(BATCH_BEATS_FRAMES, data, frames.len, NULL, &r.limits, &sink);
+    cr_assert_not_null(b);
+    batch_run(b, &r.ctx);
+    cr_expect_eq(b->status, 0, "%s", b->error);
+    cr_expect_eq(b->frames, 5);
+    cr_expect_eq(b->alerts, 2, "the two lines holding the event alert, nothing else does");
+    cr_expect_eq(r.ctx.det.stats.malformed, 0, "a line that is not JSON stays a line");
+    cr_assert_not_null(cap.doc);
+    json_t *alert = json_loads(cap.doc, 0, NULL);
+    cr_assert_not_null(alert);
+    json_t *original = json_loads(json_string_value(json_object_get(alert, "original")), 0, NULL);
+    cr_assert_not_null(original, "the alert's original is the event inside the line");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(original, "registry"), "value")),
+        "AmsiEnable");
+    cr_expect_null(json_object_get(original, "line"));
+    json_decref(original);
+    json_decref(alert);
+    free(cap.doc);
+    batch_free(b);
+    buf_free(&frames);
+    run_fini(&r);
+}
