@@ -9,7 +9,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev zlib1g-dev libdeflate-dev libexpat1-dev libjansson-dev liblz4-dev lz4
-  libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev
+  libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev libmicrohttpd-dev
   python3 bsdutils syslog-ng-core openssl
 )
 if [ "${1:-}" = "--bench" ]; then PKGS+=(gnuplot-nox); fi

@@ -1,0 +1,520 @@
+/* Webhook delivery (notify/delivery.c) from a real journal to a real HTTP server on 127.0.0.1
+ * (libmicrohttpd, in this process): order, body and headers, signatures, retries, dead letters,
+ * cursors and restarts. Delivery runs its own thread, so this is a plain program that CI also
+ * runs under ThreadSanitizer (tests/support/check.h). Nothing here depends on timing: every wait
+ * is for a condition, with a deadline generous enough for a loaded machine. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../support/check.h"
+#include "base/log.h"
+#include "notify/delivery.h"
+#include "notify/sign.h"
+#include "notify/targets.h"
+#include "store/cursor.h"
+#include "store/journal.h"
+
+#define DEADLINE_S   120
+#define MAX_SEEN     64
+#define MAX_SCRIPTED 8
+
+/* The key of the Standard Webhooks target: base64 of "0123456789abcdef0123456789abcdef". */
+static const char std_key[] = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+static const char hub_key[] = "a github secret";
+
+static char root[256];
+
+/* ---- The HTTP server: records every request, answers from a per-path script ---- */
+
+struct seen {
+    char path[32];
+    char *body;
+    char content_type[64], webhook_id[128], webhook_ts[32], webhook_sig[256], hub_sig[128];
+    unsigned status; /* what it was answered */
+};
+
+struct route {
+    char path[32];
+    unsigned status[MAX_SCRIPTED]; /* the answers to its first requests; 200 after them */
+    size_t nstatus, used;
+};
+
+static struct {
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct seen seen[MAX_SEEN];
+    size_t nseen;
+    struct route routes[4];
+    size_t nroutes;
+} srv = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+struct upload {
+    char *data;
+    size_t len;
+};
+
+static void copy_header(struct MHD_Connection *c, const char *name, char *out, size_t outlen)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    snprintf(out, outlen, "%s", v ? v : "");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *data_size, void **ctx)
+{
+    (void)cls;
+    (void)version;
+    if (!*ctx) {
+        *ctx = calloc(1, sizeof(struct upload));
+        return *ctx ? MHD_YES : MHD_NO;
+    }
+    struct upload *up = *ctx;
+    if (*data_size) {
+        char *p = realloc(up->data, up->len + *data_size + 1);
+        if (!p)
+            return MHD_NO;
+        memcpy(p + up->len, data, *data_size);
+        up->len += *data_size;
+        p[up->len] = '\0';
+        up->data = p;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    unsigned status = 200;
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.nroutes; i++) {
+        struct route *r = &srv.routes[i];
+        if (!strcmp(r->path, url) && r->used < r->nstatus)
+            status = r->status[r->used++];
+    }
+    if (strcmp(method, "POST") != 0)
+        status = 405;
+    if (srv.nseen < MAX_SEEN) {
+        struct seen *s = &srv.seen[srv.nseen++];
+        snprintf(s->path, sizeof(s->path), "%s", url);
+        s->body = up->data ? up->data : strdup("");
+        up->data = NULL;
+        copy_header(c, "Content-Type", s->content_type, sizeof(s->content_type));
+        copy_header(c, "webhook-id", s->webhook_id, sizeof(s->webhook_id));
+        copy_header(c, "webhook-timestamp", s->webhook_ts, sizeof(s->webhook_ts));
+        copy_header(c, "webhook-signature", s->webhook_sig, sizeof(s->webhook_sig));
+        copy_header(c, "X-Hub-Signature-256", s->hub_sig, sizeof(s->hub_sig));
+        s->status = status;
+    }
+    pthread_cond_broadcast(&srv.cond);
+    pthread_mutex_unlock(&srv.mu);
+    static char ok[] = "ok", refused[] = "this alert is refused";
+    char *text = status / 100 == 2 ? ok : refused;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    struct upload *up = *ctx;
+    if (up)
+        free(up->data);
+    free(up);
+    *ctx = NULL;
+}
+
+static bool server_start(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    srv.daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                         on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!srv.daemon)
+        return false;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv.port = info ? info->port : 0;
+    return srv.port != 0;
+}
+
+/* Forgets the requests seen and the scripts. */
+static void server_reset(void)
+{
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.nseen; i++)
+        free(srv.seen[i].body);
+    srv.nseen = 0;
+    srv.nroutes = 0;
+    pthread_mutex_unlock(&srv.mu);
+}
+
+/* PATH answers its next N requests with STATUS, in order, then 200. */
+static void server_script(const char *path, const unsigned *status, size_t n)
+{
+    pthread_mutex_lock(&srv.mu);
+    struct route *r = &srv.routes[srv.nroutes++];
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    memcpy(r->status, status, n * sizeof(*status));
+    r->nstatus = n;
+    r->used = 0;
+    pthread_mutex_unlock(&srv.mu);
+}
+
+static size_t count_on(const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < srv.nseen; i++)
+        n += !strcmp(srv.seen[i].path, path);
+    return n;
+}
+
+/* Waits until PATH has had N requests. */
+static bool wait_requests(const char *path, size_t n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += DEADLINE_S;
+    pthread_mutex_lock(&srv.mu);
+    int rc = 0;
+    while (count_on(path) < n && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&srv.cond, &srv.mu, &until);
+    bool ok = count_on(path) >= n;
+    pthread_mutex_unlock(&srv.mu);
+    return ok;
+}
+
+/* The bodies PATH received, in order (copies, into OUT; returns how many). */
+static size_t bodies_on(const char *path, struct seen *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.nseen && n < max; i++) {
+        if (strcmp(srv.seen[i].path, path) != 0)
+            continue;
+        out[n] = srv.seen[i];
+        out[n].body = strdup(srv.seen[i].body);
+        n++;
+    }
+    pthread_mutex_unlock(&srv.mu);
+    return n;
+}
+
+static void seen_free(struct seen *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].body);
+}
+
+/* ---- The journal, the targets, the cursors ---- */
+
+struct alert {
+    char doc[256];
+    char id[32];
+    uint64_t seq;
+};
+
+static void make_alert(struct alert *a, const char *dir, int i)
+{
+    snprintf(a->id, sizeof(a->id), "alert-%s-%d", strrchr(dir, '/') + 1, i);
+    snprintf(a->doc, sizeof(a->doc),
+             "{\"alert_id\":\"%s\",\"@timestamp\":\"2026-12-07T10:00:%02d.000Z\","
+             "\"rule\":{\"name\":\"AmsiEnable set to 0\",\"severity\":\"high\"},"
+             "\"host\":{\"name\":\"ws-%d\"},\"n\":%d}",
+             a->id, i % 60, i, i);
+}
+
+/* Appends alerts FROM..TO-1 of A to the journal of DIR. */
+static void append(struct journal *j, const char *dir, struct alert *a, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        make_alert(&a[i], dir, i);
+        int rc = journal_append_wait(j, a[i].doc, strlen(a[i].doc), &a[i].seq);
+        CHECK(rc == 0, "append %d: %s", i, strerror(-rc));
+    }
+}
+
+static struct journal *journal_in(const char *dir)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    struct journal *j = NULL;
+    int rc = journal_open(&j, dir, &o, NULL);
+    CHECK(rc == 0, "journal_open %s: %s", dir, strerror(-rc));
+    return j;
+}
+
+static void set(struct target *t, const char *key, const char *value)
+{
+    char why[256] = "";
+    CHECK(target_set(t, key, value, why, sizeof(why)) == 0, "%s=%s: %s", key, value, why);
+}
+
+/* A generic target NAME posting to /NAME, fast to retry and not rate limited. */
+static void target_for(struct target *t, const char *name)
+{
+    target_defaults(t);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/%s", (unsigned)srv.port, name);
+    set(t, "name", name);
+    set(t, "url", url);
+    set(t, "timeout", "60s");
+    set(t, "rate", "1000/s");
+    set(t, "retry.max-backoff", "20ms");
+}
+
+static void secret_file(struct target *t, const char *dir, const char *key, const char *secret)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.secret", dir, t->name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "create %s", path);
+    if (!f)
+        return;
+    fprintf(f, "%s\n", secret);
+    fclose(f);
+    set(t, key, path);
+}
+
+/* Adds a target NAME signed with SCHEME, its key KEY read from a file in DIR. */
+static void signed_target(struct target_list *tl, const char *dir, const char *name,
+                          const char *scheme, const char *key)
+{
+    struct target t;
+    target_for(&t, name);
+    set(&t, "signing.scheme", scheme);
+    secret_file(&t, dir, "signing.secret-file", key);
+    char why[256] = "";
+    CHECK(target_validate(&t, why, sizeof(why)) == 0, "%s", why);
+    target_list_add(tl, &t);
+}
+
+static uint64_t cursor_at(const char *dir, const char *name)
+{
+    struct cursor *c = NULL;
+    if (cursor_open(&c, dir, name) < 0)
+        return 0;
+    uint64_t at = cursor_get(c);
+    cursor_close(c);
+    return at;
+}
+
+/* Waits until every target's cursor in DIR, as stored on disk, is AT. */
+static void wait_cursors(const char *dir, const struct target_list *tl, uint64_t at)
+{
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    for (size_t i = 0; i < tl->n; i++) {
+        const char *name = tl->v[i].name;
+        time_t until = time(NULL) + DEADLINE_S;
+        while (cursor_at(dir, name) != at && time(NULL) < until)
+            nanosleep(&pause, NULL);
+        CHECK(cursor_at(dir, name) == at, "%s's cursor is at %" PRIu64 ", not %" PRIu64, name,
+              cursor_at(dir, name), at);
+    }
+}
+
+/* Runs delivery of DIR to TL until every cursor is AT. */
+static void deliver_until(const char *dir, const struct target_list *tl, uint64_t at)
+{
+    struct delivery *d = NULL;
+    int rc = delivery_start(&d, dir, tl);
+    CHECK(rc == 0, "delivery_start: %s", strerror(-rc));
+    if (rc < 0)
+        return;
+    wait_cursors(dir, tl, at);
+    delivery_stop(d);
+}
+
+/* The dead-letter list of NAME (its first 4 KiB), or NULL when there is none. */
+static char *dead_letters(const char *dir, const char *name)
+{
+    char path[1024];
+    delivery_dead_path(dir, name, path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    char *text = f ? calloc(1, 4096) : NULL;
+    if (text)
+        fread(text, 1, 4095, f);
+    if (f)
+        fclose(f);
+    return text;
+}
+
+static void make_dir(char *out, size_t outlen, const char *name)
+{
+    snprintf(out, outlen, "%s/%s", root, name);
+    CHECK(mkdir(out, 0700) == 0, "mkdir %s: %s", out, strerror(errno));
+}
+
+/* Checks that V (N requests) are the alerts A[FROM..FROM+N-1] in order, as generic bodies. */
+static void check_bodies(const struct seen *v, size_t n, const struct alert *a, int from)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *got = json_loads(v[i].body, 0, NULL);
+        json_t *want = json_loads(a[from + (int)i].doc, 0, NULL);
+        CHECK(got && json_equal(got, want), "%s request %zu is alert %d: %s", v[i].path, i,
+              from + (int)i, v[i].body);
+        CHECK(!strcmp(v[i].content_type, "application/json"), "%s Content-Type: %s", v[i].path,
+              v[i].content_type);
+        json_decref(got);
+        json_decref(want);
+    }
+}
+
+/* ---- The tests ---- */
+
+/* Two targets, one signed the Standard Webhooks way and one the GitHub way: each alert once, in
+ * journal order, with its headers; alerts appended while delivery runs follow; the cursors on disk
+ * move; a restart goes on from them without sending anything again. */
+static void delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor(void)
+{
+    char dir[512];
+    make_dir(dir, sizeof(dir), "order");
+    server_reset();
+    struct alert a[9];
+    struct journal *j = journal_in(dir);
+    if (!j)
+        return;
+    append(j, dir, a, 0, 3);
+
+    struct target_list tl = {0};
+    signed_target(&tl, dir, "std", "standard-webhooks", std_key);
+    signed_target(&tl, dir, "hub", "github", hub_key);
+
+    struct delivery *d = NULL;
+    int rc = delivery_start(&d, dir, &tl);
+    CHECK(rc == 0, "delivery_start: %s", strerror(-rc));
+    if (rc == 0) {
+        CHECK(wait_requests("/std", 3) && wait_requests("/hub", 3), "the first three arrive");
+        wait_cursors(dir, &tl, a[2].seq + 1);
+        append(j, dir, a, 3, 6);
+        delivery_notify(d);
+        wait_cursors(dir, &tl, a[5].seq + 1);
+        delivery_stop(d);
+    }
+
+    struct seen v[MAX_SEEN];
+    size_t n = bodies_on("/std", v, MAX_SEEN);
+    CHECK(n == 6, "std got %zu requests, not 6", n);
+    check_bodies(v, n, a, 0);
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(!strcmp(v[i].webhook_id, a[i].id), "webhook-id %s", v[i].webhook_id);
+        long long ts = strtoll(v[i].webhook_ts, NULL, 10);
+        CHECK(ts > now - 600 && ts <= now + 5, "webhook-timestamp %s", v[i].webhook_ts);
+        char sig[256];
+        CHECK(sign_standard_v1(std_key, v[i].webhook_id, v[i].webhook_ts, v[i].body,
+                               strlen(v[i].body), sig, sizeof(sig)) == 0 &&
+                  !strcmp(sig, v[i].webhook_sig),
+              "webhook-signature %s, expected %s", v[i].webhook_sig, sig);
+        CHECK(!v[i].hub_sig[0], "no GitHub signature on a Standard Webhooks target");
+    }
+    seen_free(v, n);
+    n = bodies_on("/hub", v, MAX_SEEN);
+    CHECK(n == 6, "hub got %zu requests, not 6", n);
+    check_bodies(v, n, a, 0);
+    for (size_t i = 0; i < n; i++) {
+        char sig[256];
+        CHECK(sign_github(hub_key, v[i].body, strlen(v[i].body), sig, sizeof(sig)) == 0 &&
+                  !strcmp(sig, v[i].hub_sig),
+              "X-Hub-Signature-256 %s, expected %s", v[i].hub_sig, sig);
+        CHECK(!v[i].webhook_sig[0] && !v[i].webhook_id[0], "no Standard Webhooks headers");
+    }
+    seen_free(v, n);
+
+    /* A restart: only what was appended since goes out. */
+    append(j, dir, a, 6, 9);
+    deliver_until(dir, &tl, a[8].seq + 1);
+    const char *paths[] = {"/std", "/hub"};
+    for (size_t p = 0; p < 2; p++) {
+        n = bodies_on(paths[p], v, MAX_SEEN);
+        CHECK(n == 9, "%s got %zu requests in all, not 9", paths[p], n);
+        if (n == 9)
+            check_bodies(v + 6, 3, a, 6);
+        seen_free(v, n);
+    }
+    target_list_free(&tl);
+    journal_close(j);
+}
+
+/* One target answering 500 then 200 to the first alert, 400 to the second and 200 after: the
+ * first is sent again and delivered once, the second is listed dead, the third is delivered, and
+ * the cursor ends past all three. */
+static void retries_a_5xx_and_marks_a_4xx_dead_then_goes_on(void)
+{
+    char dir[512];
+    make_dir(dir, sizeof(dir), "retry");
+    server_reset();
+    server_script("/flaky", (const unsigned[]){500, 200, 400}, 3);
+    struct alert a[3];
+    struct journal *j = journal_in(dir);
+    if (!j)
+        return;
+    append(j, dir, a, 0, 3);
+    struct target_list tl = {0};
+    struct target t;
+    target_for(&t, "flaky");
+    target_list_add(&tl, &t);
+
+    deliver_until(dir, &tl, a[2].seq + 1);
+    struct seen v[MAX_SEEN];
+    size_t n = bodies_on("/flaky", v, MAX_SEEN);
+    CHECK(n == 4, "%zu requests, not 4 (500 and 200 for the first, 400, 200)", n);
+    if (n == 4) {
+        check_bodies(v, 1, a, 0); /* the first, twice */
+        check_bodies(v + 1, 1, a, 0);
+        check_bodies(v + 2, 2, a, 1);
+        CHECK(v[0].status == 500 && v[1].status == 200 && v[2].status == 400 && v[3].status == 200,
+              "answered %u %u %u %u", v[0].status, v[1].status, v[2].status, v[3].status);
+    }
+    seen_free(v, n);
+
+    char *dead = dead_letters(dir, "flaky");
+    char want[64];
+    snprintf(want, sizeof(want), "%" PRIu64 "\tHTTP 400", a[1].seq);
+    CHECK(dead && !strncmp(dead, want, strlen(want)), "the dead letters start \"%s\": %s", want,
+          dead ? dead : "(no file)");
+    CHECK(dead && strchr(dead, '\n') == dead + strlen(dead) - 1, "one dead letter: %s",
+          dead ? dead : "(no file)");
+    free(dead);
+    target_list_free(&tl);
+    journal_close(j);
+}
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    snprintf(root, sizeof(root), "/tmp/amsiwatch-test-delivery-XXXXXX");
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (!server_start()) {
+        fprintf(stderr, "cannot start the HTTP server on 127.0.0.1\n");
+        return 1;
+    }
+    RUN_TEST(delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor);
+    RUN_TEST(retries_a_5xx_and_marks_a_4xx_dead_then_goes_on);
+    MHD_stop_daemon(srv.daemon);
+    server_reset();
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+    return check_summary();
+}
