@@ -292,6 +292,14 @@ static void secret_file(struct target *t, const char *dir, const char *key, cons
     set(t, key, path);
 }
 
+/* Adds an unsigned target NAME. */
+static void plain_target(struct target_list *tl, const char *name)
+{
+    struct target t;
+    target_for(&t, name);
+    target_list_add(tl, &t);
+}
+
 /* Adds a target NAME signed with SCHEME, its key KEY read from a file in DIR. */
 static void signed_target(struct target_list *tl, const char *dir, const char *name,
                           const char *scheme, const char *key)
@@ -329,13 +337,19 @@ static void wait_cursors(const char *dir, const struct target_list *tl, uint64_t
     }
 }
 
-/* Runs delivery of DIR to TL until every cursor is AT. */
-static void deliver_until(const char *dir, const struct target_list *tl, uint64_t at)
+static struct delivery *start(const char *dir, const struct target_list *tl)
 {
     struct delivery *d = NULL;
     int rc = delivery_start(&d, dir, tl);
     CHECK(rc == 0, "delivery_start: %s", strerror(-rc));
-    if (rc < 0)
+    return rc == 0 ? d : NULL;
+}
+
+/* Runs delivery of DIR to TL until every cursor is AT. */
+static void deliver_until(const char *dir, const struct target_list *tl, uint64_t at)
+{
+    struct delivery *d = start(dir, tl);
+    if (!d)
         return;
     wait_cursors(dir, tl, at);
     delivery_stop(d);
@@ -347,11 +361,14 @@ static char *dead_letters(const char *dir, const char *name)
     char path[1024];
     delivery_dead_path(dir, name, path, sizeof(path));
     FILE *f = fopen(path, "r");
-    char *text = f ? calloc(1, 4096) : NULL;
-    if (text)
-        fread(text, 1, 4095, f);
-    if (f)
-        fclose(f);
+    if (!f)
+        return NULL;
+    char *text = calloc(1, 4096);
+    if (text && fread(text, 1, 4095, f) == 0 && ferror(f)) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
     return text;
 }
 
@@ -359,6 +376,18 @@ static void make_dir(char *out, size_t outlen, const char *name)
 {
     snprintf(out, outlen, "%s/%s", root, name);
     CHECK(mkdir(out, 0700) == 0, "mkdir %s: %s", out, strerror(errno));
+}
+
+/* A new data directory NAME under the root with a journal holding N alerts (into A), and a server
+ * that has seen nothing yet. NULL when the journal cannot be opened. */
+static struct journal *fresh(char *dir, size_t dirlen, const char *name, struct alert *a, int n)
+{
+    make_dir(dir, dirlen, name);
+    server_reset();
+    struct journal *j = journal_in(dir);
+    if (j)
+        append(j, dir, a, 0, n);
+    return j;
 }
 
 /* Checks that V (N requests) are the alerts A[FROM..FROM+N-1] in order, as generic bodies. */
@@ -384,22 +413,17 @@ static void check_bodies(const struct seen *v, size_t n, const struct alert *a, 
 static void delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor(void)
 {
     char dir[512];
-    make_dir(dir, sizeof(dir), "order");
-    server_reset();
     struct alert a[9];
-    struct journal *j = journal_in(dir);
+    struct journal *j = fresh(dir, sizeof(dir), "order", a, 3);
     if (!j)
         return;
-    append(j, dir, a, 0, 3);
 
     struct target_list tl = {0};
     signed_target(&tl, dir, "std", "standard-webhooks", std_key);
     signed_target(&tl, dir, "hub", "github", hub_key);
 
-    struct delivery *d = NULL;
-    int rc = delivery_start(&d, dir, &tl);
-    CHECK(rc == 0, "delivery_start: %s", strerror(-rc));
-    if (rc == 0) {
+    struct delivery *d = start(dir, &tl);
+    if (d) {
         CHECK(wait_requests("/std", 3) && wait_requests("/hub", 3), "the first three arrive");
         wait_cursors(dir, &tl, a[2].seq + 1);
         append(j, dir, a, 3, 6);
@@ -458,18 +482,13 @@ static void delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor
 static void retries_a_5xx_and_marks_a_4xx_dead_then_goes_on(void)
 {
     char dir[512];
-    make_dir(dir, sizeof(dir), "retry");
-    server_reset();
-    server_script("/flaky", (const unsigned[]){500, 200, 400}, 3);
     struct alert a[3];
-    struct journal *j = journal_in(dir);
+    struct journal *j = fresh(dir, sizeof(dir), "retry", a, 3);
     if (!j)
         return;
-    append(j, dir, a, 0, 3);
+    server_script("/flaky", (const unsigned[]){500, 200, 400}, 3);
     struct target_list tl = {0};
-    struct target t;
-    target_for(&t, "flaky");
-    target_list_add(&tl, &t);
+    plain_target(&tl, "flaky");
 
     deliver_until(dir, &tl, a[2].seq + 1);
     struct seen v[MAX_SEEN];
@@ -496,6 +515,51 @@ static void retries_a_5xx_and_marks_a_4xx_dead_then_goes_on(void)
     journal_close(j);
 }
 
+/* A target that answers 410 Gone is disabled until the next start: it is sent nothing more, its
+ * cursor stays where it was and nothing is marked dead, while another target goes on. The next
+ * start sends it the journal again from its cursor. */
+static void a_410_disables_the_target_until_the_next_start(void)
+{
+    char dir[512];
+    struct alert a[3];
+    struct journal *j = fresh(dir, sizeof(dir), "gone", a, 3);
+    if (!j)
+        return;
+    server_script("/gone", (const unsigned[]){410}, 1);
+    struct target_list tl = {0};
+    plain_target(&tl, "gone");
+    plain_target(&tl, "steady");
+
+    struct delivery *d = start(dir, &tl);
+    if (d) {
+        CHECK(wait_requests("/gone", 1) && wait_requests("/steady", 3), "the requests arrive");
+        struct target_list steady = {tl.v + 1, 1};
+        wait_cursors(dir, &steady, a[2].seq + 1);
+        delivery_stop(d);
+    }
+    struct seen v[MAX_SEEN];
+    size_t n = bodies_on("/gone", v, MAX_SEEN);
+    CHECK(n == 1 && v[0].status == 410, "gone got %zu requests, not one answered 410", n);
+    seen_free(v, n);
+    CHECK(cursor_at(dir, "gone") == a[0].seq, "gone's cursor moved to %" PRIu64,
+          cursor_at(dir, "gone"));
+    char *dead = dead_letters(dir, "gone");
+    CHECK(!dead || !dead[0], "nothing is dead: %s", dead);
+    free(dead);
+
+    deliver_until(dir, &tl, a[2].seq + 1);
+    n = bodies_on("/gone", v, MAX_SEEN);
+    CHECK(n == 4, "gone got %zu requests in all, not 4", n);
+    if (n == 4)
+        check_bodies(v + 1, 3, a, 0);
+    seen_free(v, n);
+    n = bodies_on("/steady", v, MAX_SEEN);
+    CHECK(n == 3, "steady got %zu requests in all, not 3", n);
+    seen_free(v, n);
+    target_list_free(&tl);
+    journal_close(j);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -510,6 +574,7 @@ int main(void)
     }
     RUN_TEST(delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor);
     RUN_TEST(retries_a_5xx_and_marks_a_4xx_dead_then_goes_on);
+    RUN_TEST(a_410_disables_the_target_until_the_next_start);
     MHD_stop_daemon(srv.daemon);
     server_reset();
     char cmd[512];
