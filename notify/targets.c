@@ -168,7 +168,7 @@ static const struct key_help reference[] = {
     {"suppress.fields, suppress.window",
      "send one notification per value of these fields (comma-separated; host.id when only the "
      "window is given) per window, then one with the count (default off)"},
-    {"retry.max-backoff", "the longest wait between retries (default 10m)"},
+    {"retry.max-backoff", "the longest wait between retries (default 10m, at least 10ms)"},
 };
 
 void target_print_reference(FILE *f, bool markdown)
@@ -325,8 +325,16 @@ int target_set(struct target *t, const char *key, const char *v, char *why, size
     }
     if (!strcmp(key, "suppress.window"))
         return duration(v, &t->suppress_ms, why, whylen);
-    if (!strcmp(key, "retry.max-backoff"))
-        return duration(v, &t->retry_max_ms, why, whylen);
+    if (!strcmp(key, "retry.max-backoff")) {
+        if (duration(v, &t->retry_max_ms, why, whylen) < 0)
+            return -1;
+        if (t->retry_max_ms < TARGET_MIN_BACKOFF_MS) {
+            /* 0 would retry a failing receiver in a tight loop */
+            snprintf(why, whylen, "'%s' is shorter than %d ms", v, TARGET_MIN_BACKOFF_MS);
+            return -1;
+        }
+        return 0;
+    }
     snprintf(why, whylen, "unknown key");
     return -1;
 }

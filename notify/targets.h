@@ -10,8 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TARGET_MAX_HEADERS 16
-#define TARGET_MAX_FIELDS  4
+#define TARGET_MAX_HEADERS    16
+#define TARGET_MAX_FIELDS     4
+#define TARGET_MIN_BACKOFF_MS 10 /* retry.max-backoff: the shortest accepted */
 
 enum target_format {
     FMT_GENERIC = 0,

@@ -136,6 +136,12 @@ class ServeConfigTest(unittest.TestCase):
         path = self.write("webhooks:\n  - url: https://x\n    formt: slack\n")
         self.assertIn("key 'formt': unknown key", self.run_serve(["--config", path]).stderr)
         self.assertEqual(self.run_serve(["--webhook", "nope"]).returncode, 2)
+        # No wait between retries would hammer a failing receiver in a tight loop.
+        path = self.write("webhooks:\n  - url: https://x\n    retry: {max-backoff: 0s}\n")
+        proc = self.run_serve(["--config", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("retry.max-backoff", proc.stderr)
+        self.assertIn("shorter than 10 ms", proc.stderr)
         self.assertEqual(self.run_serve(["--webhook", "a=teems:https://x"]).returncode, 2)
         path = self.write("webhooks:\n  - url: https://x\n    auth: {type: bearer, "
                           "secret-env: AMSIWATCH_TEST_UNSET_VARIABLE}\n")
