@@ -191,6 +191,7 @@ struct tstate {
     struct target t;
     struct cursor *cursor;
     struct journal_reader *reader;
+    int read_error; /* the last journal read error logged (0: none), logged once until it clears */
     bool disabled;
     /* The alert at the cursor, when read. */
     bool have;
@@ -560,9 +561,15 @@ static bool load_next(struct tstate *s)
     struct journal_record rec;
     int rc = journal_reader_next(s->reader, &rec);
     if (rc <= 0) {
+        if (rc < 0 && rc != s->read_error)
+            log_warn("delivery", "%s: journal read error: %s (retrying)", s->t.name, strerror(-rc));
         if (rc < 0)
-            log_warn("delivery", "%s: journal read error: %s", s->t.name, strerror(-rc));
+            s->read_error = rc;
         return false;
+    }
+    if (s->read_error) {
+        log_info("delivery", "%s: the journal reads again", s->t.name);
+        s->read_error = 0;
     }
     s->seq = rec.seq;
     s->doc = strndup(rec.payload, rec.len);
