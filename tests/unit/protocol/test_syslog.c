@@ -40,15 +40,18 @@ static void got_free(struct got *g)
     memset(g, 0, sizeof(*g));
 }
 
-static struct syslog_framer *framer(enum syslog_framing mode, enum syslog_oversize over, size_t max,
-                                    struct got *g)
+/* A framer delivering to G; MAX_MSG and MAX_FRAME 0 keep the defaults. */
+static struct syslog_framer *framer(enum syslog_framing mode, enum syslog_oversize over,
+                                    size_t max_msg, size_t max_frame, struct got *g)
 {
     struct syslog_framer_config c;
     syslog_framer_config_default(&c);
     c.framing = mode;
     c.oversize = over;
-    if (max)
-        c.max_msg = max;
+    if (max_msg)
+        c.max_msg = max_msg;
+    if (max_frame)
+        c.max_frame = max_frame;
     struct syslog_framer *f;
     cr_assert_eq(syslog_framer_new(&c, collect, g, &f), 0);
     return f;
@@ -66,263 +69,231 @@ static void feed_all(struct syslog_framer *f, const char *s, size_t n, size_t st
     cr_assert_eq(syslog_framer_finish(f), 0);
 }
 
-static void expect_msg(const struct got *g, size_t i, const char *want, size_t want_len,
-                       unsigned flags)
+struct want_msg {
+    const char *text;
+    size_t len;
+    unsigned flags;
+};
+
+/* A message given as a string literal (which may hold NUL bytes). */
+/* clang-format off */
+#define MSG(lit, fl) {lit, sizeof(lit) - 1, fl}
+/* clang-format on */
+
+static void expect_msg(const char *where, const struct got *g, size_t i, struct want_msg w)
 {
-    cr_assert_lt(i, g->n, "message %zu missing (got %zu)", i, g->n);
-    cr_assert_eq(g->len[i], want_len, "message %zu: length %zu, wanted %zu", i, g->len[i],
-                 want_len);
-    cr_assert(memcmp(g->msg[i], want, want_len) == 0, "message %zu: got '%s'", i, g->msg[i]);
-    cr_assert_eq(g->flags[i], flags, "message %zu: flags %#x, wanted %#x", i, g->flags[i], flags);
+    cr_assert_lt(i, g->n, "%s: message %zu missing (got %zu)", where, i, g->n);
+    cr_assert_eq(g->len[i], w.len, "%s: message %zu: length %zu, wanted %zu", where, i, g->len[i],
+                 w.len);
+    cr_assert(memcmp(g->msg[i], w.text, w.len) == 0, "%s: message %zu: got '%s'", where, i,
+              g->msg[i]);
+    cr_assert_eq(g->flags[i], w.flags, "%s: message %zu: flags %#x, wanted %#x", where, i,
+                 g->flags[i], w.flags);
 }
 
-#define EXPECT(g, i, lit, flags) expect_msg(g, i, lit, sizeof(lit) - 1, flags)
+#define X10   "xxxxxxxxxx"
+#define X50   X10 X10 X10 X10 X10
+#define Y10   "yyyyyyyyyy"
+#define BIG   "<13>" X50 X50 X50 X10 X10 X10 X10 "xxxxxx" /* 200 bytes */
+#define CUT   "<13>" X50 X10                              /* its first 64 */
+#define Y64   Y10 Y10 Y10 Y10 Y10 Y10 "yyyy"
+#define OCTET SYSLOG_MSG_OCTET_COUNTED
 
-static const char mixed[] = "26 <13>1 - host app - - - one"
-                            "<14>two over lf\n"
-                            "24 <13>three\nwith a newline"
-                            "<15>four over crlf\r\n"
-                            "<16>five over nul\0"
-                            "123 not octet counted\n"
-                            "9 <13>nine";
+/* An oversize message octet counted, then one over LF, each followed by a normal one. */
+#define OVERSIZE_STREAM "200 " BIG "9 <14>after" BIG "\r\n<15>after lf\n"
 
-static void check_mixed(const struct got *g)
+_Static_assert(sizeof(BIG) - 1 == 200, "BIG is 200 bytes");
+_Static_assert(sizeof(CUT) - 1 == 64, "CUT is 64 bytes");
+_Static_assert(sizeof(Y64) - 1 == 64, "Y64 is 64 bytes");
+
+/* A stream fed to a framer and the messages it gives. Every case is fed once in pieces of each
+ * size from FIRST_STEP to LAST_STEP (0: all at once) through the same framer; after each feed the
+ * framer has delivered MSGS, and its counters grow by N_MSGS messages, the stream's bytes,
+ * TRUNCATED, DROPPED and FRAMING_ERRORS. */
+struct framer_case {
+    const char *name;
+    enum syslog_framing framing;
+    enum syslog_oversize oversize;
+    size_t max_msg, max_frame; /* 0: the default */
+    const char *input;
+    size_t len;
+    size_t first_step, last_step;
+    size_t n_msgs;
+    struct want_msg msgs[8];
+    uint64_t truncated, dropped, framing_errors;
+};
+
+#define INPUT(lit) .input = lit, .len = sizeof(lit) - 1
+
+static const struct framer_case framer_cases[] = {
+    {.name = "auto mode decides octet counting or LF per frame",
+     .framing = SYSLOG_FRAMING_AUTO,
+     INPUT("26 <13>1 - host app - - - one"
+           "<14>two over lf\n"
+           "24 <13>three\nwith a newline"
+           "<15>four over crlf\r\n"
+           "<16>five over nul\0"
+           "123 not octet counted\n"
+           "9 <13>nine"),
+     .n_msgs = 7,
+     .msgs = {MSG("<13>1 - host app - - - one", OCTET), MSG("<14>two over lf", 0),
+              MSG("<13>three\nwith a newline", OCTET), MSG("<15>four over crlf", 0),
+              MSG("<16>five over nul", 0), MSG("123 not octet counted", 0),
+              MSG("<13>nine", OCTET | SYSLOG_MSG_TRUNCATED | SYSLOG_MSG_FRAMING_ERROR)},
+     .truncated = 1,
+     .framing_errors = 1 /* the last frame was cut by the end of the stream */},
+    {.name = "LF mode never reads an octet count",
+     .framing = SYSLOG_FRAMING_LF,
+     INPUT("12 <13>abcdefgh\n<14>next\r\n"),
+     .n_msgs = 2,
+     .msgs = {MSG("12 <13>abcdefgh", 0), MSG("<14>next", 0)}},
+    {.name = "octet mode needs no angle bracket after the count",
+     .framing = SYSLOG_FRAMING_OCTET,
+     INPUT("5 hello3 abc11 <13>a\nb\0c d"),
+     .first_step = 1,
+     .last_step = 27, /* every piece size, and one past the whole stream */
+     .n_msgs = 3,
+     .msgs = {MSG("hello", OCTET), MSG("abc", OCTET), MSG("<13>a\nb\0c d", OCTET)}},
+    {.name = "embedded NUL and newline stay inside an octet counted message",
+     .framing = SYSLOG_FRAMING_AUTO,
+     INPUT("17 <13>one\0two\nthree\r\n<14>after\n"),
+     .first_step = 1,
+     .last_step = 1,
+     .n_msgs = 2,
+     .msgs = {MSG("<13>one\0two\nthree", OCTET), MSG("<14>after", 0)}},
+    {.name = "CRLF, LF and NUL all end a message and blank lines are skipped",
+     .framing = SYSLOG_FRAMING_AUTO,
+     INPUT("\n\r\n<13>a\r\n\n\n<13>b\n\0\0<13>c\0<13>d\re\n"),
+     .n_msgs = 4,
+     .msgs = {MSG("<13>a", 0), MSG("<13>b", 0), MSG("<13>c", 0), MSG("<13>d\re", 0)}},
+    {.name = "octet mode counts a missing length as a framing error and resynchronises",
+     .framing = SYSLOG_FRAMING_OCTET,
+     INPUT("<13>no count here\n5 hello"),
+     .n_msgs = 2,
+     .msgs = {MSG("<13>no count here", SYSLOG_MSG_FRAMING_ERROR), MSG("hello", OCTET)},
+     .framing_errors = 1},
+    {.name = "a count over the frame limit is read as a line, not skipped",
+     .framing = SYSLOG_FRAMING_AUTO,
+     .max_msg = 64,
+     .max_frame = 1000,
+     INPUT("99999 <13>lying count\n<14>next\n"),
+     .first_step = 1,
+     .last_step = 1,
+     .n_msgs = 2,
+     .msgs = {MSG("99999 <13>lying count", SYSLOG_MSG_FRAMING_ERROR), MSG("<14>next", 0)},
+     .framing_errors = 1},
+    {.name = "oversize messages are truncated and the next arrives intact",
+     .framing = SYSLOG_FRAMING_AUTO,
+     .oversize = SYSLOG_OVERSIZE_TRUNCATE,
+     .max_msg = 64,
+     INPUT(OVERSIZE_STREAM),
+     .last_step = 3,
+     .n_msgs = 4,
+     .msgs = {MSG(CUT, OCTET | SYSLOG_MSG_TRUNCATED), MSG("<14>after", OCTET),
+              MSG(CUT, SYSLOG_MSG_TRUNCATED), MSG("<15>after lf", 0)},
+     .truncated = 2},
+    {.name = "oversize messages are dropped and the next arrives intact",
+     .framing = SYSLOG_FRAMING_AUTO,
+     .oversize = SYSLOG_OVERSIZE_DROP,
+     .max_msg = 64,
+     INPUT(OVERSIZE_STREAM),
+     .last_step = 3,
+     .n_msgs = 2,
+     .msgs = {MSG("<14>after", OCTET), MSG("<15>after lf", 0)},
+     .dropped = 2},
+    {.name = "a message of exactly the maximum before CRLF is whole",
+     .framing = SYSLOG_FRAMING_LF,
+     .oversize = SYSLOG_OVERSIZE_DROP,
+     .max_msg = 64,
+     INPUT(Y64 "\r\n<13>z\n"),
+     .last_step = 2,
+     .n_msgs = 2,
+     .msgs = {MSG(Y64, 0), MSG("<13>z", 0)}},
+};
+
+#define N_FRAMER_CASES (sizeof(framer_cases) / sizeof(framer_cases[0]))
+
+static struct syslog_framer *case_framer(const struct framer_case *c, struct got *g)
 {
-    cr_assert_eq(g->n, 7, "got %zu messages", g->n);
-    EXPECT(g, 0, "<13>1 - host app - - - one", SYSLOG_MSG_OCTET_COUNTED);
-    EXPECT(g, 1, "<14>two over lf", 0);
-    EXPECT(g, 2, "<13>three\nwith a newline", SYSLOG_MSG_OCTET_COUNTED);
-    EXPECT(g, 3, "<15>four over crlf", 0);
-    EXPECT(g, 4, "<16>five over nul", 0);
-    EXPECT(g, 5, "123 not octet counted", 0);
-    EXPECT(g, 6, "<13>nine",
-           SYSLOG_MSG_OCTET_COUNTED | SYSLOG_MSG_TRUNCATED | SYSLOG_MSG_FRAMING_ERROR);
+    return framer(c->framing, c->oversize, c->max_msg, c->max_frame, g);
 }
 
-Test(syslog_framer, auto_mode_decides_octet_counting_or_lf_per_frame)
+static void expect_msgs(const char *where, const struct framer_case *c, const struct got *g)
 {
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    feed_all(f, mixed, sizeof(mixed) - 1, 0);
-    check_mixed(&g);
-    const struct syslog_framer_stats *st = syslog_framer_stats(f);
-    cr_expect_eq(st->messages, 7);
-    cr_expect_eq(st->bytes, sizeof(mixed) - 1);
-    cr_expect_eq(st->framing_errors, 1, "the last frame was cut by the end of the stream");
-    syslog_framer_free(f);
-    got_free(&g);
+    cr_assert_eq(g->n, c->n_msgs, "%s: got %zu messages, wanted %zu", where, g->n, c->n_msgs);
+    for (size_t i = 0; i < c->n_msgs; i++)
+        expect_msg(where, g, i, c->msgs[i]);
 }
 
-Test(syslog_framer, a_mixed_stream_gives_the_same_messages_at_every_split)
+Test(syslog_framer, each_stream_gives_its_messages_and_counters)
 {
-    for (size_t step = 1; step <= 7; step++) {
+    for (const struct framer_case *c = framer_cases; c < framer_cases + N_FRAMER_CASES; c++) {
         struct got g = {0};
-        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-        feed_all(f, mixed, sizeof(mixed) - 1, step);
-        check_mixed(&g);
-        syslog_framer_free(f);
-        got_free(&g);
-    }
-    for (size_t cut = 0; cut < sizeof(mixed) - 1; cut++) {
-        struct got g = {0};
-        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-        cr_assert_eq(syslog_framer_feed(f, mixed, cut), (long)cut);
-        cr_assert_eq(syslog_framer_feed(f, mixed + cut, sizeof(mixed) - 1 - cut),
-                     (long)(sizeof(mixed) - 1 - cut));
-        cr_assert_eq(syslog_framer_finish(f), 0);
-        check_mixed(&g);
-        syslog_framer_free(f);
-        got_free(&g);
-    }
-}
-
-Test(syslog_framer, lf_mode_never_reads_an_octet_count)
-{
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_LF, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    static const char s[] = "12 <13>abcdefgh\n<14>next\r\n";
-    feed_all(f, s, sizeof(s) - 1, 0);
-    cr_assert_eq(g.n, 2);
-    EXPECT(&g, 0, "12 <13>abcdefgh", 0);
-    EXPECT(&g, 1, "<14>next", 0);
-    syslog_framer_free(f);
-    got_free(&g);
-}
-
-Test(syslog_framer, octet_mode_needs_no_angle_bracket_after_the_count)
-{
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_OCTET, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    static const char s[] = "5 hello3 abc11 <13>a\nb\0c d";
-    for (size_t step = 1; step <= sizeof(s); step++) {
-        feed_all(f, s, sizeof(s) - 1, step);
-        cr_assert_eq(g.n, 3);
-        EXPECT(&g, 0, "hello", SYSLOG_MSG_OCTET_COUNTED);
-        EXPECT(&g, 1, "abc", SYSLOG_MSG_OCTET_COUNTED);
-        expect_msg(&g, 2, "<13>a\nb\0c d", 11, SYSLOG_MSG_OCTET_COUNTED);
-        got_free(&g);
-    }
-    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 0);
-    syslog_framer_free(f);
-}
-
-Test(syslog_framer, embedded_nul_and_newline_stay_inside_an_octet_counted_message)
-{
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    static const char s[] = "17 <13>one\0two\nthree\r\n<14>after\n";
-    feed_all(f, s, sizeof(s) - 1, 1);
-    cr_assert_eq(g.n, 2);
-    expect_msg(&g, 0, "<13>one\0two\nthree", 17, SYSLOG_MSG_OCTET_COUNTED);
-    EXPECT(&g, 1, "<14>after", 0);
-    syslog_framer_free(f);
-    got_free(&g);
-}
-
-Test(syslog_framer, crlf_lf_and_nul_all_end_a_message_and_blank_lines_are_skipped)
-{
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    static const char s[] = "\n\r\n<13>a\r\n\n\n<13>b\n\0\0<13>c\0<13>d\re\n";
-    feed_all(f, s, sizeof(s) - 1, 0);
-    cr_assert_eq(g.n, 4);
-    EXPECT(&g, 0, "<13>a", 0);
-    EXPECT(&g, 1, "<13>b", 0);
-    EXPECT(&g, 2, "<13>c", 0);
-    EXPECT(&g, 3, "<13>d\re", 0);
-    syslog_framer_free(f);
-    got_free(&g);
-}
-
-Test(syslog_framer, octet_mode_counts_a_missing_length_as_a_framing_error_and_resynchronises)
-{
-    struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_OCTET, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
-    static const char s[] = "<13>no count here\n5 hello";
-    feed_all(f, s, sizeof(s) - 1, 0);
-    cr_assert_eq(g.n, 2);
-    EXPECT(&g, 0, "<13>no count here", SYSLOG_MSG_FRAMING_ERROR);
-    EXPECT(&g, 1, "hello", SYSLOG_MSG_OCTET_COUNTED);
-    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 1);
-    syslog_framer_free(f);
-    got_free(&g);
-}
-
-Test(syslog_framer, a_count_over_the_frame_limit_is_read_as_a_line_not_skipped)
-{
-    struct got g = {0};
-    struct syslog_framer_config c;
-    syslog_framer_config_default(&c);
-    c.max_msg = 64;
-    c.max_frame = 1000;
-    struct syslog_framer *f;
-    cr_assert_eq(syslog_framer_new(&c, collect, &g, &f), 0);
-    static const char s[] = "99999 <13>lying count\n<14>next\n";
-    feed_all(f, s, sizeof(s) - 1, 1);
-    cr_assert_eq(g.n, 2);
-    EXPECT(&g, 0, "99999 <13>lying count", SYSLOG_MSG_FRAMING_ERROR);
-    EXPECT(&g, 1, "<14>next", 0);
-    cr_expect_eq(syslog_framer_stats(f)->framing_errors, 1);
-    syslog_framer_free(f);
-    got_free(&g);
-}
-
-/* A stream of: an oversize message (octet counted, then LF), each followed by a normal one. */
-static void oversize_stream(char *out, size_t *len)
-{
-    char big[200];
-    memset(big, 'x', sizeof(big));
-    memcpy(big, "<13>", 4);
-    size_t n = 0;
-    n += (size_t)sprintf(out + n, "200 ");
-    memcpy(out + n, big, 200);
-    n += 200;
-    n += (size_t)sprintf(out + n, "9 <14>after");
-    memcpy(out + n, big, 200);
-    n += 200;
-    n += (size_t)sprintf(out + n, "\r\n<15>after lf\n");
-    *len = n;
-}
-
-Test(syslog_framer, oversize_messages_are_truncated_and_the_next_arrives_intact)
-{
-    char s[1024];
-    size_t n;
-    oversize_stream(s, &n);
-    for (size_t step = 0; step <= 3; step++) {
-        struct got g = {0};
-        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 64, &g);
-        feed_all(f, s, n, step);
-        cr_assert_eq(g.n, 4, "step %zu: got %zu", step, g.n);
-        cr_expect_eq(g.len[0], 64);
-        cr_expect_eq(g.flags[0], SYSLOG_MSG_OCTET_COUNTED | SYSLOG_MSG_TRUNCATED);
-        cr_expect(memcmp(g.msg[0], "<13>xxxx", 8) == 0);
-        EXPECT(&g, 1, "<14>after", SYSLOG_MSG_OCTET_COUNTED);
-        cr_expect_eq(g.len[2], 64);
-        cr_expect_eq(g.flags[2], SYSLOG_MSG_TRUNCATED);
-        EXPECT(&g, 3, "<15>after lf", 0);
+        struct syslog_framer *f = case_framer(c, &g);
+        uint64_t feeds = 0;
+        for (size_t step = c->first_step; step <= c->last_step; step++, feeds++) {
+            char where[160];
+            snprintf(where, sizeof(where), "%s (step %zu)", c->name, step);
+            feed_all(f, c->input, c->len, step);
+            expect_msgs(where, c, &g);
+            got_free(&g);
+        }
         const struct syslog_framer_stats *st = syslog_framer_stats(f);
-        cr_expect_eq(st->truncated, 2);
-        cr_expect_eq(st->dropped, 0);
-        cr_expect_eq(st->framing_errors, 0);
+        cr_expect_eq(st->messages, feeds * c->n_msgs, "%s: %llu messages counted", c->name,
+                     (unsigned long long)st->messages);
+        cr_expect_eq(st->bytes, feeds * c->len, "%s: %llu bytes counted", c->name,
+                     (unsigned long long)st->bytes);
+        cr_expect_eq(st->truncated, feeds * c->truncated, "%s: %llu truncated", c->name,
+                     (unsigned long long)st->truncated);
+        cr_expect_eq(st->dropped, feeds * c->dropped, "%s: %llu dropped", c->name,
+                     (unsigned long long)st->dropped);
+        cr_expect_eq(st->framing_errors, feeds * c->framing_errors, "%s: %llu framing errors",
+                     c->name, (unsigned long long)st->framing_errors);
         syslog_framer_free(f);
-        got_free(&g);
     }
 }
 
-Test(syslog_framer, oversize_messages_are_dropped_and_the_next_arrives_intact)
+Test(syslog_framer, each_stream_gives_the_same_messages_at_every_split)
 {
-    char s[1024];
-    size_t n;
-    oversize_stream(s, &n);
-    for (size_t step = 0; step <= 3; step++) {
-        struct got g = {0};
-        struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_DROP, 64, &g);
-        feed_all(f, s, n, step);
-        cr_assert_eq(g.n, 2, "step %zu: got %zu", step, g.n);
-        EXPECT(&g, 0, "<14>after", SYSLOG_MSG_OCTET_COUNTED);
-        EXPECT(&g, 1, "<15>after lf", 0);
-        const struct syslog_framer_stats *st = syslog_framer_stats(f);
-        cr_expect_eq(st->dropped, 2);
-        cr_expect_eq(st->truncated, 0);
-        cr_expect_eq(st->messages, 2);
-        syslog_framer_free(f);
-        got_free(&g);
-    }
-}
-
-Test(syslog_framer, a_message_of_exactly_the_maximum_before_crlf_is_whole)
-{
-    char s[200];
-    memset(s, 'y', 64);
-    memcpy(s + 64, "\r\n<13>z\n", 8);
-    for (size_t step = 0; step <= 2; step++) {
-        struct got g = {0};
-        struct syslog_framer *f = framer(SYSLOG_FRAMING_LF, SYSLOG_OVERSIZE_DROP, 64, &g);
-        feed_all(f, s, 72, step);
-        cr_assert_eq(g.n, 2, "step %zu", step);
-        cr_expect_eq(g.len[0], 64);
-        cr_expect_eq(g.flags[0], 0);
-        EXPECT(&g, 1, "<13>z", 0);
-        cr_expect_eq(syslog_framer_stats(f)->dropped, 0);
-        syslog_framer_free(f);
-        got_free(&g);
+    for (const struct framer_case *c = framer_cases; c < framer_cases + N_FRAMER_CASES; c++) {
+        char where[160];
+        for (size_t step = 1; step <= 7; step++) {
+            struct got g = {0};
+            struct syslog_framer *f = case_framer(c, &g);
+            snprintf(where, sizeof(where), "%s (step %zu)", c->name, step);
+            feed_all(f, c->input, c->len, step);
+            expect_msgs(where, c, &g);
+            syslog_framer_free(f);
+            got_free(&g);
+        }
+        for (size_t cut = 0; cut < c->len; cut++) {
+            struct got g = {0};
+            struct syslog_framer *f = case_framer(c, &g);
+            snprintf(where, sizeof(where), "%s (cut at %zu)", c->name, cut);
+            cr_assert_eq(syslog_framer_feed(f, c->input, cut), (long)cut, "%s", where);
+            cr_assert_eq(syslog_framer_feed(f, c->input + cut, c->len - cut), (long)(c->len - cut),
+                         "%s", where);
+            cr_assert_eq(syslog_framer_finish(f), 0, "%s", where);
+            expect_msgs(where, c, &g);
+            syslog_framer_free(f);
+            got_free(&g);
+        }
     }
 }
 
 Test(syslog_framer, finish_delivers_the_last_message_without_terminator)
 {
     struct got g = {0};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, 0, &g);
     cr_assert_eq(syslog_framer_feed(f, "<13>first\n<13>last", 18), 18);
     cr_assert_eq(g.n, 1);
     cr_assert_eq(syslog_framer_finish(f), 0);
     cr_assert_eq(g.n, 2);
-    EXPECT(&g, 1, "<13>last", 0);
+    expect_msg("finish", &g, 1, (struct want_msg)MSG("<13>last", 0));
     /* A number alone at the end is a message too. */
     cr_assert_eq(syslog_framer_feed(f, "42", 2), 2);
     cr_assert_eq(syslog_framer_finish(f), 0);
-    EXPECT(&g, 2, "42", 0);
+    expect_msg("a number alone", &g, 2, (struct want_msg)MSG("42", 0));
     syslog_framer_free(f);
     got_free(&g);
 }
@@ -330,7 +301,7 @@ Test(syslog_framer, finish_delivers_the_last_message_without_terminator)
 Test(syslog_framer, a_callback_can_stop_the_feed_and_the_rest_is_fed_later)
 {
     struct got g = {.stop_after = 1};
-    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, &g);
+    struct syslog_framer *f = framer(SYSLOG_FRAMING_AUTO, SYSLOG_OVERSIZE_TRUNCATE, 0, 0, &g);
     static const char s[] = "<13>a\n<13>b\n";
     long used = syslog_framer_feed(f, s, sizeof(s) - 1);
     cr_assert_eq(used, 6);
@@ -338,7 +309,7 @@ Test(syslog_framer, a_callback_can_stop_the_feed_and_the_rest_is_fed_later)
     g.stop_after = 0;
     cr_assert_eq(syslog_framer_feed(f, s + used, sizeof(s) - 1 - (size_t)used), 6);
     cr_assert_eq(g.n, 2);
-    EXPECT(&g, 1, "<13>b", 0);
+    expect_msg("fed later", &g, 1, (struct want_msg)MSG("<13>b", 0));
     syslog_framer_free(f);
     got_free(&g);
 }
