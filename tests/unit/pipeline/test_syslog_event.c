@@ -498,44 +498,68 @@ Test(syslog_event, the_source_object_describes_the_sender)
     struct syslog_origin o = {"192.0.2.7:51514", "tls", "CN=collector", SYSLOG_MSG_TRUNCATED};
     json_t *s = syslog_event_source(&o, &m, line, sizeof(line) - 1, SYSLOG_PAYLOAD_NONE);
     cr_assert_not_null(s);
-    expect_str("source", s, "type", "syslog");
-    expect_str("source", s, "peer", "192.0.2.7:51514");
-    expect_str("source", s, "transport", "tls");
-    expect_str("source", s, "tls_subject", "CN=collector");
-    expect_str("source", s, "hostname", "WKS-FIN-07");
-    expect_str("source", s, "appname", "nxlog");
-    expect_str("source", s, "payload", "syslog");
-    expect_int("source", s, "facility", 1);
-    expect_int("source", s, "severity", 6);
-    expect_int("source", s, "priority", 14);
+    static const struct want_field fields[] = {
+        STR("type", "syslog"),
+        STR("peer", "192.0.2.7:51514"),
+        STR("transport", "tls"),
+        STR("tls_subject", "CN=collector"),
+        STR("hostname", "WKS-FIN-07"),
+        STR("appname", "nxlog"),
+        STR("payload", "syslog"),
+        INT("facility", 1),
+        INT("severity", 6),
+        INT("priority", 14),
+        STR("raw", "<14>Jan 14 08:21:07 WKS-FIN-07 nxlog[22]: caf\xEF\xBF\xBD"),
+    };
+    expect_fields("source", s, fields, N_ELEMS(fields));
     cr_expect(json_is_true(json_object_get(s, "truncated")));
     cr_expect(json_is_true(json_object_get(s, "invalid_utf8")));
-    expect_str("source", s, "raw", "<14>Jan 14 08:21:07 WKS-FIN-07 nxlog[22]: caf\xEF\xBF\xBD");
     json_decref(s);
 }
 
+static const char xml_charrefs[] = "<14>1 - h a - - - <Event><Data Name=\"TargetObject\">HKU\\x\\"
+                                   "&#65;msi&#x45;nable</Data></Event>";
+
+/* Raw lines and whether syslog_event_candidate must let them through (or may leave them out). */
+static const struct candidate_case {
+    const char *name;
+    const char *line;
+    bool want;
+} candidate_cases[] = {
+    {"AmsiEnable spelled with XML character references", xml_charrefs, true},
+    {"AMSIENABLE in capitals", "x AMSIENABLE y", true},
+    {"AmsiEnable with a JSON \\u escape", "{\"v\":\"\\u0041msiEnable\"}", true},
+    {"an sshd line", "<13>Jan  1 00:00:00 host sshd[1]: hello", false},
+    {"a lone ampersand", "&", false},
+};
+
 Test(syslog_event, xml_character_references_keep_a_message_a_candidate)
 {
-    static const char hidden[] = "<14>1 - h a - - - <Event><Data Name=\"TargetObject\">HKU\\x\\"
-                                 "&#65;msi&#x45;nable</Data></Event>";
-    cr_expect_not(prefilter_candidate(hidden, sizeof(hidden) - 1),
+    cr_expect_not(prefilter_candidate(xml_charrefs, sizeof(xml_charrefs) - 1),
                   "the byte prefilter alone cannot see it");
-    cr_expect(syslog_event_candidate(hidden, sizeof(hidden) - 1));
-    cr_expect(syslog_event_candidate("x AMSIENABLE y", 14));
-    cr_expect(syslog_event_candidate("{\"v\":\"\\u0041msiEnable\"}", 23));
-    cr_expect_not(syslog_event_candidate("<13>Jan  1 00:00:00 host sshd[1]: hello", 39));
-    cr_expect_not(syslog_event_candidate("&", 1));
+    for (const struct candidate_case *c = candidate_cases;
+         c < candidate_cases + N_ELEMS(candidate_cases); c++) {
+        bool got = syslog_event_candidate(c->line, strlen(c->line));
+        cr_expect_eq(got, c->want, "%s: candidate %d, wanted %d", c->name, got, c->want);
+    }
 }
 
 Test(syslog_event, payload_names_are_stable)
 {
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NONE), "syslog");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_BEATS_JSON), "beats-json");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NXLOG_JSON), "nxlog-json");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_NXLOG_SD), "nxlog-sd");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_SNARE), "snare");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_WINCOLLECT), "wincollect");
-    cr_expect_str_eq(syslog_event_payload_name(SYSLOG_PAYLOAD_XML), "windows-xml");
+    static const struct {
+        enum syslog_payload kind;
+        const char *name;
+    } names[] = {
+        {SYSLOG_PAYLOAD_NONE, "syslog"},           {SYSLOG_PAYLOAD_BEATS_JSON, "beats-json"},
+        {SYSLOG_PAYLOAD_NXLOG_JSON, "nxlog-json"}, {SYSLOG_PAYLOAD_NXLOG_SD, "nxlog-sd"},
+        {SYSLOG_PAYLOAD_SNARE, "snare"},           {SYSLOG_PAYLOAD_WINCOLLECT, "wincollect"},
+        {SYSLOG_PAYLOAD_XML, "windows-xml"},
+    };
+    for (size_t i = 0; i < N_ELEMS(names); i++) {
+        const char *got = syslog_event_payload_name(names[i].kind);
+        cr_expect_str_eq(got, names[i].name, "payload kind %d: \"%s\", wanted \"%s\"",
+                         (int)names[i].kind, got, names[i].name);
+    }
 }
 
 Test(syslog_event, arbitrary_bytes_always_give_a_document)
