@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 
@@ -45,4 +46,15 @@ Test(buf, consume_moves_the_rest_to_the_front)
     cr_assert_eq(b.len, 0);
     buf_free(&b);
     buf_free(NULL);
+}
+
+Test(buf, a_buffer_without_a_maximum_grows_like_any_other)
+{
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    cr_assert_eq(buf_append(&b, "abcdef", 6), 0);
+    cr_assert_eq(buf_append(&b, "ghijkl", 6), 0);
+    cr_assert_geq(b.cap, 13, "room for 12 bytes and the NUL");
+    cr_assert_str_eq(b.data, "abcdefghijkl");
+    buf_free(&b);
 }
