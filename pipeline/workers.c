@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdatomic.h>
@@ -28,7 +29,14 @@ static void *worker_main(void *arg)
     for (;;) {
         while (sem_wait(&p->items) != 0 && errno == EINTR)
             ;
-        struct work *w = ring_pop(p->ring);
+        /* Each post follows a finished push, but pops take the oldest slot first: while another
+         * thread's submit still holds it, the ring looks empty. Waiting again would lose this
+         * post and strand an item (and workers_stop with it); the slot's item comes next. */
+        struct work *w;
+        while (!(w = ring_pop(p->ring)) && !atomic_load(&p->stopping))
+            sched_yield();
+        if (!w && atomic_load(&p->stopping))
+            w = ring_pop(p->ring); /* every submit returned before stopping was set */
         if (w) {
             w->run(w, ctx);
             const struct detect_stats *s = &ctx->det.stats;
