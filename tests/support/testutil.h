@@ -1,4 +1,5 @@
-/* Helpers shared by the unit tests: reading fixture files and finding the shared corpus. */
+/* Helpers shared by the unit tests: reading fixture files, finding the shared corpus, temporary
+ * directories. */
 #ifndef AMSI_TESTS_SUPPORT_TESTUTIL_H
 #define AMSI_TESTS_SUPPORT_TESTUTIL_H
 
@@ -69,5 +70,35 @@ static inline void tu_each_line(const char *buf, void (*fn)(void *, const char *
         p = nl + 1;
     }
 }
+
+/* Makes a fresh directory /tmp/amsiwatch-test-NAME-XXXXXX, its path in DIR (SIZE bytes). Returns
+ * DIR, or NULL on error. */
+static inline char *tu_make_tempdir(char *dir, size_t size, const char *name)
+{
+    snprintf(dir, size, "/tmp/amsiwatch-test-%s-XXXXXX", name);
+    return mkdtemp(dir);
+}
+
+/* Removes DIR and everything below it. Returns 0, or non-zero on error. */
+static inline int tu_remove_tree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+/* Declares the Criterion suite SUITE, each of whose tests finds a fresh temporary directory in
+ * ROOT (a char array it declares) and leaves it removed. */
+#define TU_TEMPDIR_SUITE(suite, root)                                                              \
+    static char root[256];                                                                         \
+    static void suite##_make_tempdir(void)                                                         \
+    {                                                                                              \
+        cr_assert_not_null(tu_make_tempdir(root, sizeof(root), #suite));                           \
+    }                                                                                              \
+    static void suite##_remove_tempdir(void)                                                       \
+    {                                                                                              \
+        cr_assert_eq(tu_remove_tree(root), 0);                                                     \
+    }                                                                                              \
+    TestSuite(suite, .init = suite##_make_tempdir, .fini = suite##_remove_tempdir)
 
 #endif

@@ -6,24 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../support/testutil.h"
 #include "store/cursor.h"
 
-static char root[256];
-
-static void make_root(void)
-{
-    snprintf(root, sizeof(root), "/tmp/amsiwatch-test-cursor-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
-
-static void remove_root(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(cursor, .init = make_root, .fini = remove_root);
+TU_TEMPDIR_SUITE(cursor, root);
 
 static uint64_t reopen(const char *name)
 {

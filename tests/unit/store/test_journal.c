@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../support/testutil.h"
 #include "base/fault.h"
 #include "store/cursor.h"
 #include "store/journal.h"
@@ -19,22 +20,7 @@
 #include "store/segdir.h"
 #include "store/verify.h"
 
-static char root[256];
-
-static void make_root(void)
-{
-    snprintf(root, sizeof(root), "/tmp/amsiwatch-test-journal-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
-
-static void remove_root(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(journal, .init = make_root, .fini = remove_root);
+TU_TEMPDIR_SUITE(journal, root);
 
 static void payload_for(uint64_t i, char *out, size_t outlen)
 {

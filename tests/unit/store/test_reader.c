@@ -9,27 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../support/testutil.h"
 #include "store/journal.h"
 #include "store/journal_format.h"
 #include "store/reader.h"
 #include "store/segdir.h"
 
-static char root[256];
-
-static void make_root(void)
-{
-    snprintf(root, sizeof(root), "/tmp/amsiwatch-test-reader-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
-
-static void remove_root(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(reader, .init = make_root, .fini = remove_root);
+TU_TEMPDIR_SUITE(reader, root);
 
 #define BIG_LEN ((size_t)300 << 10) /* a record several windows long */
 
