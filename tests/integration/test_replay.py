@@ -17,15 +17,13 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 import unittest
-import zlib
 
 import amsi
+from lumberjack import Receiver, ack
 
 BINARY = None
 ACK_SINK = None
@@ -141,116 +139,6 @@ def replay_json(*args, timeout=120):
 
 
 # ---- Receivers that misbehave ------------------------------------------------------------------
-
-class Frames:
-    """Reads Lumberjack frames from a socket: read_window() returns (version, [seq...]) for one
-    whole window, inflating C frames."""
-
-    def __init__(self, sock):
-        self.sock, self.buf = sock, b""
-
-    def need(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    @staticmethod
-    def data_frames(blob):
-        seqs, off = [], 0
-        while off < len(blob):
-            kind = blob[off + 1:off + 2]
-            if kind == b"J":
-                seq, ln = struct.unpack(">II", blob[off + 2:off + 10])
-                off += 10 + ln
-            elif kind == b"D":
-                seq, pairs = struct.unpack(">II", blob[off + 2:off + 10])
-                off += 10
-                for _ in range(2 * pairs):
-                    (ln,) = struct.unpack(">I", blob[off:off + 4])
-                    off += 4 + ln
-            else:
-                raise AssertionError("unexpected frame %r" % kind)
-            seqs.append(seq)
-        return seqs
-
-    def read_window(self):
-        head = self.need(6)
-        assert head[1:2] == b"W", head
-        version, (n,) = head[0:1], struct.unpack(">I", head[2:6])
-        seqs = []
-        while len(seqs) < n:
-            h = self.need(2)
-            if h[1:2] == b"C":
-                (ln,) = struct.unpack(">I", self.need(4))
-                seqs += self.data_frames(zlib.decompress(self.need(ln)))
-            elif h[1:2] == b"J":
-                rest = self.need(8)
-                ln = struct.unpack(">I", rest[4:8])[0]
-                seqs += self.data_frames(h + rest + self.need(ln))
-            elif h[1:2] == b"D":
-                rest = self.need(8)
-                blob = h + rest
-                for _ in range(2 * struct.unpack(">I", rest[4:8])[0]):
-                    lb = self.need(4)
-                    blob += lb + self.need(struct.unpack(">I", lb)[0])
-                seqs += self.data_frames(blob)
-            else:
-                raise AssertionError("unexpected frame %r" % h)
-        return version, seqs
-
-
-def ack(sock, version, seq):
-    sock.sendall(version + b"A" + struct.pack(">I", seq))
-
-
-class Receiver:
-    """A Lumberjack receiver on 127.0.0.1 (port 0) whose behaviour per window is HANDLE(conn_no,
-    window_no, sock, version, seqs); it returns False to close the connection."""
-
-    def __init__(self, handle, host="127.0.0.1"):
-        self.handle = handle
-        self.server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.server.bind((host, 0))
-        self.server.listen(64)
-        self.port = self.server.getsockname()[1]
-        self.connections = 0
-        self.windows = 0
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                sock, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(sock, self.connections),
-                             daemon=True).start()
-
-    def _serve(self, sock, conn_no):
-        frames, window_no = Frames(sock), 0
-        try:
-            while True:
-                version, seqs = frames.read_window()
-                window_no += 1
-                self.windows += 1
-                if self.handle(conn_no, window_no, sock, version, seqs) is False:
-                    break
-        except (EOFError, OSError):
-            pass
-        finally:
-            sock.close()
-
-    def close(self):
-        self.stopping = True
-        self.server.close()
-
 
 # ---- Tests -------------------------------------------------------------------------------------
 
