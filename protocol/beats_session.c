@@ -208,6 +208,34 @@ int beats_session_complete(struct beats_session *s, struct beats_window *w, uint
     return s->status;
 }
 
+bool beats_window_whole(const struct beats_window *w)
+{
+    return w->closed || w->received >= w->size;
+}
+
+uint32_t beats_window_size(const struct beats_window *w)
+{
+    return w->size;
+}
+
+uint8_t beats_window_version(const struct beats_window *w)
+{
+    return w->version;
+}
+
+void beats_session_hold(struct beats_session *s, struct beats_window *w)
+{
+    w->outstanding++;
+    s->in_flight++;
+}
+
+void beats_session_seal(struct beats_session *s, struct beats_window *w)
+{
+    w->closed = true;
+    if (s->cur == w)
+        s->cur = NULL;
+}
+
 static bool finished(const struct beats_window *w)
 {
     return !w->outstanding && (w->closed || w->received >= w->size);

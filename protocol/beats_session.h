@@ -32,6 +32,7 @@
 #ifndef AMSI_PROTOCOL_BEATS_SESSION_H
 #define AMSI_PROTOCOL_BEATS_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -113,6 +114,24 @@ int beats_session_acks(struct beats_session *s, struct buf *out, uint64_t now_ms
  * OUT's error. */
 int beats_session_tick(struct beats_session *s, uint64_t now_ms, uint64_t held_since_ms,
                        struct buf *out);
+
+/* Relaying. A window is whole once no frame can join it any more: it is closed (a later W frame,
+ * or as many bare data frames as announced) or its completed units held as many data frames as
+ * it announced. */
+bool beats_window_whole(const struct beats_window *w);
+
+/* The window's size (its W frame) and version byte. */
+uint32_t beats_window_size(const struct beats_window *w);
+uint8_t beats_window_version(const struct beats_window *w);
+
+/* One more unit to wait for before W is acknowledged (the next hop's ACK, say), completed like
+ * the others with beats_session_complete (FRAMES 0, LAST_SEQ 0). */
+void beats_session_hold(struct beats_session *s, struct beats_window *w);
+
+/* No frame joins W any more: the bare data frames that come for it without a W frame before them
+ * are out of place (v2) or open an implicit window (v1), as after its ACK. For a window whose
+ * bytes were passed on whole. */
+void beats_session_seal(struct beats_session *s, struct beats_window *w);
 
 /* Windows opened and not yet acknowledged. */
 size_t beats_session_windows(const struct beats_session *s);

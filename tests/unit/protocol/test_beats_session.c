@@ -556,3 +556,77 @@ Test(beats_session, acks_that_do_not_fit_wait_for_the_next_call)
     buf_free(&small);
     cr_assert_eq(beats_session_windows(s), 0);
 }
+
+/* ---- Relaying: a hold for the next hop's ACK, whole windows, sealed windows ---- */
+
+Test(beats_session, a_held_window_waits_for_its_hold_as_for_a_unit)
+{
+    window(LJ_V2, 3);
+    cr_assert_geq(feed(0), 0);
+    cr_assert_eq(nsteps, 1);
+    struct beats_window *w = steps[0].window;
+    beats_session_hold(s, w);
+    cr_assert_eq(beats_session_in_flight(s), 1);
+    compressed(1, 3);
+    cr_assert_geq(feed(0), 0);
+    cr_assert_not(beats_window_whole(w), "the count of a compressed frame is not known yet");
+    cr_assert_eq(beats_session_complete(s, w, 3, 3, 0, NULL), 0);
+    cr_assert(beats_window_whole(w), "its units held as many frames as announced");
+    expect_no_ack();
+    cr_assert_eq(beats_session_complete(s, w, 0, 0, 0, NULL), 0); /* the next hop's ACK */
+    expect_ack(LJ_V2, 3);
+    cr_assert_eq(beats_session_in_flight(s), 0);
+}
+
+Test(beats_session, a_failed_hold_ends_the_session_and_nothing_is_acknowledged)
+{
+    window(LJ_V2, 1);
+    json(1);
+    cr_assert_geq(feed(0), 0);
+    struct beats_window *w = steps[0].window;
+    beats_session_hold(s, w);
+    complete_frames(&steps[1]);
+    cr_assert_eq(beats_session_complete(s, w, 0, 0, -ECANCELED, "stopping"), -ECANCELED);
+    cr_assert_str_eq(beats_session_error(s), "stopping");
+    cr_assert_lt(beats_session_acks(s, &out, 0), 0);
+}
+
+Test(beats_session, a_window_is_whole_once_a_later_window_closes_it)
+{
+    window(LJ_V2, 5);
+    json(1);
+    cr_assert_geq(feed(0), 0);
+    struct beats_window *w = steps[0].window;
+    cr_assert_not(beats_window_whole(w));
+    cr_assert_eq(beats_window_size(w), 5);
+    cr_assert_eq(beats_window_version(w), LJ_V2);
+    window(LJ_V2, 1);
+    cr_assert_geq(feed(0), 0);
+    cr_assert(beats_window_whole(w));
+}
+
+Test(beats_session, no_frame_joins_a_sealed_window)
+{
+    window(LJ_V2, 1);
+    json(1);
+    cr_assert_geq(feed(0), 0);
+    struct beats_window *w = steps[0].window;
+    cr_assert(beats_window_whole(w), "one bare frame of one announced");
+    beats_session_seal(s, w);
+    json(2); /* would join the unacknowledged window, were it not sealed */
+    cr_assert_eq(feed(0), -EBADMSG);
+    cr_assert_str_eq(beats_session_error(s), "a data frame before any window frame");
+}
+
+Test(beats_session, after_a_sealed_v1_window_data_frames_open_an_implicit_one)
+{
+    window(LJ_V1, 1);
+    data(1);
+    cr_assert_geq(feed(0), 0);
+    beats_session_seal(s, steps[0].window);
+    data(2);
+    cr_assert_geq(feed(0), 0);
+    cr_assert_eq(nsteps, 2);
+    cr_assert_eq(steps[0].event, BEATS_WINDOW_OPENED);
+    cr_assert_eq(steps[1].event, BEATS_UNIT);
+}
