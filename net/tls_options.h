@@ -21,4 +21,16 @@ struct tls_options {
     char allow_peers[4096];
 };
 
+/* The TLS options of a client (the relay's connections to its next hops), named as Beats'
+ * `output.logstash` names them under `ssl.`. */
+struct tls_client_options {
+    bool enabled;
+    char certificate_authorities[4096]; /* one PEM file per line; empty: the system's CAs */
+    char certificate[1024];             /* a client certificate, for servers that ask */
+    char key[1024];
+    char key_passphrase_file[1024];
+    char verification_mode[16]; /* full | strict | certificate | none */
+    char supported_protocols[128];
+};
+
 #endif

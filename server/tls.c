@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "net/tls_context.h"
 
 /* Mozilla's intermediate order: AES-128-GCM first (as strong as needed, and the cheapest with
  * AES-NI: it is what Go's TLS, and so every Beat, prefers), then AES-256-GCM and ChaCha20. */
@@ -36,70 +37,7 @@ struct tls_server {
     SSL_CTX *ctx;
 };
 
-/* The last OpenSSL reason on the error queue (the queue is emptied). */
-static const char *ssl_reason(char *buf, size_t len)
-{
-    unsigned long e, last = 0;
-    while ((e = ERR_get_error()) != 0)
-        last = e;
-    if (!last)
-        snprintf(buf, len, "unreadable");
-    else
-        snprintf(buf, len, "%s",
-                 ERR_reason_error_string(last) ? ERR_reason_error_string(last) : "unknown");
-    return buf;
-}
-
 /* ---- Building a context ---- */
-
-struct passphrase {
-    char text[1024];
-    bool have;
-};
-
-static int passphrase_cb(char *buf, int size, int rwflag, void *u)
-{
-    struct passphrase *p = u;
-    (void)rwflag;
-    if (!p || !p->have)
-        return -1;
-    int n = (int)strlen(p->text);
-    if (n >= size)
-        return -1;
-    memcpy(buf, p->text, (size_t)n);
-    return n;
-}
-
-static int read_passphrase(const char *path, struct passphrase *p, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "ssl-key-passphrase-file: cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!fgets(p->text, sizeof(p->text), f))
-        p->text[0] = '\0';
-    fclose(f);
-    p->text[strcspn(p->text, "\r\n")] = '\0';
-    p->have = true;
-    return 0;
-}
-
-static int parse_protocol(const char *v, int *out)
-{
-    static const struct {
-        const char *name;
-        int version;
-    } names[] = {
-        {"TLSv1.1", TLS1_1_VERSION}, {"TLSv1.2", TLS1_2_VERSION}, {"TLSv1.3", TLS1_3_VERSION}};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcasecmp(v, names[i].name) == 0) {
-            *out = names[i].version;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 static bool is_tls13_suite(const char *name)
 {
@@ -174,7 +112,7 @@ static int set_ciphers(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
     if ((tls12[0] && !SSL_CTX_set_cipher_list(ctx, tls12)) ||
         !SSL_CTX_set_ciphersuites(ctx, tls13)) {
         char r[160];
-        snprintf(why, whylen, "ssl-cipher-suites: %s", ssl_reason(r, sizeof(r)));
+        snprintf(why, whylen, "ssl-cipher-suites: %s", tls_ssl_reason(r, sizeof(r)));
         return -1;
     }
     if (!tls12[0])
@@ -184,107 +122,10 @@ static int set_ciphers(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
     return 0;
 }
 
-static int set_protocols(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
-{
-    int lo = 0, hi = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, "\n");
-        char name[32];
-        int v;
-        if (len >= sizeof(name) || (memcpy(name, p, len), name[len] = '\0', 0) ||
-            parse_protocol(name, &v) < 0) {
-            snprintf(why, whylen,
-                     "ssl-supported-protocols: '%.*s' is not TLSv1.1, TLSv1.2 or TLSv1.3",
-                     (int)(len < 40 ? len : 40), p);
-            return -1;
-        }
-        if (!lo || v < lo)
-            lo = v;
-        if (v > hi)
-            hi = v;
-        p += len + (p[len] ? 1 : 0);
-    }
-    if (!lo) {
-        snprintf(why, whylen, "ssl-supported-protocols: no protocol given");
-        return -1;
-    }
-    SSL_CTX_set_min_proto_version(ctx, lo);
-    SSL_CTX_set_max_proto_version(ctx, hi);
-    if (lo < TLS1_2_VERSION)
-        SSL_CTX_set_security_level(ctx, 0); /* TLS 1.1 needs SHA-1 signatures */
-    return 0;
-}
-
-static int load_cas(SSL_CTX *ctx, const char *list, char *why, size_t whylen)
-{
-    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
-    if (!names) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, "\n");
-        char path[1024];
-        snprintf(path, sizeof(path), "%.*s", (int)len, p);
-        p += len + (p[len] ? 1 : 0);
-        char r[160];
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            snprintf(why, whylen, "ssl-certificate-authorities: cannot read %s: %s", path,
-                     strerror(errno));
-            sk_X509_NAME_pop_free(names, X509_NAME_free);
-            return -1;
-        }
-        fclose(f);
-        if (!SSL_CTX_load_verify_locations(ctx, path, NULL)) {
-            snprintf(why, whylen, "ssl-certificate-authorities: cannot load %s: %s", path,
-                     ssl_reason(r, sizeof(r)));
-            sk_X509_NAME_pop_free(names, X509_NAME_free);
-            return -1;
-        }
-        /* The CA names go into the CertificateRequest, so a client with several certificates
-         * picks the right one. */
-        SSL_add_file_cert_subjects_to_stack(names, path);
-        ERR_clear_error();
-    }
-    SSL_CTX_set_client_CA_list(ctx, names);
-    return 0;
-}
-
 static void describe_cert(X509 *x, char *out, size_t outlen);
-
-/* True when the first 8 KiB of PATH contain WORD (a PEM header). */
-static bool file_has(const char *path, const char *word)
-{
-    char head[8193];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    size_t n = fread(head, 1, sizeof(head) - 1, f);
-    fclose(f);
-    head[n] = '\0';
-    return strstr(head, word) != NULL;
-}
-
-/* A file that cannot be opened is named with the system's reason (OpenSSL only says "system
- * lib"). */
-static bool readable(const char *name, const char *option, const char *path, char *why,
-                     size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        return true;
-    }
-    snprintf(why, whylen, "%s.%s: cannot read %s: %s", name, option, path, strerror(errno));
-    return false;
-}
 
 static SSL_CTX *build_ctx(const char *name, const struct tls_options *o, char *why, size_t whylen)
 {
-    char r[200];
     ERR_clear_error();
     if (!o->certificate[0] || !o->key[0]) {
         snprintf(why, whylen, "%s: TLS needs %s.ssl-certificate and %s.ssl-key", name, name, name);
@@ -303,59 +144,21 @@ static SSL_CTX *build_ctx(const char *name, const struct tls_options *o, char *w
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    char sub[2200];
-    struct passphrase pass = {.have = false};
-    if (set_protocols(ctx, o->supported_protocols, sub, sizeof(sub)) < 0 ||
-        set_ciphers(ctx, o->cipher_suites[0] ? o->cipher_suites : tls_default_cipher_suites, sub,
+    char prefix[32], sub[2200];
+    snprintf(prefix, sizeof(prefix), "%s.ssl-", name);
+    if (tls_ctx_protocols(ctx, prefix, o->supported_protocols, why, whylen) < 0)
+        goto fail;
+    if (set_ciphers(ctx, o->cipher_suites[0] ? o->cipher_suites : tls_default_cipher_suites, sub,
                     sizeof(sub)) < 0) {
         snprintf(why, whylen, "%s.%s", name, sub);
         goto fail;
     }
-    if (!readable(name, "ssl-certificate", o->certificate, why, whylen) ||
-        !readable(name, "ssl-key", o->key, why, whylen))
+    if (tls_ctx_identity(ctx, prefix, o->certificate, o->key, o->key_passphrase_file, why, whylen) <
+        0)
         goto fail;
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->certificate) != 1) {
-        snprintf(why, whylen, "%s.ssl-certificate: cannot load %s: %s", name, o->certificate,
-                 ssl_reason(r, sizeof(r)));
-        goto fail;
-    }
-    if (o->key_passphrase_file[0] &&
-        read_passphrase(o->key_passphrase_file, &pass, sub, sizeof(sub)) < 0) {
-        snprintf(why, whylen, "%s.%s", name, sub);
-        goto fail;
-    }
-    SSL_CTX_set_default_passwd_cb(ctx, passphrase_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, &pass);
-    /* PEM_read_bio_PrivateKey reads PKCS#8 (plain or encrypted), PKCS#1 and SEC1 alike. */
-    int ok = SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM);
-    SSL_CTX_set_default_passwd_cb(ctx, NULL);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
-    explicit_bzero(pass.text, sizeof(pass.text));
-    if (ok != 1) {
-        ssl_reason(r, sizeof(r));
-        const char *hint = "";
-        if (strstr(r, "bad decrypt"))
-            hint = " (wrong passphrase in ssl-key-passphrase-file?)";
-        else if (!o->key_passphrase_file[0] && file_has(o->key, "ENCRYPTED"))
-            hint = " (the key is encrypted: give its passphrase in ssl-key-passphrase-file)";
-        if (strstr(r, "values mismatch"))
-            snprintf(why, whylen, "%s.ssl-key: %s does not belong to the certificate %s", name,
-                     o->key, o->certificate);
-        else
-            snprintf(why, whylen, "%s.ssl-key: cannot load %s: %s%s", name, o->key, r, hint);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(why, whylen, "%s.ssl-key: %s does not belong to the certificate %s", name, o->key,
-                 o->certificate);
-        ERR_clear_error();
-        goto fail;
-    }
     if (o->certificate_authorities[0] &&
-        load_cas(ctx, o->certificate_authorities, sub, sizeof(sub)) < 0) {
-        snprintf(why, whylen, "%s.%s", name, sub);
+        tls_ctx_cas(ctx, prefix, o->certificate_authorities, true, why, whylen) < 0)
         goto fail;
-    }
     if (strcmp(o->client_authentication, "required") == 0)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     else if (strcmp(o->client_authentication, "optional") == 0)
