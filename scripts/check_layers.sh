@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fails when a file includes a layer above its own or beside it, or when a layer includes a
 # network library (libuv, libcurl, OpenSSL) it does not use. Layers, bottom up:
-#   base -> protocol, store -> pipeline -> net -> notify -> {server, tools} -> cmd
+#   base -> protocol, store -> pipeline -> net -> {notify, relay} -> {server, tools} -> cmd
+# (relay/ stands on net/ and protocol/; only server/ uses it)
 # server/ and tools/ stand side by side: neither includes the other; only cmd/ sees both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-layers="base protocol store pipeline net notify tools server cmd"
+layers="base protocol store pipeline net notify relay tools server cmd"
 
 allowed() {
   case "$1" in
@@ -16,9 +17,10 @@ allowed() {
     pipeline) echo "base protocol pipeline" ;;
     net) echo "base net" ;;
     notify) echo "base protocol store pipeline net notify" ;;
-    server) echo "base protocol store pipeline net notify server" ;;
+    relay) echo "base protocol store net relay" ;;
+    server) echo "base protocol store pipeline net notify relay server" ;;
     tools) echo "base protocol store pipeline net notify tools" ;;
-    cmd) echo "base protocol store pipeline net notify server tools cmd" ;;
+    cmd) echo "base protocol store pipeline net notify relay server tools cmd" ;;
   esac
 }
 
@@ -27,6 +29,7 @@ network() {
   case "$1" in
     net) echo "uv openssl" ;;
     notify) echo "curl" ;;
+    relay) echo "uv openssl" ;;
     server) echo "uv openssl" ;;
     tools) echo "uv openssl" ;;
     *) echo "" ;;
