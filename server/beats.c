@@ -11,13 +11,18 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "net/net.h"
+#include "net/tls_context.h"
 #include "protocol/beats_session.h"
+#include "protocol/inflate.h"
+#include "relay/relay.h"
 #include "server/conn.h"
 #include "server/server.h"
 
 #define READ_CHUNK           (64u * 1024u)
 #define HEADER_READ          10u /* the longest frame header (J, D): what a read waiting for room takes */
 #define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
+#define RELAY_BUF_MAX                                                                              \
+    ((size_t)1 << 40) /* a window gathered for the next hop: bounded by the budgets */
 
 struct beats_conn {
     struct conn base; /* first */
@@ -35,6 +40,21 @@ struct beats_conn {
     bool waiting;                     /* in the server's queue of connections waiting for room */
     bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
     struct beats_conn *wprev, *wnext; /* that queue */
+    struct relay_pend *rp_head, *rp_tail; /* windows being gathered for the next hop, in order */
+};
+
+/* A window on its way to the next hop: its frames gathered as they are cut, handed to the relay
+ * once whole, acknowledged to the Beat only after the next hop acknowledged it (and after its
+ * events were matched and its alerts journaled, as without a relay). Its bytes count in the
+ * connection's and the global budgets until then: a next hop that is down or slow pauses the
+ * Beats' reads. */
+struct relay_pend {
+    struct relay_pend *next;
+    struct beats_conn *c;
+    struct beats_window *w;
+    struct buf bytes; /* v2: the window's frames as they arrived; v1: its D frames */
+    uint8_t version;
+    size_t counted; /* bytes counted in the budgets */
 };
 
 /* ACK bytes on their way to a connection (loop thread). A call of beats_session_acks that fills
@@ -123,6 +143,17 @@ static void on_closing(struct conn *k, bool error)
         b = n;
     }
     c->blocked_head = c->blocked_tail = NULL;
+    /* Windows still being gathered never reach the next hop: the Beat sends them again. */
+    struct relay_pend *rp = c->rp_head;
+    while (rp) {
+        struct relay_pend *n = rp->next;
+        s->inflight_bytes -= rp->counted;
+        c->inflight_bytes -= rp->counted;
+        buf_free(&rp->bytes);
+        free(rp);
+        rp = n;
+    }
+    c->rp_head = c->rp_tail = NULL;
     s->reserved_bytes -= c->reserved;
     c->reserved = 0;
     s->held_bytes -= c->held;
@@ -134,6 +165,13 @@ static const struct conn_ops beats_ops = {.closing = on_closing, .release = rele
 
 /* ---- Writing ACKs ---- */
 
+/* The last time something beyond the senders held windows back: a full disk, the next hop. */
+static uint64_t held_since(const struct server *s)
+{
+    uint64_t relay = s->relay ? relay_held_ms(s->relay) : 0;
+    return relay > s->journal_waited_ms ? relay : s->journal_waited_ms;
+}
+
 /* Writes the ACKs the session has due, in window order (KEEPALIVE: a keep-alive from its tick
  * instead, which does not count as an exchange for the idle timeout). */
 static void write_acks(struct beats_conn *c, bool keepalive)
@@ -141,9 +179,8 @@ static void write_acks(struct beats_conn *c, bool keepalive)
     struct server *s = c->base.srv;
     while (!c->base.closing) {
         buf_reset(&ack_out);
-        int n = keepalive
-                    ? beats_session_tick(c->sess, server_now(s), s->journal_waited_ms, &ack_out)
-                    : beats_session_acks(c->sess, &ack_out, server_now(s));
+        int n = keepalive ? beats_session_tick(c->sess, server_now(s), held_since(s), &ack_out)
+                          : beats_session_acks(c->sess, &ack_out, server_now(s));
         if (n < 0) {
             /* A window that cannot be matched, or one stalled: never acknowledged. */
             const char *why = beats_session_error(c->sess);
@@ -270,6 +307,7 @@ static json_t *source_of(struct beats_conn *c, uint8_t version)
 }
 
 static void window_done(struct batch *b, void *ctx);
+static void relay_flush(struct beats_conn *c);
 
 /* Hands a unit of the session to the workers as a batch. */
 static void dispatch(struct beats_conn *c, const struct beats_step *u)
@@ -321,11 +359,229 @@ static void window_done(struct batch *b, void *ctx)
             close_conn(c, beats_session_error(c->sess), true);
         } else {
             retry_blocked(c);
+            if (s->relay)
+                relay_flush(c); /* a compressed frame's count may have made its window whole */
             write_acks(c, false);
         }
     }
     batch_free(b);
     conn_unref(&c->base);
+}
+
+/* ---- The relay ---- */
+
+static int relay_gather(struct relay_pend *rp, const uint8_t *p, size_t n)
+{
+    struct beats_conn *c = rp->c;
+    int rc = buf_append(&rp->bytes, p, n);
+    if (rc < 0)
+        return rc;
+    rp->counted += n;
+    c->inflight_bytes += n;
+    c->base.srv->inflight_bytes += n;
+    return 0;
+}
+
+/* A window opened: the relay holds its ACK from now on; a v2 window's W frame (the N bytes at P)
+ * is the first of its bytes. */
+static void relay_open(struct beats_conn *c, const struct beats_step *st, const uint8_t *p,
+                       size_t n)
+{
+    struct relay_pend *rp = calloc(1, sizeof(*rp));
+    if (!rp) {
+        close_conn(c, "out of memory", true);
+        return;
+    }
+    rp->c = c;
+    rp->w = st->window;
+    rp->version = st->version;
+    buf_init(&rp->bytes, RELAY_BUF_MAX);
+    beats_session_hold(c->sess, rp->w);
+    if (c->rp_tail)
+        c->rp_tail->next = rp;
+    else
+        c->rp_head = rp;
+    c->rp_tail = rp;
+    if (rp->version == LJ_V2 && relay_gather(rp, p, n) < 0)
+        close_conn(c, "out of memory", true);
+}
+
+/* A unit cut for the window being gathered: its frames (the N bytes at P) as they arrived. A v1
+ * compressed frame is inflated here, so that its D frames can go on as v2 JSON events. */
+static void relay_unit(struct beats_conn *c, const struct beats_step *st, const uint8_t *p,
+                       size_t n)
+{
+    struct relay_pend *rp = c->rp_tail;
+    if (!rp || rp->w != st->window) {
+        close_conn(c, "a frame outside the window being passed on", true);
+        return;
+    }
+    int rc;
+    if (rp->version == LJ_V1 && st->kind == BEATS_UNIT_COMPRESSED) {
+        struct server *s = c->base.srv;
+        struct inflater *z =
+            inflater_new(s->cfg.beats_max_inflated, (unsigned)s->cfg.beats_max_ratio);
+        const uint8_t *out;
+        size_t outlen;
+        rc = z ? inflater_run(z, st->data, st->len, &out, &outlen) : -ENOMEM;
+        if (rc == 0)
+            rc = relay_gather(rp, out, outlen);
+        inflater_free(z);
+    } else {
+        rc = relay_gather(rp, p, n);
+    }
+    if (rc < 0)
+        close_conn(c,
+                   rc == -ENOMEM ? "out of memory" : "a v1 compressed frame that does not inflate",
+                   true);
+}
+
+static void relay_done(void *ctx, int status)
+{
+    struct relay_pend *rp = ctx;
+    struct beats_conn *c = rp->c;
+    struct server *s = c->base.srv;
+    c->inflight_bytes -= rp->counted;
+    s->inflight_bytes -= rp->counted;
+    s->need_resume = true;
+    if (!c->base.closing) {
+        if (beats_session_complete(c->sess, rp->w, 0, 0, status,
+                                   "stopping before the next hop acknowledged the window") < 0)
+            close_conn(c, beats_session_error(c->sess), true);
+        else
+            write_acks(c, false);
+    }
+    buf_free(&rp->bytes);
+    free(rp);
+    conn_unref(&c->base);
+}
+
+/* Hands the whole windows at the head of the gathering queue to the relay, in order. */
+static void relay_flush(struct beats_conn *c)
+{
+    struct server *s = c->base.srv;
+    while (!c->base.closing && c->rp_head && beats_window_whole(c->rp_head->w)) {
+        struct relay_pend *rp = c->rp_head;
+        c->rp_head = rp->next;
+        if (!c->rp_head)
+            c->rp_tail = NULL;
+        rp->next = NULL;
+        beats_session_seal(c->sess, rp->w);
+        conn_ref(&c->base);
+        uint32_t events = beats_window_size(rp->w);
+        if (rp->version == LJ_V1) {
+            struct buf v2;
+            buf_init(&v2, RELAY_BUF_MAX);
+            int rc = relay_v1_to_v2((const uint8_t *)rp->bytes.data, rp->bytes.len, &s->limits, &v2,
+                                    &events);
+            if (rc < 0) {
+                buf_free(&v2);
+                close_conn(c,
+                           rc == -ENOMEM ? "out of memory" : "a v1 window that cannot go on as v2",
+                           true);
+                relay_done(rp, rc);
+                return;
+            }
+            buf_free(&rp->bytes);
+            rp->bytes = v2;
+            c->inflight_bytes += v2.len;
+            s->inflight_bytes += v2.len;
+            c->inflight_bytes -= rp->counted;
+            s->inflight_bytes -= rp->counted;
+            rp->counted = v2.len;
+        }
+        if (events == 0 || rp->bytes.len == 0) {
+            relay_done(rp, 0); /* nothing to pass on (W 0) */
+            continue;
+        }
+        uint8_t *bytes = (uint8_t *)rp->bytes.data;
+        size_t len = rp->bytes.len;
+        if (relay_send(s->relay, bytes, len, events, relay_done, rp) < 0) {
+            close_conn(c, "out of memory", true);
+            relay_done(rp, -ENOMEM);
+            return;
+        }
+        buf_init(&rp->bytes, 0); /* the relay owns the bytes now */
+    }
+}
+
+int beats_relay_check(struct server *s)
+{
+    const struct config *cfg = &s->cfg;
+    if (!cfg->relay_beats_hosts[0])
+        return 0;
+    if (cfg->relay_beats_backoff_init_ms > cfg->relay_beats_backoff_max_ms) {
+        fprintf(stderr, "amsiwatch serve: relay.beats.backoff.init is longer than "
+                        "relay.beats.backoff.max\n");
+        return -1;
+    }
+    if (!cfg->relay_beats_ssl.enabled)
+        return 0;
+    char why[2400];
+    s->relay_tls = tls_client_context(&cfg->relay_beats_ssl, "relay.beats.ssl.",
+                                      &s->relay_verify_host, why, sizeof(why));
+    if (!s->relay_tls) {
+        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+int beats_relay_start(struct server *s)
+{
+    const struct config *cfg = &s->cfg;
+    if (!cfg->relay_beats_hosts[0])
+        return 0;
+    struct relay_options o = {
+        .loadbalance = cfg->relay_beats_loadbalance,
+        .worker = (unsigned)cfg->relay_beats_worker,
+        .pipelining = (unsigned)cfg->relay_beats_pipelining,
+        .timeout_ms = cfg->relay_beats_timeout_ms,
+        .backoff_init_ms = cfg->relay_beats_backoff_init_ms,
+        .backoff_max_ms = cfg->relay_beats_backoff_max_ms,
+        .tls = s->relay_tls,
+        .tls_verify_host = s->relay_verify_host,
+    };
+    for (const char *p = cfg->relay_beats_hosts; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (o.nhosts == RELAY_MAX_HOSTS || len >= sizeof(o.hosts[0])) {
+            fprintf(stderr,
+                    "amsiwatch serve: relay.beats.hosts: at most %d hosts of %zu characters\n",
+                    RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 1);
+            return -EINVAL;
+        }
+        memcpy(o.hosts[o.nhosts], p, len);
+        o.hosts[o.nhosts++][len] = '\0';
+        p += len + (p[len] ? 1 : 0);
+    }
+    int rc = relay_new(&s->relay, s->loop, &o);
+    if (rc == -EINVAL) {
+        fprintf(stderr,
+                "amsiwatch serve: relay.beats.hosts: '%s' is not HOST, HOST:PORT or "
+                "[IPv6]:PORT\n",
+                cfg->relay_beats_hosts);
+        return rc;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot start the relay: %s\n", strerror(-rc));
+        return rc;
+    }
+    char list[1024] = "";
+    for (size_t i = 0; i < o.nhosts; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                 o.hosts[i]);
+    log_info("relay", "passing every Beats window on to %s (%s)", list,
+             o.nhosts == 1   ? "one host"
+             : o.loadbalance ? "load balanced"
+                             : "failover");
+    return 0;
+}
+
+void beats_relay_stop(struct server *s)
+{
+    if (s->relay)
+        relay_close(s->relay, NULL, NULL);
+    s->relay = NULL;
 }
 
 /* ---- Reading ---- */
@@ -350,11 +606,20 @@ static void conn_parse(struct beats_conn *c)
             break;
         }
         c->frame_started_ms = 0;
-        if (st.event == BEATS_WINDOW_OPENED)
+        if (st.event == BEATS_WINDOW_OPENED) {
             s->counters.windows++;
-        else
+            if (s->relay)
+                relay_open(c, &st, p + off - (size_t)n, (size_t)n);
+        } else {
+            if (s->relay)
+                relay_unit(c, &st, p + off - (size_t)n, (size_t)n);
+            if (c->base.closing)
+                break;
             dispatch(c, &st); /* processing starts before the window is whole */
+        }
     }
+    if (s->relay && !c->base.closing)
+        relay_flush(c);
     if (c->base.closing)
         return;
     buf_consume(&c->rbuf, off);

@@ -60,6 +60,15 @@ struct config {
     /* TLS and access control per listener */
     struct tls_options beats_tls;
     struct tls_options syslog_tls_opts;
+    /* the Beats relay: Beats' output.logstash options under relay.beats */
+    char relay_beats_hosts[4096]; /* one per line; empty: no relay */
+    bool relay_beats_loadbalance;
+    uint64_t relay_beats_worker;
+    uint64_t relay_beats_pipelining;
+    uint64_t relay_beats_timeout_ms;
+    uint64_t relay_beats_backoff_init_ms;
+    uint64_t relay_beats_backoff_max_ms;
+    struct tls_client_options relay_beats_ssl;
     uint64_t lists_set; /* list options given a value since the defaults (bit per option) */
     /* webhooks (delivery comes with its own options) */
     char webhooks[CONFIG_MAX_LIST][512];

@@ -125,6 +125,7 @@ static void close_handle(uv_handle_t *h)
 static void finish(struct server *s)
 {
     beats_close_all(s);
+    beats_relay_stop(s);
     syslogd_close_all(s);
     uv_timer_stop(&s->tick);
     close_handle((uv_handle_t *)&s->tick);
@@ -186,6 +187,8 @@ static int security_init(struct server *s)
                         "listener needs a certificate and its key\n");
         return -1;
     }
+    if (beats_relay_check(s) < 0)
+        return -1;
     if (!c->beats_tls.ssl_enabled && c->beats_tls.certificate[0])
         log_warn("beats", "beats.ssl-certificate is set but beats.ssl-enabled is false: the Beats "
                           "listener is plaintext");
@@ -197,6 +200,9 @@ static void security_free(struct server *s)
     sec_listener_free(&s->beats_sec);
     sec_listener_free(&s->syslog_sec);
     sec_listener_free(&s->syslog_tls_sec);
+    if (s->relay_tls)
+        SSL_CTX_free(s->relay_tls);
+    s->relay_tls = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -267,12 +273,12 @@ static void on_tick(uv_timer_t *t)
 static int start(struct server *s)
 {
     char beats[128] = "", tcp[128] = "", udp[128] = "";
-    if (strcmp(s->cfg.beats, "off") != 0) {
-        int rc = beats_listen(s, beats, sizeof(beats));
-        if (rc < 0)
-            return rc;
-    }
-    int rc = syslogd_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
+    int rc = beats_relay_start(s);
+    if (rc < 0)
+        return rc;
+    if (strcmp(s->cfg.beats, "off") != 0 && (rc = beats_listen(s, beats, sizeof(beats))) < 0)
+        return rc;
+    rc = syslogd_listen(s, tcp, sizeof(tcp), udp, sizeof(udp));
     if (rc < 0)
         return rc;
     char stls[128] = "";

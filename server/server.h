@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "notify/delivery.h"
@@ -20,6 +21,7 @@
 #include "store/journal.h"
 
 struct beats_conn;
+struct relay;
 
 /* Counters of one syslog listener. Loop thread. */
 struct syslogd_counters {
@@ -37,6 +39,9 @@ struct server {
     struct batch_handoff handoff; /* every batch's way back to the loop (server/serve.c) */
     bool print_alerts;
     struct delivery *delivery; /* NULL without webhook targets */
+    struct relay *relay;       /* NULL without relay.beats.hosts */
+    SSL_CTX *relay_tls;        /* relay.beats.ssl.enabled: the client context */
+    bool relay_verify_host;
 
     /* Completed batches, pushed by worker and journal threads (lock-free MPSC stack), taken by the
      * loop after one uv_async_send on the empty-to-non-empty edge. */
@@ -110,6 +115,13 @@ void beats_resume_paused(struct server *s);
 void beats_stop_reading_all(struct server *s);
 bool beats_idle(struct server *s);
 void beats_close_all(struct server *s);
+
+/* The Beats relay (server/beats.c): checks relay.beats (main thread, before the journal opens;
+ * prints what is wrong and returns -1), starts it on the loop, stops it (windows it holds are
+ * not acknowledged). */
+int beats_relay_check(struct server *s);
+int beats_relay_start(struct server *s);
+void beats_relay_stop(struct server *s);
 
 /* The syslog listeners and connections (server/syslogd.c). */
 int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""The Beats relay (relay.beats): amsiwatch passes every window on to the next hop and
+acknowledges the sender only once the next hop has acknowledged it.
+
+Senders are `amsiwatch replay` (v2 compressed, v1 bare and compressed) and npm's clients through
+the Node tests; next hops are a second `amsiwatch serve` (a chain of two, plaintext and mutual
+TLS) and Lumberjack receivers written here (tests/integration/lumberjack.py) that acknowledge
+part of a window and close, never acknowledge, or go away. What is checked: every event reaches
+the last hop at least once (counted by what it received, or by the alerts it journaled when every
+event alerts), the alerts are journaled at the first hop, every ACK comes in order (replay checks
+them), a hop that goes down and comes back loses nothing, and load balancing spreads windows.
+
+usage: test_relay.py path/to/amsiwatch [unittest options]"""
+import collections
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+import unittest
+import zlib
+
+import amsi
+from lumberjack import Receiver, ack
+
+BINARY = None
+
+
+def gen(path, count, hit_rate, seed=1):
+    subprocess.run([BINARY, "gen", "--count", str(count), "--hit-rate", str(hit_rate), "--seed",
+                    str(seed), "-o", path], check=True, capture_output=True, timeout=120)
+    with open(path, "rb") as f:
+        return [ln for ln in f.read().splitlines() if ln.strip()]
+
+
+def replay(*args, timeout=300):
+    """`amsiwatch replay --json ARGS`: (exit status, report, stderr)."""
+    proc = subprocess.run([BINARY, "replay", "--json", "--no-progress"] + [str(a) for a in args],
+                          capture_output=True, text=True, errors="replace",
+                          timeout=timeout * amsi.slow(BINARY))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    report = json.loads(lines[-1]) if lines else {}
+    return proc.returncode, report, proc.stderr
+
+
+def window_v2(lines):
+    """A v2 window of LINES (JSON events) in one C frame, as Beats send it."""
+    body = b"".join(b"2J" + struct.pack(">II", i + 1, len(ln)) + ln for i, ln in enumerate(lines))
+    z = zlib.compress(body, 3)
+    return b"2W" + struct.pack(">I", len(lines)) + b"2C" + struct.pack(">I", len(z)) + z
+
+
+def read_acks(sock, n, timeout):
+    """The sequence numbers of the next N ACK frames SOCK receives within TIMEOUT seconds."""
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError("closed after ACKs %r" % out)
+        buf += chunk
+        while len(buf) >= 6 and len(out) < n:
+            assert buf[:2] == b"2A", buf[:6]
+            out.append(struct.unpack(">I", buf[2:6])[0])
+            buf = buf[6:]
+    return out
+
+
+def record_ids(events):
+    """The winlog.record_id of each event (JSON text or a dict of pairs)."""
+    out = []
+    for e in events:
+        doc = e if isinstance(e, dict) else json.loads(e)
+        if "winlog.record_id" in doc:  # v1 pairs: flattened keys, string values
+            out.append(int(doc["winlog.record_id"]))
+        else:
+            out.append(doc["winlog"]["record_id"])
+    return out
+
+
+class RelayTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = amsi.tempdir(cls)
+        cls.events = os.path.join(cls.work, "events.ndjson")
+        cls.lines = gen(cls.events, 4000, 0.001)
+        cls.ids = sorted(json.loads(ln)["winlog"]["record_id"] for ln in cls.lines)
+        cls.expected_alerts = None
+
+    def serve(self, relay_to=None, args=(), listen=("beats",), data_dir=None):
+        extra = ["--stats-interval", "0", "--quiet"]
+        if relay_to is not None:
+            hosts = relay_to if isinstance(relay_to, str) else ",".join(relay_to)
+            extra += ["--relay-beats-hosts", hosts, "--relay-beats-backoff-init", "100ms",
+                      "--relay-beats-backoff-max", "500ms"]
+        d = data_dir or amsi.tempdir(prefix="data-", parent=self.work)
+        return amsi.Serve(listen, data_dir=d, args=extra + list(args), cleanup=self)
+
+    def target(self, srv):
+        return "127.0.0.1:%d" % srv.ports["beats"]
+
+    def alerts_expected(self):
+        if RelayTest.expected_alerts is None:
+            d = amsi.tempdir(prefix="scan-", parent=self.work)
+            srv = self.serve(data_dir=d)
+            rc, rep, err = replay("-t", self.target(srv), self.events)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(srv.stop(), 0)
+            RelayTest.expected_alerts = len(srv.journaled())
+            self.assertGreater(RelayTest.expected_alerts, 0)
+        return RelayTest.expected_alerts
+
+    # ---- A chain of two amsiwatch ----
+
+    def check_chain(self, first, last, rep, err, n):
+        self.assertTrue(rep.get("ok"), err)
+        self.assertEqual(rep["events_acked"], n, rep)
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assertEqual(last.stop(), 0, last.log())
+        self.assertEqual(first.beats_counters()["events"], n, first.log())
+        self.assertEqual(last.beats_counters()["events"], n, last.log())
+        expected = self.alerts_expected()
+        self.assertEqual(len(first.journaled()), expected, "the first hop journals the alerts")
+        self.assertEqual(len(last.journaled()), expected)
+
+    def test_chain_of_two_every_event_reaches_the_last_hop(self):
+        last = self.serve()
+        first = self.serve(relay_to=self.target(last))
+        rc, rep, err = replay("-t", self.target(first), "-c", 4, "-w", 500, self.events)
+        self.assertEqual(rc, 0, err)
+        self.check_chain(first, last, rep, err, len(self.lines))
+        self.assertIsNotNone(first.last(r"relay: connected to the next hop 127\.0\.0\.1:\d+"),
+                             first.log())
+
+    def test_v1_windows_go_on_as_v2(self):
+        for compression in (0, 3):
+            with self.subTest(compression=compression):
+                got = []
+                r = Receiver(lambda conn, win, sock, version, seqs:
+                             (got.append(version), ack(sock, version, seqs[-1])))
+                self.addCleanup(r.close)
+                first = self.serve(relay_to="127.0.0.1:%d" % r.port)
+                rc, rep, err = replay("-t", self.target(first), "--lumberjack", 1, "-z",
+                                      compression, "-w", 300, self.events)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(rep["events_acked"], len(self.lines))
+                self.assertEqual(first.stop(), 0, first.log())
+                self.assertEqual(set(got), {b"2"}, "v1 windows go on as v2")
+                events = r.events()
+                self.assertTrue(all(isinstance(e, bytes) for e in events), "as J frames")
+                self.assertEqual(sorted(record_ids(events)), self.ids)
+                doc = json.loads(events[0])
+                self.assertIn("winlog.record_id", doc, "the v1 pairs, as one JSON object")
+
+    def test_chain_over_mutual_tls(self):
+        from test_tls import make_pki
+        pki = make_pki(amsi.tempdir(prefix="pki-", parent=self.work))
+        p = pki.path
+        last = self.serve(args=["--beats-ssl-enabled", "--beats-ssl-certificate",
+                                p("server.pem"), "--beats-ssl-key", p("server.key"),
+                                "--beats-ssl-certificate-authorities", p("ca.pem"),
+                                "--beats-ssl-client-authentication", "required"])
+        first = self.serve(relay_to=self.target(last),
+                           args=["--relay-beats-ssl-enabled",
+                                 "--relay-beats-ssl-certificate-authorities", p("ca.pem"),
+                                 "--relay-beats-ssl-certificate", p("client.pem"),
+                                 "--relay-beats-ssl-key", p("client.key")])
+        rc, rep, err = replay("-t", self.target(first), "-c", 2, "-w", 500, self.events)
+        self.assertEqual(rc, 0, err)
+        self.check_chain(first, last, rep, err, len(self.lines))
+        # A client certificate the next hop does not trust: windows wait, the log says why.
+        stranger = self.serve(relay_to=self.target(self.serve(args=[
+            "--beats-ssl-enabled", "--beats-ssl-certificate", p("server.pem"), "--beats-ssl-key",
+            p("server.key"), "--beats-ssl-certificate-authorities", p("other-ca.pem"),
+            "--beats-ssl-client-authentication", "required"])),
+            args=["--relay-beats-ssl-enabled", "--relay-beats-ssl-certificate-authorities",
+                  p("ca.pem"), "--relay-beats-ssl-certificate", p("client.pem"),
+                  "--relay-beats-ssl-key", p("client.key")])
+        self.assertIsNotNone(stranger.wait_log(r"relay: next hop .* is down: ", 20),
+                             stranger.log())
+
+    def test_a_bad_relay_configuration_is_refused_with_its_key(self):
+        cases = [
+            (["--relay-beats-hosts", "a:b:c"], "relay.beats.hosts"),
+            (["--relay-beats-hosts", "127.0.0.1:1", "--relay-beats-ssl-enabled",
+              "--relay-beats-ssl-certificate-authorities", "/nonexistent/ca.pem"],
+             "relay.beats.ssl.certificate-authorities: cannot read /nonexistent/ca.pem"),
+            (["--relay-beats-hosts", "127.0.0.1:1", "--relay-beats-ssl-verification-mode",
+              "lax"], "relay-beats-ssl-verification-mode"),
+            (["--relay-beats-hosts", "127.0.0.1:1", "--relay-beats-backoff-init", "2m"],
+             "relay.beats.backoff.init"),
+        ]
+        for args, words in cases:
+            with self.subTest(args=args):
+                proc = subprocess.run([BINARY, "serve", "--beats", "127.0.0.1:0", "--syslog-tcp",
+                                       "off", "--syslog-udp", "off", "--data-dir",
+                                       amsi.tempdir(prefix="bad-", parent=self.work)] + args,
+                                      capture_output=True, text=True, timeout=60)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(words, proc.stderr)
+
+    # ---- Next hops that fail ----
+
+    def test_the_next_hop_killed_and_started_again_loses_nothing(self):
+        # (Nearly) every event alerts, so the next hop's journal (which survives its kill -9)
+        # holds every alerting event it acknowledged: the same alerts as the first hop's.
+        path = os.path.join(self.work, "hits.ndjson")
+        lines = gen(path, 3000, 1, seed=7)
+        hop_dir = amsi.tempdir(prefix="hop-", parent=self.work)
+        last = self.serve(data_dir=hop_dir)
+        port = last.ports["beats"]
+        first = self.serve(relay_to="127.0.0.1:%d" % port)
+        proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
+                                 self.target(first), "-w", "100", "-r", "1000", path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        last.wait_journaled(300, 60)
+        last.kill()
+        self.assertIsNotNone(first.wait_log(r"relay: next hop .* is down", 20), first.log())
+        time.sleep(1)
+        again = amsi.Serve(None, data_dir=hop_dir, cleanup=self,
+                           args=["--beats", "127.0.0.1:%d" % port, "--syslog-tcp", "off",
+                                 "--syslog-udp", "off", "--syslog-tls", "off", "--quiet"])
+        out, err = proc.communicate(timeout=300 * amsi.slow(BINARY))
+        rep = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(rep["events_acked"], len(lines), rep)
+        self.assertIsNotNone(first.last(r"relay: next hop .* is up again"), first.log())
+        self.assertEqual(again.stop(), 0, again.log())
+        self.assertEqual(first.stop(), 0, first.log())
+        alerted = {a["fields"]["winlog.record_id"] for a in first.journaled()}
+        self.assertGreater(len(alerted), len(lines) // 2)
+        seen = collections.Counter(a["fields"]["winlog.record_id"] for a in again.journaled())
+        self.assertEqual(set(seen), alerted, "every event reached the next hop")
+
+    def test_a_partial_ack_then_a_close_sends_the_window_again(self):
+        def handle(conn, win, sock, version, seqs):
+            if conn == 1 and win == 2:
+                ack(sock, version, seqs[len(seqs) // 2])
+                return False
+            ack(sock, version, seqs[-1])
+
+        r = Receiver(handle)
+        self.addCleanup(r.close)
+        first = self.serve(relay_to="127.0.0.1:%d" % r.port)
+        rc, rep, err = replay("-t", self.target(first), "-w", 400, self.events)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_acked"], len(self.lines))
+        self.assertEqual(first.stop(), 0, first.log())
+        got = collections.Counter(record_ids(r.events()))
+        self.assertEqual(sorted(got), self.ids, "every event arrived")
+        self.assertEqual(sum(1 for v in got.values() if v > 1), 400,
+                         "the window cut short was sent again whole")
+        self.assertGreaterEqual(r.connections, 2)
+
+    def test_a_next_hop_that_never_acks_gets_keepalives_to_the_sender(self):
+        r = Receiver(lambda *a: None)
+        self.addCleanup(r.close)
+        first = self.serve(relay_to="127.0.0.1:%d" % r.port,
+                           args=["--relay-beats-timeout", "10m", "--beats-keepalive", "200ms"])
+        with socket.create_connection(("127.0.0.1", first.ports["beats"]), timeout=30) as sock:
+            sock.sendall(window_v2(self.lines[:100]))
+            acks = read_acks(sock, 5, 30 * amsi.slow(BINARY))
+        # The sender waits with keep-alives (ACK 0), as behind a blocked Logstash pipeline.
+        self.assertEqual(acks, [0] * 5)
+        self.assertEqual(r.windows, 1, "the window reached the next hop")
+        self.assertEqual(first.count(r"closing: "), 0, first.log())
+        self.assertEqual(first.stop(), 0, first.log())
+
+    def test_no_next_hop_blocks_until_one_comes(self):
+        # Nothing listens on the hop's port yet: windows wait (block), unacknowledged.
+        probe = Receiver(lambda *a: None)
+        port = probe.port
+        probe.close()
+        first = self.serve(relay_to="127.0.0.1:%d" % port)
+        proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
+                                 self.target(first), "-w", "500", self.events],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertIsNotNone(first.wait_log(r"relay: next hop .* is down", 20), first.log())
+        time.sleep(1.5)
+        self.assertIsNone(proc.poll(), "nothing is acknowledged before a next hop has it")
+        hop = amsi.Serve(None, data_dir=amsi.tempdir(prefix="late-", parent=self.work),
+                         cleanup=self, args=["--beats", "127.0.0.1:%d" % port, "--syslog-tcp",
+                                             "off", "--syslog-udp", "off", "--syslog-tls", "off",
+                                             "--quiet", "--stats-interval", "0"])
+        out, err = proc.communicate(timeout=300 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out.strip().splitlines()[-1])["events_acked"],
+                         len(self.lines))
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assertEqual(hop.stop(), 0, hop.log())
+        self.assertEqual(hop.beats_counters()["events"], len(self.lines), hop.log())
+
+    def test_loadbalance_spreads_windows_and_survives_a_hop_going_away(self):
+        hops = []
+        for i in range(3):
+            def handle(conn, win, sock, version, seqs, i=i):
+                if i == 2 and win == 3:
+                    hops[2].close()  # the third hop goes away after two windows
+                    return False
+                ack(sock, version, seqs[-1])
+            hops.append(Receiver(handle))
+            self.addCleanup(hops[-1].close)
+        first = self.serve(relay_to=["127.0.0.1:%d" % h.port for h in hops],
+                           args=["--relay-beats-loadbalance"])
+        rc, rep, err = replay("-t", self.target(first), "-c", 4, "-w", 100, self.events)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(first.stop(), 0, first.log())
+        per_hop = [len(h.events()) for h in hops]
+        self.assertTrue(all(n > 0 for n in per_hop), per_hop)
+        got = set()
+        for h in hops:
+            got |= set(record_ids(h.events()))
+        self.assertEqual(sorted(got), self.ids, "every event reached some hop")
+
+
+if __name__ == "__main__":
+    BINARY = amsi.take_binary(__doc__)
+    unittest.main(verbosity=2)
