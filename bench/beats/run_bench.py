@@ -237,6 +237,53 @@ def throughput(args, workdir):
     return ok
 
 
+def relay(args, workdir):
+    """amsiwatch with the relay off and on (next hop: ack_sink), side by side, CONNECTIONS[-1]
+    connections: what passing every window on costs the receiver."""
+    c = args.connections[-1]
+    rows = []
+    for mode in ("off", "on"):
+        best = None
+        for _ in range(args.rounds):
+            sink, extra = None, []
+            if mode == "on":
+                sink = AckSink(args, workdir)
+                sink.start()
+                extra = ["--relay-beats-hosts", "127.0.0.1:%d" % sink.port]
+            try:
+                r = measure(args, Amsiwatch(args, workdir, extra), c, args.events)
+            finally:
+                if sink:
+                    sink.stop()
+            r["relay"] = mode
+            print("  relay %-3s %2d conn: %s events/s, %.2f CPU-s/M, peak RSS %.0f MB, ACK p50 "
+                  "%.2f ms p99 %.2f ms" % (mode, c, fmt(r["events_per_s"]), r["cpu_s_per_million"],
+                                           r["peak_rss_mb"], r["latency"]["p50"],
+                                           r["latency"]["p99"]), file=sys.stderr)
+            if best is None or r["events_per_s"] > best["events_per_s"]:
+                best = r
+        rows.append(best)
+    want = expected_alerts(args, args.events)
+    ok = all(want is None or r["alerts"] == want for r in rows)
+    if args.json:
+        print(json.dumps({"benchmark": "beats-relay", "rows": rows}, indent=1))
+        return ok
+    off = rows[0]
+    print("| relay | connections | events | events/s | receiver CPU-s per M events | CPU on / off "
+          "| peak RSS MB | ACK p50 ms | ACK p99 ms | added ACK p50 / p99 ms | alerts (expected) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        l = r["latency"]
+        added = ("%.2f / %.2f" % (l["p50"] - off["latency"]["p50"],
+                                  l["p99"] - off["latency"]["p99"]) if r is not off else "-")
+        print("| %s | %d | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %s (%s) |" % (
+            r["relay"] + (" (next hop ack_sink)" if r["relay"] == "on" else ""), c,
+            fmt(r["events"]), fmt(r["events_per_s"]), r["cpu_s_per_million"],
+            r["cpu_s_per_million"] / off["cpu_s_per_million"], r["peak_rss_mb"], l["p50"],
+            l["p99"], added, fmt(r["alerts"]), fmt(want)))
+    return ok
+
+
 def latency(args, workdir):
     c = args.connections[0]
     top = measure(args, Amsiwatch(args, workdir), c, args.events)
@@ -383,7 +430,7 @@ def tls(args, workdir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=("throughput", "latency", "scale", "tls"))
+    ap.add_argument("mode", choices=("throughput", "latency", "scale", "tls", "relay"))
     ap.add_argument("--amsiwatch", required=True)
     ap.add_argument("--ack-sink", required=True)
     ap.add_argument("--input", help="events to replay (default: made with amsiwatch gen)")
@@ -408,7 +455,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="amsiwatch-bench-beats-")
     try:
         make_input(args, workdir)
-        modes = {"throughput": throughput, "latency": latency, "scale": scale, "tls": tls}
+        modes = {"throughput": throughput, "latency": latency, "scale": scale, "tls": tls,
+                 "relay": relay}
         ok = modes[args.mode](args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
