@@ -667,6 +667,11 @@ const struct relay_hop_stats *relay_hop(const struct relay *r, size_t i)
     return &r->hosts[i].stats;
 }
 
+const char *relay_host_name(const struct relay *r, size_t i)
+{
+    return i < r->o.nhosts ? r->hosts[i].name : NULL;
+}
+
 void relay_close(struct relay *r, void (*closed)(void *), void *arg)
 {
     r->closing = true;

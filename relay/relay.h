@@ -72,6 +72,9 @@ uint64_t relay_held_ms(const struct relay *r);
 /* Statistics of host I (0 <= I < the number of hosts). */
 const struct relay_hop_stats *relay_hop(const struct relay *r, size_t i);
 
+/* Host I as configured, NULL past the last one. */
+const char *relay_host_name(const struct relay *r, size_t i);
+
 /* Stops: no more connections; every window not yet acknowledged gets DONE(-ECANCELED); the
  * handles close and the relay is freed once they have (CLOSED(ARG) then, if given). */
 void relay_close(struct relay *r, void (*closed)(void *), void *arg);

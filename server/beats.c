@@ -577,6 +577,26 @@ int beats_relay_start(struct server *s)
     return 0;
 }
 
+void beats_relay_log_counters(struct server *s)
+{
+    if (!s->relay)
+        return;
+    for (size_t i = 0;; i++) {
+        const char *host = relay_host_name(s->relay, i);
+        if (!host)
+            break;
+        const struct relay_hop_stats *h = relay_hop(s->relay, i);
+        log_info("relay",
+                 "%s: %s, %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
+                 " bytes acknowledged (ACK %.1f ms on average, %" PRIu64 " ms at most), %" PRIu64
+                 " errors, %" PRIu64 " reconnects",
+                 host, h->up ? "up" : "down", h->windows, h->events, h->bytes,
+                 h->windows ? (double)h->ack_ms_total / (double)h->windows : 0.0, h->ack_ms_max,
+                 h->errors, h->reconnects);
+    }
+    log_info("relay", "%zu windows waiting for a next hop", relay_pending(s->relay));
+}
+
 void beats_relay_stop(struct server *s)
 {
     if (s->relay)

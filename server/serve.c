@@ -125,6 +125,7 @@ static void close_handle(uv_handle_t *h)
 static void finish(struct server *s)
 {
     beats_close_all(s);
+    beats_relay_log_counters(s); /* its last counters: the relay is gone when the rest are logged */
     beats_relay_stop(s);
     syslogd_close_all(s);
     uv_timer_stop(&s->tick);
@@ -237,6 +238,7 @@ static void log_counters(struct server *s)
                  " ACKs, %" PRIu64 " keep-alives",
                  s->counters.connections, s->counters.refused, s->counters.closed_errors,
                  s->counters.windows, s->counters.events, s->counters.acks, s->counters.keepalives);
+    beats_relay_log_counters(s);
     syslogd_log_counters(s);
     sec_listener_log_counters(&s->beats_sec);
     sec_listener_log_counters(&s->syslog_sec);

@@ -122,6 +122,7 @@ void beats_close_all(struct server *s);
 int beats_relay_check(struct server *s);
 int beats_relay_start(struct server *s);
 void beats_relay_stop(struct server *s);
+void beats_relay_log_counters(struct server *s);
 
 /* The syslog listeners and connections (server/syslogd.c). */
 int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,

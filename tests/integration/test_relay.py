@@ -132,6 +132,10 @@ class RelayTest(unittest.TestCase):
         self.check_chain(first, last, rep, err, len(self.lines))
         self.assertIsNotNone(first.last(r"relay: connected to the next hop 127\.0\.0\.1:\d+"),
                              first.log())
+        m = first.last(r"relay: 127\.0\.0\.1:\d+: up, (\d+) windows, (\d+) events")
+        self.assertIsNotNone(m, first.log())
+        self.assertEqual(int(m.group(2)), len(self.lines))
+        self.assertEqual(int(m.group(1)), first.beats_counters()["windows"])
 
     def test_v1_windows_go_on_as_v2(self):
         for compression in (0, 3):
