@@ -448,6 +448,16 @@ static void on_connect(uv_connect_t *req, int status)
         hop_failed(h, "cannot connect: %s", uv_strerror(status));
         return;
     }
+    /* A connection to a port nobody listens on, from the same port picked as its source, meets
+     * itself (TCP simultaneous open): that is no next hop. */
+    struct sockaddr_storage self, peer;
+    int sl = sizeof(self), pl = sizeof(peer);
+    if (uv_tcp_getsockname(&h->tcp, (struct sockaddr *)&self, &sl) == 0 &&
+        uv_tcp_getpeername(&h->tcp, (struct sockaddr *)&peer, &pl) == 0 && sl == pl &&
+        memcmp(&self, &peer, (size_t)sl) == 0) {
+        hop_failed(h, "cannot connect: the connection met itself (nothing listens there)");
+        return;
+    }
     uv_tcp_nodelay(&h->tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&h->tcp, on_alloc, on_read);
     if (rc < 0) {
@@ -638,6 +648,31 @@ int relay_send(struct relay *r, uint8_t *bytes, size_t len, uint32_t events, rel
     fifo_push(&r->queue, w);
     pump(r);
     return 0;
+}
+
+size_t relay_reclaim(struct relay *r, relay_take_fn take, void *arg)
+{
+    size_t n = 0;
+    struct rwin *prev = NULL, *w = r->queue.head;
+    while (w) {
+        struct rwin *next = w->next;
+        if (!take(arg, w->bytes, w->len, w->events, w->done, w->ctx)) {
+            prev = w;
+            w = next;
+            continue;
+        }
+        if (prev)
+            prev->next = next;
+        else
+            r->queue.head = next;
+        if (r->queue.tail == w)
+            r->queue.tail = prev;
+        r->queue.n--;
+        free(w); /* its bytes are the taker's now */
+        n++;
+        w = next;
+    }
+    return n;
 }
 
 size_t relay_pending(const struct relay *r)

@@ -59,6 +59,14 @@ int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o
 int relay_send(struct relay *r, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
                void *ctx);
 
+/* Offers the windows queued and not yet sent to TAKE, oldest first; those it accepts leave the
+ * relay: TAKE gets each window's bytes (the caller's once it accepts), length, events, and its
+ * DONE and CTX, which the taker must then call once in the relay's place. The others stay, in
+ * their order. Returns how many were taken. */
+typedef bool (*relay_take_fn)(void *arg, uint8_t *bytes, size_t len, uint32_t events,
+                              relay_done_fn done, void *ctx);
+size_t relay_reclaim(struct relay *r, relay_take_fn take, void *arg);
+
 /* Windows queued or in flight. */
 size_t relay_pending(const struct relay *r);
 
