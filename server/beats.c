@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
 #include "net/net.h"
 #include "net/tls_context.h"
 #include "protocol/beats_session.h"
 #include "protocol/inflate.h"
+#include "relay/outbox.h"
 #include "relay/relay.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -496,6 +498,11 @@ static void relay_flush(struct beats_conn *c)
         }
         uint8_t *bytes = (uint8_t *)rp->bytes.data;
         size_t len = rp->bytes.len;
+        /* spill: to the outbox while no next hop takes windows, or while it holds some (they
+         * keep their order); a full outbox blocks. */
+        if (s->outbox && (outbox_holding(s->outbox) || !relay_up(s->relay)) &&
+            outbox_append(s->outbox, bytes, len, events, relay_done, rp) == 0)
+            continue; /* acknowledged once durable; its bytes go with RP */
         if (relay_send(s->relay, bytes, len, events, relay_done, rp) < 0) {
             close_conn(c, "out of memory", true);
             relay_done(rp, -ENOMEM);
@@ -555,6 +562,18 @@ int beats_relay_start(struct server *s)
         p += len + (p[len] ? 1 : 0);
     }
     int rc = relay_new(&s->relay, s->loop, &o);
+    if (rc == 0 && strcmp(cfg->relay_when_down, "spill") == 0) {
+        char dir[1200];
+        snprintf(dir, sizeof(dir), "%s/outbox", cfg->data_dir);
+        rc = outbox_open(&s->outbox, s->loop, dir, cfg->relay_spill_max_bytes,
+                         (unsigned)cfg->journal_sync_interval_ms, s->relay);
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot open the outbox %s: %s\n", dir, strerror(-rc));
+            relay_close(s->relay, NULL, NULL);
+            s->relay = NULL;
+            return -EIO;
+        }
+    }
     if (rc == -EINVAL) {
         fprintf(stderr,
                 "amsiwatch serve: relay.beats.hosts: '%s' is not HOST, HOST:PORT or "
@@ -595,13 +614,43 @@ void beats_relay_log_counters(struct server *s)
                  h->errors, h->reconnects);
     }
     log_info("relay", "%zu windows waiting for a next hop", relay_pending(s->relay));
+    if (s->outbox) {
+        struct outbox_stats o;
+        outbox_get_stats(s->outbox, &o);
+        int64_t age = o.oldest_ms ? clock_now_ms() - o.oldest_ms : 0;
+        log_info("relay",
+                 "outbox: %" PRIu64 " windows (%" PRIu64 " bytes) held, the oldest %" PRId64
+                 " s old; %" PRIu64 " spilled, %" PRIu64 " sent on",
+                 o.windows, o.bytes, age > 0 ? age / 1000 : 0, o.spilled, o.forwarded);
+    }
+}
+
+/* A window the relay holds for a next hop that is down goes to the outbox instead. */
+static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx)
+{
+    struct server *s = arg;
+    if (done != relay_done) /* the outbox's own windows wait in the relay */
+        return false;
+    if (outbox_append(s->outbox, bytes, len, events, done, ctx) < 0)
+        return false;
+    free(bytes);
+    return true;
+}
+
+void beats_relay_tick(struct server *s)
+{
+    if (s->outbox && !relay_up(s->relay))
+        relay_reclaim(s->relay, spill_queued, s);
 }
 
 void beats_relay_stop(struct server *s)
 {
     if (s->relay)
-        relay_close(s->relay, NULL, NULL);
+        relay_close(s->relay, NULL, NULL); /* before the outbox: its windows in the relay go */
     s->relay = NULL;
+    outbox_close(s->outbox);
+    s->outbox = NULL;
 }
 
 /* ---- Reading ---- */

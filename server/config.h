@@ -69,6 +69,8 @@ struct config {
     uint64_t relay_beats_backoff_init_ms;
     uint64_t relay_beats_backoff_max_ms;
     struct tls_client_options relay_beats_ssl;
+    char relay_when_down[16]; /* block | spill */
+    uint64_t relay_spill_max_bytes;
     uint64_t lists_set; /* list options given a value since the defaults (bit per option) */
     /* webhooks (delivery comes with its own options) */
     char webhooks[CONFIG_MAX_LIST][512];

@@ -266,6 +266,7 @@ static void on_tick(uv_timer_t *t)
     if (js.stalled)
         s->journal_waited_ms = now;
     beats_tick(s);
+    beats_relay_tick(s);
     syslogd_tick(s);
     resume_all(s);
     if (s->stopping)

@@ -22,6 +22,7 @@
 
 struct beats_conn;
 struct relay;
+struct outbox;
 
 /* Counters of one syslog listener. Loop thread. */
 struct syslogd_counters {
@@ -40,6 +41,7 @@ struct server {
     bool print_alerts;
     struct delivery *delivery; /* NULL without webhook targets */
     struct relay *relay;       /* NULL without relay.beats.hosts */
+    struct outbox *outbox;     /* relay.when-down: spill */
     SSL_CTX *relay_tls;        /* relay.beats.ssl.enabled: the client context */
     bool relay_verify_host;
 
@@ -123,6 +125,7 @@ int beats_relay_check(struct server *s);
 int beats_relay_start(struct server *s);
 void beats_relay_stop(struct server *s);
 void beats_relay_log_counters(struct server *s);
+void beats_relay_tick(struct server *s);
 
 /* The syslog listeners and connections (server/syslogd.c). */
 int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,

@@ -14,6 +14,8 @@ usage: test_relay.py path/to/amsiwatch [unittest options]"""
 import collections
 import json
 import os
+import random
+import re
 import socket
 import struct
 import subprocess
@@ -204,6 +206,27 @@ class RelayTest(unittest.TestCase):
                 self.assertEqual(proc.returncode, 2, proc.stderr)
                 self.assertIn(words, proc.stderr)
 
+    def test_the_readme_relay_configuration_is_taken_as_written(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(os.path.join(root, "README.md")) as f:
+            readme = f.read()
+        m = re.search(r"```yaml\n# amsiwatch.yml: relay.beats[^\n]*\n(.*?)```", readme, re.S)
+        self.assertIsNotNone(m, "README has no relay configuration")
+        from test_tls import make_pki
+        pki = make_pki(amsi.tempdir(prefix="pki-", parent=self.work))
+        port = self.free_port()
+        text = (m.group(1).replace("logstash.example:5045", "127.0.0.1:%d" % port)
+                .replace("/etc/amsiwatch/logstash-ca.pem", pki.path("ca.pem"))
+                .replace("/etc/amsiwatch/client.pem", pki.path("client.pem"))
+                .replace("/etc/amsiwatch/client.key", pki.path("client.key")))
+        conf = os.path.join(amsi.tempdir(prefix="conf-", parent=self.work), "amsiwatch.yml")
+        with open(conf, "w") as f:
+            f.write(text)
+        srv = self.serve(args=["--config", conf])
+        self.assertIsNotNone(srv.wait_log(r"relay: passing every Beats window on to "
+                                          r"127\.0\.0\.1:%d \(one host\)" % port, 10), srv.log())
+        self.assertEqual(srv.stop(), 0, srv.log())
+
     # ---- Next hops that fail ----
 
     def test_the_next_hop_killed_and_started_again_loses_nothing(self):
@@ -273,9 +296,7 @@ class RelayTest(unittest.TestCase):
 
     def test_no_next_hop_blocks_until_one_comes(self):
         # Nothing listens on the hop's port yet: windows wait (block), unacknowledged.
-        probe = Receiver(lambda *a: None)
-        port = probe.port
-        probe.close()
+        port = self.free_port()
         first = self.serve(relay_to="127.0.0.1:%d" % port)
         proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
                                  self.target(first), "-w", "500", self.events],
@@ -316,6 +337,101 @@ class RelayTest(unittest.TestCase):
         for h in hops:
             got |= set(record_ids(h.events()))
         self.assertEqual(sorted(got), self.ids, "every event reached some hop")
+
+    # ---- relay.when-down: spill ----
+
+    def free_port(self):
+        """A port nothing listens on, below the kernel's range of source ports (a connection to
+        a port in that range may be given it as its source)."""
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+        rng = random.Random()
+        for _ in range(100):
+            port = rng.randrange(max(1024, low - 12000), low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                    return port
+                except OSError:
+                    continue
+        raise AssertionError("no free port below %d" % low)
+
+    def spilling(self, port, data_dir=None, args=()):
+        return self.serve(relay_to="127.0.0.1:%d" % port, data_dir=data_dir,
+                          args=["--relay-when-down", "spill", "--stats-interval", "1s"] + list(args))
+
+    def hop_at(self, port, data_dir=None):
+        return amsi.Serve(None, data_dir=data_dir or amsi.tempdir(prefix="hop-", parent=self.work),
+                          cleanup=self, args=["--beats", "127.0.0.1:%d" % port, "--syslog-tcp",
+                                              "off", "--syslog-udp", "off", "--syslog-tls", "off",
+                                              "--quiet", "--stats-interval", "0"])
+
+    def wait_drained(self, srv, windows=None):
+        """Waits until SRV's outbox holds nothing and has sent on every window it took (WINDOWS
+        of them, when given), as its stats line says."""
+        sent = r"([1-9]\d*) spilled, \1" if windows is None else r"\d+ spilled, %d" % windows
+        pattern = r"relay: outbox: 0 windows \(0 bytes\) held, .*; %s sent on" % sent
+        self.assertIsNotNone(srv.wait_log(pattern, 120), srv.log(40))
+
+    def test_spill_acknowledges_while_no_hop_is_up_and_sends_on_once_one_comes(self):
+        port = self.free_port()
+        first = self.spilling(port)
+        start = time.time()
+        rc, rep, err = replay("-t", self.target(first), "-c", 2, "-w", 500, self.events)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_acked"], len(self.lines), "the sender never waits")
+        windows = rep["windows_acked"]
+        self.assertIsNotNone(first.wait_log(r"relay: outbox: %d windows \(\d+ bytes\) held"
+                                            % windows, 10), first.log(40))
+        hop = self.hop_at(port)
+        self.wait_drained(first, windows)
+        self.assertEqual(hop.stop(), 0, hop.log())
+        self.assertEqual(hop.beats_counters()["events"], len(self.lines), hop.log())
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assertEqual(len(first.journaled()), self.alerts_expected())
+        self.assertLess(time.time() - start, 300)
+
+    def test_a_kill_9_with_a_full_outbox_then_a_restart_sends_it_all_on(self):
+        port = self.free_port()
+        data = amsi.tempdir(prefix="spill-", parent=self.work)
+        first = self.spilling(port, data_dir=data)
+        rc, rep, err = replay("-t", self.target(first), "-w", 400, self.events)
+        self.assertEqual(rc, 0, err)
+        first.kill()
+        again = self.spilling(port, data_dir=data)
+        self.assertIsNotNone(again.wait_log(r"relay: outbox .* holds %d windows"
+                                            % rep["windows_acked"], 10), again.log())
+        hop = self.hop_at(port)
+        self.wait_drained(again, rep["windows_acked"])
+        self.assertEqual(hop.stop(), 0, hop.log())
+        self.assertEqual(hop.beats_counters()["events"], len(self.lines), hop.log())
+        self.assertEqual(again.stop(), 0, again.log())
+        # Sent on once: a third start has nothing left to send.
+        third = self.spilling(port, data_dir=data)
+        time.sleep(1)
+        self.assertEqual(third.count(r"relay: outbox .* holds"), 0, third.log())
+
+    def test_a_full_outbox_blocks_until_a_hop_is_back(self):
+        port = self.free_port()
+        first = self.spilling(port, args=["--relay-spill-max-size", "1MiB"])
+        n = 3 * len(self.lines)  # about 3 MB of windows: three times the cap
+        proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
+                                 self.target(first), "-w", "200", "-l", "-n", str(n),
+                                 self.events],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertIsNotNone(first.wait_log(r"relay: outbox: \d+ windows \(\d+ bytes\) held", 20))
+        time.sleep(2)
+        self.assertIsNone(proc.poll(), "past the cap, windows wait for a next hop")
+        m = first.last(r"relay: outbox: \d+ windows \((\d+) bytes\) held")
+        self.assertLessEqual(int(m.group(1)), 1 << 20)
+        hop = self.hop_at(port)
+        out, err = proc.communicate(timeout=300 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out.strip().splitlines()[-1])["events_acked"], n)
+        self.wait_drained(first)
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assertEqual(hop.stop(), 0, hop.log())
+        self.assertEqual(hop.beats_counters()["events"], n, hop.log())
 
 
 if __name__ == "__main__":
