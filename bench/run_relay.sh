@@ -1,7 +1,8 @@
 #!/bin/sh
 # The relay benchmark in one command: `amsiwatch replay --precompress` (8 connections, windows of
 # 2048 events at zlib level 3, events from `amsiwatch gen`) into `amsiwatch serve` with the relay
-# off, then on with bench/ack_sink as the next hop, side by side. Prints a Markdown table:
+# off, then on with bench/ack_sink as the next hop, then with relay.when-down spill and no next hop
+# up (every window to the outbox on disk), side by side. Prints a Markdown table:
 # events/s, receiver CPU-seconds per million events and the ratio on / off, peak RSS, ACK latency
 # p50/p99 and what the relay adds to it, alerts found against the expected count.
 # Exit 1 when amsiwatch did not raise exactly the expected alerts.

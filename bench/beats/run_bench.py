@@ -237,12 +237,28 @@ def throughput(args, workdir):
     return ok
 
 
+def unused_port():
+    """A port nothing listens on, below the kernel's source ports."""
+    import socket
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for port in range(low - 1, 1024, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
 def relay(args, workdir):
-    """amsiwatch with the relay off and on (next hop: ack_sink), side by side, CONNECTIONS[-1]
-    connections: what passing every window on costs the receiver."""
+    """amsiwatch with the relay off, on (next hop: ack_sink), and spilling every window to its
+    outbox (no next hop up), side by side, CONNECTIONS[-1] connections: what passing every window
+    on costs the receiver."""
     c = args.connections[-1]
     rows = []
-    for mode in ("off", "on"):
+    for mode in ("off", "on", "spill"):
         best = None
         for _ in range(args.rounds):
             sink, extra = None, []
@@ -250,6 +266,10 @@ def relay(args, workdir):
                 sink = AckSink(args, workdir)
                 sink.start()
                 extra = ["--relay-beats-hosts", "127.0.0.1:%d" % sink.port]
+            elif mode == "spill":
+                # No next hop: every window goes to the outbox on disk.
+                extra = ["--relay-beats-hosts", "127.0.0.1:%d" % unused_port(),
+                         "--relay-when-down", "spill"]
             try:
                 r = measure(args, Amsiwatch(args, workdir, extra), c, args.events)
             finally:
@@ -276,8 +296,10 @@ def relay(args, workdir):
         l = r["latency"]
         added = ("%.2f / %.2f" % (l["p50"] - off["latency"]["p50"],
                                   l["p99"] - off["latency"]["p99"]) if r is not off else "-")
+        label = {"off": "off", "on": "on (next hop ack_sink)",
+                 "spill": "spill (no next hop: all to the outbox)"}[r["relay"]]
         print("| %s | %d | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %s (%s) |" % (
-            r["relay"] + (" (next hop ack_sink)" if r["relay"] == "on" else ""), c,
+            label, c,
             fmt(r["events"]), fmt(r["events_per_s"]), r["cpu_s_per_million"],
             r["cpu_s_per_million"] / off["cpu_s_per_million"], r["peak_rss_mb"], l["p50"],
             l["p99"], added, fmt(r["alerts"]), fmt(want)))
