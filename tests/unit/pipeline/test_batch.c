@@ -339,6 +339,20 @@ static int capture_emit(void *ctx, const char *doc, size_t len, struct batch *b)
     return 0;
 }
 
+/* Runs a batch of the bare frames in FRAMES, the last alert it raised captured in CAP. */
+static struct batch *run_frames(struct run *r, const struct buf *frames, struct captured *cap)
+{
+    uint8_t *data = malloc(frames->len);
+    cr_assert_not_null(data);
+    memcpy(data, frames->data, frames->len);
+    static struct alert_sink sink;
+    sink = (struct alert_sink){.emit = capture_emit, .ctx = cap};
+    struct batch *b = batch_new(BATCH_BEATS_FRAMES, data, frames->len, NULL, &r->limits, &sink);
+    cr_assert_not_null(b);
+    batch_run(b, &r->ctx);
+    return b;
+}
+
 Test(batch, a_v1_data_frame_alerts_on_its_pairs_as_one_document)
 {
     struct run r;
@@ -350,14 +364,8 @@ Test(batch, a_v1_data_frame_alerts_on_its_pairs_as_one_document)
     buf_init(&frames, BUF_MAX);
     cr_assert_eq(lj_encode_data(&frames, 7, keys, values, 5), 0);
     cr_assert_eq(lj_encode_data(&frames, 8, keys, keys, 5), 0); /* no alert */
-    uint8_t *data = malloc(frames.len);
-    cr_assert_not_null(data);
-    memcpy(data, frames.data, frames.len);
     struct captured cap = {0};
-    struct alert_sink sink = {.emit = capture_emit, .ctx = &cap};
-    struct batch *b = batch_new(BATCH_BEATS_FRAMES, data, frames.len, NULL, &r.limits, &sink);
-    cr_assert_not_null(b);
-    batch_run(b, &r.ctx);
+    struct batch *b = run_frames(&r, &frames, &cap);
     cr_expect_eq(b->status, 0, "%s", b->error);
     cr_expect_eq(b->frames, 2);
     cr_expect_eq(b->last_seq, 8);
@@ -400,14 +408,8 @@ Test(batch, a_v1_line_holding_a_json_object_is_matched_as_that_object)
     cr_assert_eq(lj_encode_data(&frames, 3, line, text, 1), 0);               /* a line */
     cr_assert_eq(lj_encode_data(&frames, 4, line, array, 1), 0);              /* not an object */
     cr_assert_eq(lj_encode_data(&frames, 5, other_keys, other_values, 2), 0); /* pairs */
-    uint8_t *data = malloc(frames.len);
-    cr_assert_not_null(data);
-    memcpy(data, frames.data, frames.len);
     struct captured cap = {0};
-    struct alert_sink sink = {.emit = capture_emit, .ctx = &cap};
-    struct batch *b = batch_new(BATCH_BEATS_FRAMES, data, frames.len, NULL, &r.limits, &sink);
-    cr_assert_not_null(b);
-    batch_run(b, &r.ctx);
+    struct batch *b = run_frames(&r, &frames, &cap);
     cr_expect_eq(b->status, 0, "%s", b->error);
     cr_expect_eq(b->frames, 5);
     cr_expect_eq(b->alerts, 2, "the two lines holding the event alert, nothing else does");
