@@ -10,16 +10,13 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "relay/feed.h"
 #include "store/cursor.h"
 #include "store/journal.h"
 #include "store/reader.h"
 
-#define CURSOR_NAME    "relay"
-#define FORWARD_WINDOW 8u    /* windows of the outbox in the relay at once */
-#define CURSOR_EVERY   64u   /* store the cursor after this many windows acknowledged... */
-#define CURSOR_MS      1000u /* ...or this long after the last store */
-#define TICK_MS        250u
-#define HEADER         4u
+#define CURSOR_NAME "relay"
+#define HEADER      4u
 
 /* An append on its way to disk: completed on the writer thread, handed to the loop. */
 struct appended {
@@ -29,146 +26,45 @@ struct appended {
     int status;
 };
 
-/* A window of the outbox in the relay. */
-struct fwd {
-    struct fwd *next;
-    struct outbox *o;
-    uint64_t seq;
-    size_t len; /* the record's length */
-    int64_t time_ms;
-    bool acked;
-};
-
 struct outbox {
     uv_loop_t *loop;
-    struct relay *relay;
     char dir[1024];
     struct journal *j;
-    struct cursor *cur;
-    struct journal_reader *rd;
+    struct feed *feed;
     uint64_t max_bytes;
     struct outbox_stats st;
-    uint64_t reader_next; /* the sequence number the reader hands out next */
-    uint64_t stored;      /* the cursor's position on disk */
-    uint64_t stored_ms;
-    struct fwd *fhead, *ftail; /* in the relay, in sequence order */
-    size_t nfwd;
     /* Completed appends, pushed by the writer thread. */
     pthread_mutex_t mu;
     struct appended *done;
     uv_async_t async;
-    uv_timer_t tick;
-    unsigned open_handles; /* closing: handles whose close callback has not run */
     bool closing;
 };
 
-static void pump(struct outbox *o);
+/* ---- Sending on ---- */
 
-/* ---- The position ---- */
-
-static void store_cursor(struct outbox *o, bool now)
+/* A record is a window: its events (4 bytes, big-endian), then its bytes. */
+static int record_window(void *arg, const struct journal_record *rec, struct buf *out,
+                         uint32_t *events)
 {
-    uint64_t pos = o->fhead ? o->fhead->seq : o->reader_next;
-    if (pos <= o->stored)
-        return;
-    uint64_t ms = uv_now(o->loop);
-    if (!now && pos - o->stored < CURSOR_EVERY && ms - o->stored_ms < CURSOR_MS)
-        return;
-    int rc = cursor_set(o->cur, pos);
-    if (rc < 0) {
-        log_warn("relay",
-                 "outbox: cannot store its position: %s (windows from %" PRIu64
-                 " may be sent again after a restart)",
-                 strerror(-rc), o->stored);
-        return;
-    }
-    o->stored = pos;
-    o->stored_ms = ms;
+    (void)arg;
+    if (rec->len <= HEADER)
+        return -EBADMSG;
+    const uint8_t *p = (const uint8_t *)rec->payload;
+    *events = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return buf_append(out, p + HEADER, rec->len - HEADER);
 }
 
-/* ---- Forwarding ---- */
-
-static void forwarded(void *ctx, int status)
+static void record_acked(void *arg, uint64_t seq, size_t len, int64_t time_ms)
 {
-    struct fwd *f = ctx;
-    struct outbox *o = f->o;
-    f->acked = status == 0;
-    if (status != 0)
-        return; /* the relay stopped: the record stays for the next start */
-    /* The cursor moves over the windows acknowledged in order. */
-    while (o->fhead && o->fhead->acked) {
-        struct fwd *h = o->fhead;
-        o->fhead = h->next;
-        if (!o->fhead)
-            o->ftail = NULL;
-        o->nfwd--;
+    struct outbox *o = arg;
+    (void)seq;
+    if (o->st.windows) {
         o->st.windows--;
-        o->st.bytes -= h->len;
-        o->st.forwarded++;
-        free(h);
+        o->st.bytes -= len < o->st.bytes ? len : o->st.bytes;
     }
-    o->st.oldest_ms = o->fhead ? o->fhead->time_ms : 0;
-    store_cursor(o, false);
-    if (!o->closing)
-        pump(o);
-}
-
-static void pump(struct outbox *o)
-{
-    /* While no next hop is up, the windows stay on disk (the relay's queue is memory). */
-    while (!o->closing && relay_up(o->relay) && o->nfwd < FORWARD_WINDOW) {
-        struct journal_record rec;
-        int rc = journal_reader_next(o->rd, &rec);
-        if (rc <= 0) {
-            if (rc < 0)
-                log_warn("relay", "outbox: cannot read %s: %s", o->dir, strerror(-rc));
-            return;
-        }
-        o->reader_next = rec.seq + 1;
-        if (rec.len <= HEADER) {
-            log_warn("relay", "outbox: record %" PRIu64 " is not a window; skipped", rec.seq);
-            continue;
-        }
-        const uint8_t *p = (const uint8_t *)rec.payload;
-        uint32_t events = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        struct fwd *f = calloc(1, sizeof(*f));
-        uint8_t *bytes = malloc(rec.len - HEADER);
-        if (!f || !bytes) {
-            free(f);
-            free(bytes);
-            o->reader_next = rec.seq; /* read it again: reopen at the next tick */
-            journal_reader_close(o->rd);
-            o->rd = NULL;
-            return;
-        }
-        memcpy(bytes, p + HEADER, rec.len - HEADER);
-        f->o = o;
-        f->seq = rec.seq;
-        f->len = rec.len;
-        f->time_ms = rec.time_ms;
-        if (o->ftail)
-            o->ftail->next = f;
-        else
-            o->fhead = f;
-        o->ftail = f;
-        o->nfwd++;
-        if (!o->st.oldest_ms)
-            o->st.oldest_ms = rec.time_ms;
-        if (relay_send(o->relay, bytes, rec.len - HEADER, events, forwarded, f) < 0) {
-            free(bytes);
-            f->acked = false; /* never acknowledged: it goes again after a restart */
-            return;
-        }
-    }
-}
-
-static void on_tick(uv_timer_t *t)
-{
-    struct outbox *o = t->data;
-    if (!o->rd && journal_reader_open(&o->rd, o->dir, o->reader_next) < 0)
-        return;
-    store_cursor(o, false);
-    pump(o);
+    o->st.forwarded++;
+    /* What is left was appended after this one: its time bounds their age. */
+    o->st.oldest_ms = o->st.windows ? time_ms : 0;
 }
 
 /* ---- Appending ---- */
@@ -222,7 +118,7 @@ static void on_async(uv_async_t *h)
 {
     struct outbox *o = h->data;
     drain(o);
-    pump(o);
+    feed_kick(o->feed);
 }
 
 int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t events,
@@ -299,43 +195,39 @@ int outbox_open(struct outbox **out, uv_loop_t *loop, const char *dir, uint64_t 
     if (!o)
         return -ENOMEM;
     o->loop = loop;
-    o->relay = r;
     o->max_bytes = max_bytes;
     snprintf(o->dir, sizeof(o->dir), "%s", dir);
     struct journal_opts jo;
     journal_opts_default(&jo);
     jo.sync_interval_ms = sync_ms;
     jo.compress_sealed = false; /* windows are compressed already */
-    jo.retention_bytes = 1;     /* every sealed segment the forwarder has passed goes */
+    jo.retention_bytes = 1;     /* every sealed segment the feed has passed goes */
     int rc = journal_open(&o->j, dir, &jo, NULL);
     if (rc < 0)
         goto fail;
-    rc = cursor_open(&o->cur, dir, CURSOR_NAME);
+    struct cursor *c;
+    rc = cursor_open(&c, dir, CURSOR_NAME);
     if (rc < 0)
         goto fail;
-    o->stored = o->reader_next = cursor_get(o->cur);
-    rc = count_held(o, o->reader_next);
+    uint64_t from = cursor_get(c);
+    cursor_close(c);
+    rc = count_held(o, from);
     if (rc < 0)
         goto fail;
-    rc = journal_reader_open(&o->rd, dir, o->reader_next);
+    if (o->st.windows)
+        log_info("relay",
+                 "outbox %s holds %" PRIu64 " windows (%" PRIu64 " bytes): sending them on first",
+                 dir, o->st.windows, o->st.bytes);
+    struct feed_ops ops = {.window = record_window, .acked = record_acked, .arg = o};
+    rc = feed_open(&o->feed, loop, dir, CURSOR_NAME, r, &ops, "outbox");
     if (rc < 0)
         goto fail;
     pthread_mutex_init(&o->mu, NULL);
     uv_async_init(loop, &o->async, on_async);
     o->async.data = o;
-    uv_timer_init(loop, &o->tick);
-    o->tick.data = o;
-    uv_timer_start(&o->tick, on_tick, TICK_MS, TICK_MS);
-    if (o->st.windows)
-        log_info("relay",
-                 "outbox %s holds %" PRIu64 " windows (%" PRIu64 " bytes): sending them on first",
-                 dir, o->st.windows, o->st.bytes);
-    pump(o);
     *out = o;
     return 0;
 fail:
-    journal_reader_close(o->rd);
-    cursor_close(o->cur);
     journal_close(o->j);
     free(o);
     return rc;
@@ -344,8 +236,6 @@ fail:
 static void on_closed(uv_handle_t *h)
 {
     struct outbox *o = h->data;
-    if (--o->open_handles)
-        return;
     pthread_mutex_destroy(&o->mu);
     free(o);
 }
@@ -357,20 +247,9 @@ void outbox_close(struct outbox *o)
     pthread_mutex_lock(&o->mu);
     o->closing = true;
     pthread_mutex_unlock(&o->mu);
-    store_cursor(o, true);
+    feed_close(o->feed);
     journal_close(o->j); /* every append completes (on_written, without a wake-up) */
     o->j = NULL;
     drain(o);
-    journal_reader_close(o->rd);
-    cursor_close(o->cur);
-    struct fwd *f = o->fhead;
-    while (f) {
-        struct fwd *n = f->next;
-        free(f);
-        f = n;
-    }
-    o->fhead = o->ftail = NULL;
-    o->open_handles = 2;
-    uv_close((uv_handle_t *)&o->tick, on_closed);
     uv_close((uv_handle_t *)&o->async, on_closed);
 }

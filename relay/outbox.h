@@ -21,7 +21,8 @@ struct outbox;
 
 struct outbox_stats {
     uint64_t windows, bytes; /* held: appended (or found at the start) and not yet acknowledged */
-    int64_t oldest_ms;       /* wall-clock time the oldest of them was appended, 0 for none */
+    int64_t
+        oldest_ms; /* wall-clock time the oldest of them was appended (at the latest), 0 for none */
     uint64_t spilled, forwarded; /* since the start */
 };
 
