@@ -96,4 +96,11 @@ struct lj_limits;
 int relay_v1_to_v2(const uint8_t *frames, size_t len, const struct lj_limits *limits,
                    struct buf *out, uint32_t *events);
 
+/* The alert document (the journal's JSON, ALERT_JSON of LEN bytes) as one more event for the next
+ * hop, in a v2 window of one J frame appended to OUT (*EVENTS 1): an ECS document with
+ * event.kind "alert", the rule under rule.* and threat.*, the original event's ECS fields (its
+ * investigation fields), tags ["amsiwatch"], and amsiwatch.* (alert_id, profile, clause,
+ * severity, source, original_time). Returns 0, -EBADMSG (not a JSON object), -ENOMEM. */
+int relay_alert_window(const char *alert_json, size_t len, struct buf *out, uint32_t *events);
+
 #endif

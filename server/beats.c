@@ -15,6 +15,7 @@
 #include "net/tls_context.h"
 #include "protocol/beats_session.h"
 #include "protocol/inflate.h"
+#include "relay/feed.h"
 #include "relay/outbox.h"
 #include "relay/relay.h"
 #include "server/conn.h"
@@ -22,7 +23,8 @@
 
 #define READ_CHUNK           (64u * 1024u)
 #define HEADER_READ          10u /* the longest frame header (J, D): what a read waiting for room takes */
-#define MAX_UNREAD_ACK_BYTES (64u * 1024u) /* a client that does not read its ACKs */
+#define MAX_UNREAD_ACK_BYTES (64u * 1024u)  /* a client that does not read its ACKs */
+#define ALERT_CURSOR         "relay-alerts" /* relay.beats.alerts: its cursor in the journal */
 #define RELAY_BUF_MAX                                                                              \
     ((size_t)1 << 40) /* a window gathered for the next hop: bounded by the budgets */
 
@@ -512,6 +514,14 @@ static void relay_flush(struct beats_conn *c)
     }
 }
 
+/* relay.beats.alerts: an alert of the journal as an event for the next hop. */
+static int alert_window(void *arg, const struct journal_record *rec, struct buf *out,
+                        uint32_t *events)
+{
+    (void)arg;
+    return relay_alert_window(rec->payload, rec->len, out, events);
+}
+
 int beats_relay_check(struct server *s)
 {
     const struct config *cfg = &s->cfg;
@@ -562,6 +572,16 @@ int beats_relay_start(struct server *s)
         p += len + (p[len] ? 1 : 0);
     }
     int rc = relay_new(&s->relay, s->loop, &o);
+    if (rc == 0 && cfg->relay_beats_alerts) {
+        struct feed_ops ops = {.window = alert_window};
+        rc = feed_open(&s->alert_feed, s->loop, cfg->data_dir, ALERT_CURSOR, s->relay, &ops,
+                       "alerts");
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot send the alerts on: %s\n", strerror(-rc));
+            beats_relay_stop(s);
+            return -EIO;
+        }
+    }
     if (rc == 0 && strcmp(cfg->relay_when_down, "spill") == 0) {
         char dir[1200];
         snprintf(dir, sizeof(dir), "%s/outbox", cfg->data_dir);
@@ -569,8 +589,7 @@ int beats_relay_start(struct server *s)
                          (unsigned)cfg->journal_sync_interval_ms, s->relay);
         if (rc < 0) {
             fprintf(stderr, "amsiwatch serve: cannot open the outbox %s: %s\n", dir, strerror(-rc));
-            relay_close(s->relay, NULL, NULL);
-            s->relay = NULL;
+            beats_relay_stop(s);
             return -EIO;
         }
     }
@@ -614,6 +633,9 @@ void beats_relay_log_counters(struct server *s)
                  h->errors, h->reconnects);
     }
     log_info("relay", "%zu windows waiting for a next hop", relay_pending(s->relay));
+    if (s->alert_feed)
+        log_info("relay", "alerts: sent on and acknowledged up to sequence %" PRIu64,
+                 feed_position(s->alert_feed) - 1);
     if (s->outbox) {
         struct outbox_stats o;
         outbox_get_stats(s->outbox, &o);
@@ -651,6 +673,8 @@ void beats_relay_stop(struct server *s)
     s->relay = NULL;
     outbox_close(s->outbox);
     s->outbox = NULL;
+    feed_close(s->alert_feed);
+    s->alert_feed = NULL;
 }
 
 /* ---- Reading ---- */

@@ -173,6 +173,9 @@ static const struct option_def table[] = {
      "full and strict: the chain and the host's name; certificate: the chain only; none"},
     {"relay.beats.ssl.supported-protocols", T_LINES, "TLSv1.2,TLSv1.3",
      F(relay_beats_ssl.supported_protocols), 13, 0, ",", "TLS versions offered to the next hops"},
+    {"relay.beats.alerts", T_BOOL, "false", F(relay_beats_alerts), 0, 0, NULL,
+     "also send each alert, once durable, to the next hop as one more event (ECS, event.kind "
+     "alert, tags amsiwatch); its position is the cursor relay-alerts of the journal"},
     {"relay.when-down", T_ENUM, "block", F(relay_when_down), 0, 0, "block|spill",
      "while no next hop takes windows: block (they wait unacknowledged, the senders with them) "
      "or spill (to the outbox in DATA_DIR/outbox, acknowledged once durable, sent on in order "

@@ -69,6 +69,7 @@ struct config {
     uint64_t relay_beats_backoff_init_ms;
     uint64_t relay_beats_backoff_max_ms;
     struct tls_client_options relay_beats_ssl;
+    bool relay_beats_alerts;  /* each alert also goes to the next hop as an event */
     char relay_when_down[16]; /* block | spill */
     uint64_t relay_spill_max_bytes;
     uint64_t lists_set; /* list options given a value since the defaults (bit per option) */

@@ -23,6 +23,7 @@
 struct beats_conn;
 struct relay;
 struct outbox;
+struct feed;
 
 /* Counters of one syslog listener. Loop thread. */
 struct syslogd_counters {
@@ -42,6 +43,7 @@ struct server {
     struct delivery *delivery; /* NULL without webhook targets */
     struct relay *relay;       /* NULL without relay.beats.hosts */
     struct outbox *outbox;     /* relay.when-down: spill */
+    struct feed *alert_feed;   /* relay.beats.alerts */
     SSL_CTX *relay_tls;        /* relay.beats.ssl.enabled: the client context */
     bool relay_verify_host;
 

@@ -338,6 +338,70 @@ class RelayTest(unittest.TestCase):
             got |= set(record_ids(h.events()))
         self.assertEqual(sorted(got), self.ids, "every event reached some hop")
 
+    # ---- relay.beats.alerts ----
+
+    def alert_events(self, r):
+        out = []
+        for e in r.events():
+            doc = json.loads(e)
+            if doc.get("event", {}).get("kind") == "alert":
+                out.append(doc)
+        return out
+
+    def test_alerts_go_on_as_events_once_each_after_a_restart_too(self):
+        r = Receiver(lambda conn, win, sock, version, seqs: ack(sock, version, seqs[-1]))
+        self.addCleanup(r.close)
+        data = amsi.tempdir(prefix="alerts-", parent=self.work)
+        first = self.serve(relay_to="127.0.0.1:%d" % r.port, data_dir=data,
+                           args=["--relay-beats-alerts"])
+        rc, rep, err = replay("-t", self.target(first), "-w", 500, self.events)
+        self.assertEqual(rc, 0, err)
+        expected = self.alerts_expected()
+        journaled = first.wait_journaled(expected)
+        deadline = time.time() + 30 * amsi.slow(BINARY)
+        while len(self.alert_events(r)) < expected and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(first.stop(), 0, first.log())
+        alerts = self.alert_events(r)
+        self.assertEqual(sorted(a["amsiwatch"]["alert_id"] for a in alerts),
+                         sorted(a["alert_id"] for a in journaled), "each alert once")
+        a = alerts[0]
+        self.assertEqual(a["tags"], ["amsiwatch"])
+        self.assertEqual(a["rule"]["name"], "Modification of AmsiEnable Registry Key")
+        self.assertEqual(a["rule"]["ruleset"], "amsiwatch")
+        self.assertIn("TA0005", a["threat"]["tactic"]["id"])
+        self.assertIn("T1562", a["threat"]["technique"]["id"])
+        self.assertEqual(a["registry"]["value"], "AmsiEnable", "the event's ECS fields")
+        self.assertIn("name", a["host"])
+        self.assertNotIn("category", a["event"],
+                         "an alert is not a registry event: no rule matches it again downstream")
+        # The events alongside: every event of the input went on too.
+        self.assertEqual(len(r.events()) - len(alerts), len(self.lines))
+        # A restart sends no alert again: the cursor relay-alerts was past them all.
+        again = self.serve(relay_to="127.0.0.1:%d" % r.port, data_dir=data,
+                           args=["--relay-beats-alerts"])
+        self.assertIsNotNone(again.wait_log(r"relay: connected to the next hop", 20), again.log())
+        time.sleep(1.5)
+        self.assertEqual(again.stop(), 0, again.log())
+        self.assertEqual(len(self.alert_events(r)), len(alerts))
+        self.assertIsNotNone(again.last(r"relay: alerts: sent on and acknowledged up to sequence "
+                                        r"%d" % len(journaled)), again.log())
+
+    def test_a_chained_amsiwatch_does_not_alert_on_the_alerts_it_receives(self):
+        last = self.serve()
+        first = self.serve(relay_to=self.target(last),
+                           args=["--relay-beats-alerts", "--stats-interval", "1s"])
+        rc, rep, err = replay("-t", self.target(first), "-w", 500, self.events)
+        self.assertEqual(rc, 0, err)
+        expected = self.alerts_expected()
+        first.wait_journaled(expected)
+        self.assertIsNotNone(first.wait_log(r"relay: alerts: sent on and acknowledged up to "
+                                            r"sequence %d" % expected, 30), first.log(40))
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assertEqual(last.stop(), 0, last.log())
+        self.assertEqual(last.beats_counters()["events"], len(self.lines) + expected)
+        self.assertEqual(len(last.journaled()), expected)
+
     # ---- relay.when-down: spill ----
 
     def free_port(self):
