@@ -294,6 +294,25 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(first.count(r"closing: "), 0, first.log())
         self.assertEqual(first.stop(), 0, first.log())
 
+    def test_a_slow_next_hop_slows_the_sender_down(self):
+        def handle(conn, win, sock, version, seqs):
+            time.sleep(0.3)
+            ack(sock, version, seqs[-1])
+
+        r = Receiver(handle)
+        self.addCleanup(r.close)
+        first = self.serve(relay_to="127.0.0.1:%d" % r.port)
+        start = time.time()
+        rc, rep, err = replay("-t", self.target(first), "-n", 2000, "-w", 100, self.events)
+        took = time.time() - start
+        self.assertEqual(rc, 0, err)
+        # 20 windows, two at a time at the next hop (pipelining 2), 0.3 s each: the Beat's ACKs
+        # come at the next hop's pace, not at amsiwatch's.
+        self.assertGreaterEqual(took, 2.5, rep)
+        self.assertGreaterEqual(rep["ack_latency_ms"]["p50"], 250, rep)
+        self.assertEqual(r.windows, 20)
+        self.assertEqual(first.stop(), 0, first.log())
+
     def test_no_next_hop_blocks_until_one_comes(self):
         # Nothing listens on the hop's port yet: windows wait (block), unacknowledged.
         port = self.free_port()
