@@ -217,19 +217,30 @@ struct wreq {
     uv_write_t req;
     struct hconn *h;
     uint8_t *owned; /* ciphertext, freed after the write; plaintext windows are the window's */
+    struct rwin *w; /* the window whose last bytes this write carries */
 };
+
+static void complete_head(struct hconn *h);
 
 static void on_write(uv_write_t *req, int status)
 {
     struct wreq *wr = (struct wreq *)req;
     struct hconn *h = wr->h;
+    struct rwin *w = wr->w;
     free(wr->owned);
     free(wr);
     if (status < 0 && status != UV_ECANCELED && h->state != H_IDLE && !h->r->closing)
         hop_failed(h, "write failed: %s", uv_strerror(status));
+    /* Without ACKs (syslog), a window is delivered once written; one sent again after a failure
+     * is no longer this connection's. */
+    if (status == 0 && w && h->r->o.no_acks && h->state == H_UP && h->inflight.head == w) {
+        h->since_ms = uv_now(h->r->loop);
+        complete_head(h);
+        pump(h->r);
+    }
 }
 
-static int write_bytes(struct hconn *h, uint8_t *p, size_t n, bool owned)
+static int write_bytes(struct hconn *h, uint8_t *p, size_t n, bool owned, struct rwin *w)
 {
     struct wreq *wr = calloc(1, sizeof(*wr));
     if (!wr) {
@@ -239,6 +250,7 @@ static int write_bytes(struct hconn *h, uint8_t *p, size_t n, bool owned)
     }
     wr->h = h;
     wr->owned = owned ? p : NULL;
+    wr->w = w;
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int rc = uv_write(&wr->req, (uv_stream_t *)&h->tcp, &b, 1, on_write);
     if (rc < 0) {
@@ -248,29 +260,26 @@ static int write_bytes(struct hconn *h, uint8_t *p, size_t n, bool owned)
     return rc;
 }
 
-/* Sends the ciphertext the TLS engine holds. */
-static int tls_flush(struct hconn *h)
+/* Sends the ciphertext the TLS engine holds, in one write (carrying the end of W, if given). */
+static int tls_flush(struct hconn *h, struct rwin *w)
 {
-    size_t n;
-    while ((n = tlsio_pending(h->tls)) > 0) {
-        uint8_t *p = malloc(n);
-        if (!p)
-            return -ENOMEM;
-        size_t got = tlsio_take(h->tls, p, n);
-        int rc = write_bytes(h, p, got, true);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    size_t n = tlsio_pending(h->tls);
+    if (!n)
+        return 0;
+    uint8_t *p = malloc(n);
+    if (!p)
+        return -ENOMEM;
+    size_t got = tlsio_take(h->tls, p, n);
+    return write_bytes(h, p, got, true, w);
 }
 
 static int send_window(struct hconn *h, struct rwin *w)
 {
     if (!h->tls)
-        return write_bytes(h, w->bytes, w->len, false);
+        return write_bytes(h, w->bytes, w->len, false, w);
     if (tlsio_write(h->tls, w->bytes, w->len) < 0)
         return -EPROTO;
-    return tls_flush(h);
+    return tls_flush(h, w);
 }
 
 static void hop_up(struct hconn *h)
@@ -283,10 +292,10 @@ static void hop_up(struct hconn *h)
     if (hi->up++ == 0) {
         hi->stats.up = true;
         if (hi->logged_down || h->ever_up)
-            log_info("relay", "next hop %s is up again (%zu windows waiting)", hi->name,
+            log_info(r->o.log_name, "next hop %s is up again (%zu windows waiting)", hi->name,
                      r->queue.n);
         else
-            log_info("relay", "connected to the next hop %s", hi->name);
+            log_info(r->o.log_name, "connected to the next hop %s", hi->name);
         hi->logged_down = false;
     }
     h->ever_up = true;
@@ -330,7 +339,7 @@ static void hop_failed(struct hconn *h, const char *fmt, ...)
     }
     h->next_attempt_ms = now_ms(r) + wait;
     if (!hi->up && (!hi->logged_down || back)) {
-        log_warn("relay",
+        log_warn(r->o.log_name,
                  "next hop %s is down: %s; %zu windows waiting, trying again in %" PRIu64 " ms",
                  hi->name, why, r->queue.n, wait);
         hi->logged_down = true;
@@ -339,9 +348,29 @@ static void hop_failed(struct hconn *h, const char *fmt, ...)
         pump(r); /* another connection may take them */
 }
 
+/* The window at the head of H's flight is delivered: the next hop acknowledged it (or, without
+ * ACKs, it was written). */
+static void complete_head(struct hconn *h)
+{
+    struct relay *r = h->r;
+    struct rwin *w = fifo_pop(&h->inflight);
+    struct relay_hop_stats *st = &r->hosts[h->host].stats;
+    uint64_t took = uv_now(r->loop) - w->sent_ms;
+    st->windows++;
+    st->events += w->events;
+    st->bytes += w->len;
+    st->ack_ms_total += took;
+    if (took > st->ack_ms_max)
+        st->ack_ms_max = took;
+    h->backoff_ms = r->o.backoff_init_ms;
+    win_finish(w, 0);
+}
+
 static void parse_acks(struct hconn *h, const uint8_t *p, size_t n)
 {
     struct relay *r = h->r;
+    if (r->o.no_acks)
+        return; /* a syslog receiver answers nothing: what it sends is not read */
     while (n > 0 && h->state == H_UP) {
         size_t take = sizeof(h->ack) - h->ackn;
         if (take > n)
@@ -365,17 +394,7 @@ static void parse_acks(struct hconn *h, const uint8_t *p, size_t n)
         struct rwin *w = h->inflight.head;
         if (!w || seq < w->events)
             continue;
-        fifo_pop(&h->inflight);
-        struct relay_hop_stats *st = &r->hosts[h->host].stats;
-        uint64_t took = now - w->sent_ms;
-        st->windows++;
-        st->events += w->events;
-        st->bytes += w->len;
-        st->ack_ms_total += took;
-        if (took > st->ack_ms_max)
-            st->ack_ms_max = took;
-        h->backoff_ms = r->o.backoff_init_ms;
-        win_finish(w, 0);
+        complete_head(h);
     }
     if (h->state == H_UP)
         pump(r);
@@ -392,7 +411,7 @@ static void tls_progress(struct hconn *h)
 {
     if (h->state == H_HANDSHAKE) {
         int rc = tlsio_handshake(h->tls);
-        if (tls_flush(h) < 0) {
+        if (tls_flush(h, NULL) < 0) {
             hop_failed(h, "out of memory");
             return;
         }
@@ -414,7 +433,7 @@ static void tls_progress(struct hconn *h)
         hop_failed(h, "closed the TLS session");
     else if (n == TLSIO_ERROR)
         hop_failed(h, "TLS error: %s", tlsio_error(h->tls));
-    else if (tls_flush(h) < 0)
+    else if (tls_flush(h, NULL) < 0)
         hop_failed(h, "out of memory");
 }
 
@@ -604,6 +623,8 @@ int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o
         return -ENOMEM;
     r->loop = loop;
     r->o = *o;
+    if (!r->o.log_name[0])
+        snprintf(r->o.log_name, sizeof(r->o.log_name), "relay");
     for (size_t i = 0; i < o->nhosts; i++) {
         if (parse_host(o->hosts[i], &r->hosts[i]) < 0) {
             free(r);

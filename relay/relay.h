@@ -36,6 +36,9 @@ struct relay_options {
     uint64_t backoff_init_ms, backoff_max_ms;
     SSL_CTX *tls;         /* a client context (a reference is taken), NULL: plaintext */
     bool tls_verify_host; /* the hop's certificate must name its host (verification-mode full) */
+    char log_name[24];    /* the log's component name (default "relay") */
+    bool no_acks;         /* syslog: the next hop acknowledges nothing; a window (a run of framed
+                           * messages) is delivered once written to its connection */
 };
 
 /* What the relay did, for the log and the metrics: totals and per host. */

@@ -176,6 +176,30 @@ static const struct option_def table[] = {
     {"relay.beats.alerts", T_BOOL, "false", F(relay_beats_alerts), 0, 0, NULL,
      "also send each alert, once durable, to the next hop as one more event (ECS, event.kind "
      "alert, tags amsiwatch); its position is the cursor relay-alerts of the journal"},
+    {"relay.syslog.hosts", T_LINES, "", F(relay_syslog_hosts), 14, 0, ",",
+     "pass every syslog message on, as it arrived, to these next hops (syslog-ng, rsyslog, "
+     "Logstash's syslog input), HOST:PORT (514 when left out), the first and the next when it "
+     "fails; empty: no syslog relay"},
+    {"relay.syslog.transport", T_ENUM, "tcp", F(relay_syslog_transport), 0, 0, "tcp|tls|udp",
+     "tcp and tls: no message is lost while a next hop is down (the senders wait); udp: one "
+     "datagram a message, dropped (and counted) when they cannot go"},
+    {"relay.syslog.framing", T_ENUM, "octet", F(relay_syslog_framing), 0, 0, "octet|lf",
+     "TCP and TLS framing to the next hop: octet counting (RFC 6587) or one message a line"},
+    {"relay.syslog.ssl.certificate-authorities", T_LINES, "",
+     F(relay_syslog_ssl.certificate_authorities), 15, 0, ",",
+     "transport tls: PEM files of the CAs that sign the next hops' certificates; empty: the "
+     "system's"},
+    {"relay.syslog.ssl.certificate", T_STR, "", F(relay_syslog_ssl.certificate), 0, 0, NULL,
+     "transport tls: client certificate, PEM, for next hops that ask for one"},
+    {"relay.syslog.ssl.key", T_STR, "", F(relay_syslog_ssl.key), 0, 0, NULL,
+     "transport tls: private key of the client certificate, PEM"},
+    {"relay.syslog.ssl.key-passphrase-file", T_STR, "", F(relay_syslog_ssl.key_passphrase_file), 0,
+     0, NULL, "file holding the passphrase of an encrypted key (its first line)"},
+    {"relay.syslog.ssl.verification-mode", T_ENUM, "full", F(relay_syslog_ssl.verification_mode), 0,
+     0, "full|strict|certificate|none",
+     "full and strict: the chain and the host's name; certificate: the chain only; none"},
+    {"relay.syslog.ssl.supported-protocols", T_LINES, "TLSv1.2,TLSv1.3",
+     F(relay_syslog_ssl.supported_protocols), 16, 0, ",", "TLS versions offered to the next hops"},
     {"relay.when-down", T_ENUM, "block", F(relay_when_down), 0, 0, "block|spill",
      "while no next hop takes windows: block (they wait unacknowledged, the senders with them) "
      "or spill (to the outbox in DATA_DIR/outbox, acknowledged once durable, sent on in order "

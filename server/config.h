@@ -69,7 +69,12 @@ struct config {
     uint64_t relay_beats_backoff_init_ms;
     uint64_t relay_beats_backoff_max_ms;
     struct tls_client_options relay_beats_ssl;
-    bool relay_beats_alerts;  /* each alert also goes to the next hop as an event */
+    bool relay_beats_alerts; /* each alert also goes to the next hop as an event */
+    /* the syslog relay */
+    char relay_syslog_hosts[4096];  /* one per line; empty: no syslog relay */
+    char relay_syslog_transport[8]; /* tcp | tls | udp */
+    char relay_syslog_framing[8];   /* octet | lf */
+    struct tls_client_options relay_syslog_ssl;
     char relay_when_down[16]; /* block | spill */
     uint64_t relay_spill_max_bytes;
     uint64_t lists_set; /* list options given a value since the defaults (bit per option) */

@@ -128,6 +128,7 @@ static void finish(struct server *s)
     beats_relay_log_counters(s); /* its last counters: the relay is gone when the rest are logged */
     beats_relay_stop(s);
     syslogd_close_all(s);
+    syslogd_relay_stop(s);
     uv_timer_stop(&s->tick);
     close_handle((uv_handle_t *)&s->tick);
     close_handle((uv_handle_t *)&s->sigint);
@@ -188,7 +189,7 @@ static int security_init(struct server *s)
                         "listener needs a certificate and its key\n");
         return -1;
     }
-    if (beats_relay_check(s) < 0)
+    if (beats_relay_check(s) < 0 || syslogd_relay_check(s) < 0)
         return -1;
     if (!c->beats_tls.ssl_enabled && c->beats_tls.certificate[0])
         log_warn("beats", "beats.ssl-certificate is set but beats.ssl-enabled is false: the Beats "
@@ -277,7 +278,7 @@ static int start(struct server *s)
 {
     char beats[128] = "", tcp[128] = "", udp[128] = "";
     int rc = beats_relay_start(s);
-    if (rc < 0)
+    if (rc < 0 || (rc = syslogd_relay_start(s)) < 0)
         return rc;
     if (strcmp(s->cfg.beats, "off") != 0 && (rc = beats_listen(s, beats, sizeof(beats))) < 0)
         return rc;

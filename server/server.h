@@ -40,11 +40,23 @@ struct server {
     struct alert_sink sink;
     struct batch_handoff handoff; /* every batch's way back to the loop (server/serve.c) */
     bool print_alerts;
-    struct delivery *delivery; /* NULL without webhook targets */
-    struct relay *relay;       /* NULL without relay.beats.hosts */
-    struct outbox *outbox;     /* relay.when-down: spill */
-    struct feed *alert_feed;   /* relay.beats.alerts */
-    SSL_CTX *relay_tls;        /* relay.beats.ssl.enabled: the client context */
+    struct delivery *delivery;  /* NULL without webhook targets */
+    struct relay *relay;        /* NULL without relay.beats.hosts */
+    struct outbox *outbox;      /* relay.when-down: spill */
+    struct feed *alert_feed;    /* relay.beats.alerts */
+    struct relay *syslog_relay; /* relay.syslog over TCP or TLS */
+    SSL_CTX *syslog_relay_tls;
+    bool syslog_relay_verify_host;
+    uv_udp_t syslog_relay_udp; /* relay.syslog over UDP */
+    bool syslog_relay_udp_open;
+    struct sockaddr_storage syslog_relay_addr;
+    struct buf udp_relayed; /* UDP messages framed for the TCP/TLS relay this loop turn */
+    uint32_t udp_relayed_count;
+    uint32_t udp_relay_runs; /* runs of UDP messages in the relay */
+    struct {
+        uint64_t messages, bytes, dropped;
+    } syslog_relayed;
+    SSL_CTX *relay_tls; /* relay.beats.ssl.enabled: the client context */
     bool relay_verify_host;
 
     /* Completed batches, pushed by worker and journal threads (lock-free MPSC stack), taken by the
@@ -128,6 +140,12 @@ int beats_relay_start(struct server *s);
 void beats_relay_stop(struct server *s);
 void beats_relay_log_counters(struct server *s);
 void beats_relay_tick(struct server *s);
+
+/* The syslog relay (server/syslogd.c): as the Beats relay's. */
+int syslogd_relay_check(struct server *s);
+int syslogd_relay_start(struct server *s);
+void syslogd_relay_stop(struct server *s);
+void syslogd_relay_log_counters(struct server *s);
 
 /* The syslog listeners and connections (server/syslogd.c). */
 int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,

@@ -12,9 +12,11 @@
 #include "base/log.h"
 #include "base/utf8.h"
 #include "net/net.h"
+#include "net/tls_context.h"
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "protocol/syslog_framer.h"
+#include "relay/relay.h"
 #include "server/conn.h"
 #include "server/server.h"
 
@@ -36,7 +38,15 @@ struct syslogd_conn {
     /* The listener: plaintext TCP or TLS (RFC 5425) and its counters. */
     struct sec_listener *lsec;
     struct syslogd_counters *k;
-    struct buf plain; /* TLS: the plaintext of the last read */
+    struct buf plain;   /* TLS: the plaintext of the last read */
+    struct buf relayed; /* relay.syslog: the messages of this read, framed for the next hop */
+};
+
+/* A run of one connection's messages in the relay: its bytes count in the connection's budget
+ * until they are written to the next hop. */
+struct relayed_run {
+    struct syslogd_conn *c;
+    size_t len;
 };
 
 static struct syslogd_conn *syslogd_conn_of(struct conn *k)
@@ -65,6 +75,7 @@ static struct batch *make_batch(struct server *s, struct buf *pending, const cha
 
 static void release(struct conn *k)
 {
+    buf_free(&syslogd_conn_of(k)->relayed);
     struct syslogd_conn *c = syslogd_conn_of(k);
     syslog_framer_free(c->framer);
     buf_free(&c->pending);
@@ -149,6 +160,115 @@ static bool screen(struct server *s, struct syslogd_counters *k, const char *msg
     return false;
 }
 
+/* ---- The relay ---- */
+
+/* Appends MSG to OUT framed for the next hop: octet counting or a line. */
+static int relay_frame(struct server *s, struct buf *out, const char *msg, size_t len)
+{
+    if (strcmp(s->cfg.relay_syslog_framing, "lf") == 0) {
+        int rc = buf_append(out, msg, len);
+        return rc < 0 ? rc : buf_append(out, "\n", 1);
+    }
+    char head[24];
+    int n = snprintf(head, sizeof(head), "%zu ", len);
+    int rc = buf_append(out, head, (size_t)n);
+    return rc < 0 ? rc : buf_append(out, msg, len);
+}
+
+static void relayed_done(void *ctx, int status)
+{
+    struct relayed_run *run = ctx;
+    struct syslogd_conn *c = run->c;
+    struct server *s = c->base.srv;
+    (void)status; /* a run the relay could not write when it stopped is the sender's to resend */
+    c->inflight_bytes -= run->len;
+    if (c->base.paused)
+        s->need_resume = true;
+    free(run);
+    conn_unref(&c->base);
+}
+
+/* Hands the messages a read framed for the next hop to the relay. */
+static void relay_flush_conn(struct syslogd_conn *c)
+{
+    struct server *s = c->base.srv;
+    if (!s->syslog_relay || !c->relayed.len)
+        return;
+    struct relayed_run *run = calloc(1, sizeof(*run));
+    if (!run) {
+        close_conn(c, "out of memory", true);
+        return;
+    }
+    run->c = c;
+    run->len = c->relayed.len;
+    if (relay_send(s->syslog_relay, (uint8_t *)c->relayed.data, c->relayed.len, 0, relayed_done,
+                   run) < 0) {
+        free(run);
+        close_conn(c, "out of memory", true);
+        return;
+    }
+    s->syslog_relayed.bytes += run->len;
+    c->inflight_bytes += run->len;
+    conn_ref(&c->base);
+    buf_init(&c->relayed, c->relayed.max); /* the relay owns those bytes now */
+}
+
+static void udp_run_done(void *ctx, int status)
+{
+    struct server *s = ctx;
+    (void)status;
+    s->udp_relay_runs--;
+}
+
+/* The messages of UDP senders for a next hop over TCP or TLS, once per loop turn. UDP has no
+ * back-pressure: past syslog.connection-budget of them waiting for the next hop, they are
+ * dropped (and counted). */
+static void relay_flush_udp(struct server *s)
+{
+    if (!s->syslog_relay || !s->udp_relayed.len)
+        return;
+    if (relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data, s->udp_relayed.len, 0,
+                   udp_run_done, s) < 0) {
+        s->syslog_relayed.dropped += s->udp_relayed_count;
+        buf_reset(&s->udp_relayed);
+    } else {
+        s->syslog_relayed.bytes += s->udp_relayed.len;
+        s->udp_relay_runs++;
+        buf_init(&s->udp_relayed, s->udp_relayed.max); /* the relay owns those bytes now */
+    }
+    s->udp_relayed_count = 0;
+}
+
+/* A UDP message for the next hop: one datagram over UDP, dropped (and counted) when it cannot
+ * go; framed into this loop turn's run over TCP or TLS. */
+static void relay_datagram(struct server *s, const char *msg, size_t len)
+{
+    if (s->syslog_relay) {
+        bool room = (uint64_t)s->udp_relay_runs * s->cfg.syslog_batch_bytes + s->udp_relayed.len <
+                    s->cfg.syslog_connection_budget;
+        if (!room || relay_frame(s, &s->udp_relayed, msg, len) < 0) {
+            s->syslog_relayed.dropped++;
+            return;
+        }
+        s->udp_relayed_count++;
+        s->syslog_relayed.messages++;
+        if (s->udp_relayed.len >= s->cfg.syslog_batch_bytes)
+            relay_flush_udp(s);
+        return;
+    }
+    if (!s->syslog_relay_udp_open)
+        return;
+    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+    int rc = uv_udp_try_send(&s->syslog_relay_udp, &b, 1,
+                             (const struct sockaddr *)&s->syslog_relay_addr);
+    if (rc < 0) {
+        s->syslog_relayed.dropped++;
+        return;
+    }
+    s->syslog_relayed.messages++;
+    s->syslog_relayed.bytes += len;
+}
+
 static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
 {
     struct syslogd_conn *c = ctx;
@@ -157,6 +277,13 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
     c->k->bytes += len;
     if (flags & SYSLOG_MSG_TRUNCATED)
         c->k->truncated++;
+    if (s->syslog_relay) {
+        if (relay_frame(s, &c->relayed, msg, len) < 0)
+            return -ENOMEM;
+        s->syslog_relayed.messages++;
+    } else if (s->syslog_relay_udp_open) {
+        relay_datagram(s, msg, len);
+    }
     if (!screen(s, c->k, msg, len))
         return 0;
     if (batch_syslog_append(&c->pending, NULL, msg, len, flags) < 0)
@@ -203,6 +330,7 @@ static void end_of_stream(struct syslogd_conn *c)
     syslog_framer_finish(c->framer);
     c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
     flush_conn(c);
+    relay_flush_conn(c);
     close_conn(c, "closed by the client", false);
 }
 
@@ -257,6 +385,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     /* The read's plaintext is framed: an idle TLS connection keeps no copy of it. */
     buf_free(&c->plain);
     flush_conn(c);
+    relay_flush_conn(c);
     if (tls_rc == 1) {
         end_of_stream(c); /* the client's close_notify */
         return;
@@ -326,6 +455,7 @@ static void on_tcp_connection(uv_stream_t *server, int status)
     syslog_oversize_parse(s->cfg.syslog_oversize, &fc.oversize);
     fc.max_msg = (size_t)s->cfg.syslog_max_message;
     buf_init(&c->pending, (size_t)s->cfg.syslog_batch_bytes + fc.max_msg + 64);
+    buf_init(&c->relayed, (size_t)1 << 40); /* a read's messages: bounded by the read */
     c->k->connections++;
     c->last_read_ms = server_now(s);
     if (syslog_framer_new(&fc, on_message, c, &c->framer) < 0) {
@@ -431,14 +561,17 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
         memcpy(&s->udp_last_addr, addr, alen);
         net_format_addr(&s->udp_last_addr, s->udp_last_peer, sizeof(s->udp_last_peer));
     }
-    if (!screen(s, &s->udp_counters, p, len))
-        return;
     const char *peer = s->udp_last_peer;
-    if (s->syslog_sec.acl.nnets &&
+    bool candidate = screen(s, &s->udp_counters, p, len);
+    bool relayed = s->syslog_relay || s->syslog_relay_udp_open;
+    if ((candidate || relayed) && s->syslog_sec.acl.nnets &&
         !sec_admit(&s->syslog_sec, addr, peer, "syslog", server_now(s))) {
         s->udp_counters.refused++;
         return;
     }
+    relay_datagram(s, p, len);
+    if (!candidate)
+        return;
     if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
         flush_udp(s);
         if (batch_syslog_append(&s->udp_pending, peer, p, len, mflags) < 0) {
@@ -454,6 +587,7 @@ static void on_udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const str
 static void on_check(uv_check_t *h)
 {
     flush_udp(h->data);
+    relay_flush_udp(h->data);
 }
 
 /* ---- Listening ---- */
@@ -679,4 +813,136 @@ void syslogd_log_counters(struct server *s)
         log_one("tls", &s->tls_counters);
     if (strcmp(s->cfg.syslog_udp, "off") != 0)
         log_one("udp", &s->udp_counters);
+}
+
+/* ---- Starting and stopping the relay ---- */
+
+int syslogd_relay_check(struct server *s)
+{
+    const struct config *cfg = &s->cfg;
+    if (!cfg->relay_syslog_hosts[0] || strcmp(cfg->relay_syslog_transport, "tls") != 0)
+        return 0;
+    char why[2400];
+    s->syslog_relay_tls = tls_client_context(&cfg->relay_syslog_ssl, "relay.syslog.ssl.",
+                                             &s->syslog_relay_verify_host, why, sizeof(why));
+    if (!s->syslog_relay_tls) {
+        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int udp_target(struct server *s, const char *spec)
+{
+    char host[256], port[8] = "514";
+    const char *colon = strrchr(spec, ':');
+    bool bracket = spec[0] == '[';
+    const char *end = bracket ? strchr(spec, ']') : colon;
+    size_t n = end ? (size_t)(end - spec - (bracket ? 1 : 0)) : strlen(spec);
+    if (n == 0 || n >= sizeof(host) || (bracket && !end))
+        return -EINVAL;
+    memcpy(host, spec + (bracket ? 1 : 0), n);
+    host[n] = '\0';
+    if (colon && (!bracket || colon > end))
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    uv_getaddrinfo_t req;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+    int rc = uv_getaddrinfo(s->loop, &req, NULL, host, port, &hints); /* at start: synchronous */
+    if (rc < 0)
+        return rc;
+    memcpy(&s->syslog_relay_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    rc = uv_udp_init(s->loop, &s->syslog_relay_udp);
+    if (rc < 0)
+        return rc;
+    s->syslog_relay_udp_open = true;
+    return 0;
+}
+
+int syslogd_relay_start(struct server *s)
+{
+    const struct config *cfg = &s->cfg;
+    if (!cfg->relay_syslog_hosts[0])
+        return 0;
+    struct relay_options o = {
+        .loadbalance = false,
+        .worker = 1,
+        .pipelining = 4,
+        .timeout_ms = cfg->relay_beats_timeout_ms,
+        .backoff_init_ms = cfg->relay_beats_backoff_init_ms,
+        .backoff_max_ms = cfg->relay_beats_backoff_max_ms,
+        .tls = s->syslog_relay_tls,
+        .tls_verify_host = s->syslog_relay_verify_host,
+        .log_name = "relay-syslog",
+        .no_acks = true,
+    };
+    for (const char *p = cfg->relay_syslog_hosts; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (o.nhosts == RELAY_MAX_HOSTS || len >= sizeof(o.hosts[0]) - 5) {
+            fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: at most %d hosts\n",
+                    RELAY_MAX_HOSTS);
+            return -EINVAL;
+        }
+        memcpy(o.hosts[o.nhosts], p, len);
+        o.hosts[o.nhosts][len] = '\0';
+        /* syslog's port when none is given ("HOST", "[V6]") */
+        const char *h = o.hosts[o.nhosts];
+        const char *after = h[0] == '[' ? strchr(h, ']') : h;
+        if (after && !strchr(after, ':'))
+            strcat(o.hosts[o.nhosts], ":514");
+        o.nhosts++;
+        p += len + (p[len] ? 1 : 0);
+    }
+    buf_init(&s->udp_relayed, (size_t)s->cfg.syslog_batch_bytes + s->cfg.syslog_max_message + 32);
+    int rc;
+    if (strcmp(cfg->relay_syslog_transport, "udp") == 0) {
+        rc = udp_target(s, o.hosts[0]);
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: cannot use %s: %s\n", o.hosts[0],
+                    uv_strerror(rc));
+            return -EINVAL;
+        }
+        log_info("relay-syslog", "passing every syslog message on to %s over UDP", o.hosts[0]);
+        return 0;
+    }
+    rc = relay_new(&s->syslog_relay, s->loop, &o);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: '%s': %s\n", cfg->relay_syslog_hosts,
+                rc == -EINVAL ? "not HOST, HOST:PORT or [IPv6]:PORT" : strerror(-rc));
+        return rc;
+    }
+    log_info("relay-syslog", "passing every syslog message on to %s over %s (%s framing)",
+             o.hosts[0], cfg->relay_syslog_transport, cfg->relay_syslog_framing);
+    return 0;
+}
+
+void syslogd_relay_log_counters(struct server *s)
+{
+    if (!s->syslog_relay && !s->syslog_relay_udp_open)
+        return;
+    log_info("relay-syslog",
+             "%" PRIu64 " messages (%" PRIu64 " bytes) passed on, %" PRIu64 " dropped (UDP)",
+             s->syslog_relayed.messages, s->syslog_relayed.bytes, s->syslog_relayed.dropped);
+    if (s->syslog_relay) {
+        const struct relay_hop_stats *h = relay_hop(s->syslog_relay, 0);
+        log_info("relay-syslog",
+                 "%s: %s, %" PRIu64 " errors, %" PRIu64 " reconnects, %zu runs waiting",
+                 relay_host_name(s->syslog_relay, 0), h->up ? "up" : "down", h->errors,
+                 h->reconnects, relay_pending(s->syslog_relay));
+    }
+}
+
+void syslogd_relay_stop(struct server *s)
+{
+    syslogd_relay_log_counters(s);
+    if (s->syslog_relay)
+        relay_close(s->syslog_relay, NULL, NULL);
+    s->syslog_relay = NULL;
+    if (s->syslog_relay_udp_open && !uv_is_closing((uv_handle_t *)&s->syslog_relay_udp))
+        uv_close((uv_handle_t *)&s->syslog_relay_udp, NULL);
+    s->syslog_relay_udp_open = false;
+    buf_free(&s->udp_relayed);
+    if (s->syslog_relay_tls)
+        SSL_CTX_free(s->syslog_relay_tls);
+    s->syslog_relay_tls = NULL;
 }
