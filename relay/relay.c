@@ -613,6 +613,24 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- API ---- */
 
+int relay_set_hosts(struct relay_options *o, const char *lines, const char *port)
+{
+    o->nhosts = 0;
+    for (const char *p = lines; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (o->nhosts == RELAY_MAX_HOSTS || len + strlen(port) + 2 > sizeof(o->hosts[0]))
+            return -E2BIG;
+        char *h = o->hosts[o->nhosts++];
+        memcpy(h, p, len);
+        h[len] = '\0';
+        const char *after = h[0] == '[' ? strchr(h, ']') : h; /* "[V6]" has colons of its own */
+        if (after && !strchr(after, ':'))
+            snprintf(h + len, sizeof(o->hosts[0]) - len, ":%s", port);
+        p += len + (p[len] ? 1 : 0);
+    }
+    return 0;
+}
+
 int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o)
 {
     *out = NULL;

@@ -53,6 +53,10 @@ typedef void (*relay_done_fn)(void *ctx, int status);
 
 struct relay;
 
+/* Fills O's hosts from LINES (one "HOST[:PORT]" per line), PORT added to those without one.
+ * Returns 0, or -E2BIG for more than RELAY_MAX_HOSTS or a name too long. */
+int relay_set_hosts(struct relay_options *o, const char *lines, const char *port);
+
 /* Creates the relay and starts connecting. Returns 0, -EINVAL (no host, a bad host), -ENOMEM. */
 int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o);
 

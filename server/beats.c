@@ -559,17 +559,10 @@ int beats_relay_start(struct server *s)
         .tls = s->relay_tls,
         .tls_verify_host = s->relay_verify_host,
     };
-    for (const char *p = cfg->relay_beats_hosts; *p;) {
-        size_t len = strcspn(p, "\n");
-        if (o.nhosts == RELAY_MAX_HOSTS || len >= sizeof(o.hosts[0])) {
-            fprintf(stderr,
-                    "amsiwatch serve: relay.beats.hosts: at most %d hosts of %zu characters\n",
-                    RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 1);
-            return -EINVAL;
-        }
-        memcpy(o.hosts[o.nhosts], p, len);
-        o.hosts[o.nhosts++][len] = '\0';
-        p += len + (p[len] ? 1 : 0);
+    if (relay_set_hosts(&o, cfg->relay_beats_hosts, "5044") < 0) {
+        fprintf(stderr, "amsiwatch serve: relay.beats.hosts: at most %d hosts of %zu characters\n",
+                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        return -EINVAL;
     }
     int rc = relay_new(&s->relay, s->loop, &o);
     if (rc == 0 && cfg->relay_beats_alerts) {

@@ -876,22 +876,10 @@ int syslogd_relay_start(struct server *s)
         .log_name = "relay-syslog",
         .no_acks = true,
     };
-    for (const char *p = cfg->relay_syslog_hosts; *p;) {
-        size_t len = strcspn(p, "\n");
-        if (o.nhosts == RELAY_MAX_HOSTS || len >= sizeof(o.hosts[0]) - 5) {
-            fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: at most %d hosts\n",
-                    RELAY_MAX_HOSTS);
-            return -EINVAL;
-        }
-        memcpy(o.hosts[o.nhosts], p, len);
-        o.hosts[o.nhosts][len] = '\0';
-        /* syslog's port when none is given ("HOST", "[V6]") */
-        const char *h = o.hosts[o.nhosts];
-        const char *after = h[0] == '[' ? strchr(h, ']') : h;
-        if (after && !strchr(after, ':'))
-            strcat(o.hosts[o.nhosts], ":514");
-        o.nhosts++;
-        p += len + (p[len] ? 1 : 0);
+    if (relay_set_hosts(&o, cfg->relay_syslog_hosts, "514") < 0) {
+        fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: at most %d hosts of %zu characters\n",
+                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        return -EINVAL;
     }
     buf_init(&s->udp_relayed, (size_t)s->cfg.syslog_batch_bytes + s->cfg.syslog_max_message + 32);
     int rc;

@@ -7,7 +7,6 @@
 // Every test starts its own server on 127.0.0.1 port 0 with a temporary data directory and kills
 // it at the end; every wait is bounded.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
@@ -28,6 +27,7 @@ import {
   rawCompressedFrame,
   windowFrame,
   AckReader,
+  npmPackage,
 } from './lib/lumberjack.mjs';
 import {
   journal,
@@ -39,15 +39,9 @@ import {
   within,
 } from './lib/server.mjs';
 
-const require = createRequire(import.meta.url);
-
 /** The npm client (tests/integration/node_modules; scripts/test.sh runs `npm ci` for it). */
 function lumberjackClient() {
-  try {
-    return require('lumberjack-client');
-  } catch (e) {
-    throw new Error(`lumberjack-client is not installed: npm ci --prefix tests/integration (${e})`);
-  }
+  return npmPackage('lumberjack-client');
 }
 
 const MiB = 1024 * 1024;

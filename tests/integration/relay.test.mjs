@@ -3,22 +3,11 @@
 //
 //   AMSIWATCH_BIN=build/asan-ubsan/amsiwatch node --test tests/integration/relay.test.mjs
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
 import { amsiEvent, backgroundEvent } from './lib/events.mjs';
-import { AckReader } from './lib/lumberjack.mjs';
+import { AckReader, npmPackage } from './lib/lumberjack.mjs';
 import { journalExport, Server, SLOW, waitFor } from './lib/server.mjs';
-
-const require = createRequire(import.meta.url);
-
-function lumberjackClient() {
-  try {
-    return require('lumberjack-client');
-  } catch (e) {
-    throw new Error(`lumberjack-client is not installed: npm ci --prefix tests/integration (${e})`);
-  }
-}
 
 test('lumberjack-client -> amsiwatch -> amsiwatch: every window reaches the last hop before its ACK', {
   timeout: 120000 * SLOW,
@@ -29,7 +18,7 @@ test('lumberjack-client -> amsiwatch -> amsiwatch: every window reaches the last
     first = await Server.start({
       args: ['--relay-beats-hosts', `127.0.0.1:${last.port}`, '--stats-interval', '0'],
     });
-    const LumberjackClient = lumberjackClient();
+    const LumberjackClient = npmPackage('lumberjack-client');
     const client = new LumberjackClient({ host: '127.0.0.1', port: first.port });
     const acks = new AckReader(client.socket);
     try {

@@ -5,23 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
 
 import { amsiEvent, backgroundEvent, v1AmsiPairs, v1BackgroundPairs } from './lib/events.mjs';
-import { AckReader } from './lib/lumberjack.mjs';
+import { AckReader, npmPackage } from './lib/lumberjack.mjs';
 import { SLOW, Server, journalExport, removeDir, sleep, tempDir, waitFor } from './lib/server.mjs';
-
-const require = createRequire(import.meta.url);
-
-function npm(name) {
-  try {
-    return require(name);
-  } catch (e) {
-    throw new Error(`${name} is not installed: npm ci --prefix tests/integration (${e})`);
-  }
-}
 
 /** A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate. */
 function makePki(dir) {
@@ -70,7 +59,7 @@ test('TLS: lumberjack-client (v2) with a client certificate; lumberjack-protocol
 
     await t.test('lumberjack-client v2 over mutual TLS: ACKs, and the alert names the peer', async () => {
       await withTlsServer(pki, async (server) => {
-        const LumberjackClient = npm('lumberjack-client');
+        const LumberjackClient = npmPackage('lumberjack-client');
         const client = new LumberjackClient({
           host: '127.0.0.1', port: server.port, ca: pki.ca, cert: pki.cert, key: pki.key,
         }, true);
@@ -102,7 +91,7 @@ test('TLS: lumberjack-client (v2) with a client certificate; lumberjack-protocol
 
     await t.test('lumberjack-protocol v1 over TLS: one window frame, sequence numbers run on', async () => {
       await withTlsServer(pki, async (server) => {
-        const lumberjack = npm('lumberjack-protocol');
+        const lumberjack = npmPackage('lumberjack-protocol');
         const client = lumberjack.client(
           { host: '127.0.0.1', port: server.port, ca: pki.ca, cert: pki.cert, key: pki.key },
           { windowSize: 3, reconnect: 60000 },
@@ -137,7 +126,7 @@ test('TLS: lumberjack-client (v2) with a client certificate; lumberjack-protocol
 
     await t.test('Logstash\'s lumberjack output: v1 over TLS, each event JSON in a `line` pair', async () => {
       await withTlsServer(pki, async (server) => {
-        const lumberjack = npm('lumberjack-protocol');
+        const lumberjack = npmPackage('lumberjack-protocol');
         const client = lumberjack.client(
           { host: '127.0.0.1', port: server.port, ca: pki.ca, cert: pki.cert, key: pki.key },
           { windowSize: 4, reconnect: 60000 },

@@ -2,9 +2,22 @@
 // description (all integers u32 big-endian; every frame: version byte, type byte, payload).
 // It can produce what no well-behaved client sends: bare frames, odd compression levels, v1
 // data frames, partial windows, garbage.
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { SLOW } from './server.mjs';
+
+const require = createRequire(import.meta.url);
+
+/** The npm package NAME (lumberjack-client, lumberjack-protocol), or an error saying how to get
+ * it. */
+export function npmPackage(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    throw new Error(`${name} is not installed: npm ci --prefix tests/integration (${e})`);
+  }
+}
 
 export const V1 = 0x31; // '1'
 export const V2 = 0x32; // '2'
