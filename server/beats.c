@@ -655,8 +655,27 @@ static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events,
 
 void beats_relay_tick(struct server *s)
 {
-    if (s->outbox && !relay_up(s->relay))
+    if (!s->outbox)
+        return;
+    bool up = relay_up(s->relay);
+    if (!up)
         relay_reclaim(s->relay, spill_queued, s);
+    if (up != s->relay_was_up) {
+        /* What the outbox holds when the last next hop goes and when one comes back. */
+        struct outbox_stats o;
+        outbox_get_stats(s->outbox, &o);
+        if (up)
+            log_info("relay",
+                     "a next hop is up: sending the outbox on (%" PRIu64 " windows, %" PRIu64
+                     " bytes)",
+                     o.windows, o.bytes);
+        else
+            log_warn("relay",
+                     "no next hop is up: windows go to the outbox (it holds %" PRIu64
+                     " windows, %" PRIu64 " bytes)",
+                     o.windows, o.bytes);
+        s->relay_was_up = up;
+    }
 }
 
 void beats_relay_stop(struct server *s)

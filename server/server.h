@@ -43,6 +43,7 @@ struct server {
     struct delivery *delivery;  /* NULL without webhook targets */
     struct relay *relay;        /* NULL without relay.beats.hosts */
     struct outbox *outbox;      /* relay.when-down: spill */
+    bool relay_was_up;          /* spill: at the last tick, some next hop was up */
     struct feed *alert_feed;    /* relay.beats.alerts */
     struct relay *syslog_relay; /* relay.syslog over TCP or TLS */
     SSL_CTX *syslog_relay_tls;

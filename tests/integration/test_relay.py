@@ -230,6 +230,17 @@ class RelayTest(unittest.TestCase):
     # ---- Next hops that fail ----
 
     def test_the_next_hop_killed_and_started_again_loses_nothing(self):
+        self.hop_killed_and_started_again([])
+
+    def test_the_next_hop_killed_and_started_again_loses_nothing_with_spill(self):
+        first = self.hop_killed_and_started_again(["--relay-when-down", "spill",
+                                                   "--stats-interval", "1s"])
+        self.assertIsNotNone(first.last(r"relay: no next hop is up: windows go to the outbox"),
+                             first.log())
+        self.assertIsNotNone(first.last(r"relay: a next hop is up: sending the outbox on"),
+                             first.log())
+
+    def hop_killed_and_started_again(self, args):
         # (Nearly) every event alerts, so the next hop's journal (which survives its kill -9)
         # holds every alerting event it acknowledged: the same alerts as the first hop's.
         path = os.path.join(self.work, "hits.ndjson")
@@ -237,7 +248,7 @@ class RelayTest(unittest.TestCase):
         hop_dir = amsi.tempdir(prefix="hop-", parent=self.work)
         last = self.serve(data_dir=hop_dir)
         port = last.ports["beats"]
-        first = self.serve(relay_to="127.0.0.1:%d" % port)
+        first = self.serve(relay_to="127.0.0.1:%d" % port, args=args)
         proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
                                  self.target(first), "-w", "100", "-r", "1000", path],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -253,12 +264,15 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err)
         self.assertEqual(rep["events_acked"], len(lines), rep)
         self.assertIsNotNone(first.last(r"relay: next hop .* is up again"), first.log())
+        if "spill" in args:
+            self.wait_drained(first)
         self.assertEqual(again.stop(), 0, again.log())
         self.assertEqual(first.stop(), 0, first.log())
         alerted = {a["fields"]["winlog.record_id"] for a in first.journaled()}
         self.assertGreater(len(alerted), len(lines) // 2)
         seen = collections.Counter(a["fields"]["winlog.record_id"] for a in again.journaled())
         self.assertEqual(set(seen), alerted, "every event reached the next hop")
+        return first
 
     def test_a_partial_ack_then_a_close_sends_the_window_again(self):
         def handle(conn, win, sock, version, seqs):
