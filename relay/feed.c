@@ -87,6 +87,25 @@ static void acknowledged(void *ctx, int status)
     pump(f);
 }
 
+/* Takes the last record sent back out of the flight. */
+static void drop_tail(struct feed *f)
+{
+    struct sent *prev = NULL, *s = f->head;
+    while (s && s->next) {
+        prev = s;
+        s = s->next;
+    }
+    if (!s)
+        return;
+    if (prev)
+        prev->next = NULL;
+    else
+        f->head = NULL;
+    f->tail = prev;
+    f->nsent--;
+    free(s);
+}
+
 static void pump(struct feed *f)
 {
     /* While no next hop is up, the records stay on disk (the relay's queue is memory). */
@@ -130,7 +149,13 @@ static void pump(struct feed *f)
             continue;
         }
         if (relay_send(f->relay, (uint8_t *)win.data, win.len, events, acknowledged, s) < 0) {
-            buf_free(&win); /* never acknowledged: it goes again after a restart */
+            /* Out of memory: the record leaves the flight (it would hold the cursor back for
+             * good) and is read again, reopening at the next tick. */
+            buf_free(&win);
+            drop_tail(f);
+            f->reader_next = rec.seq;
+            journal_reader_close(f->rd);
+            f->rd = NULL;
             return;
         }
     }
