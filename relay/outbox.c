@@ -17,6 +17,9 @@
 
 #define CURSOR_NAME "relay"
 #define HEADER      4u
+/* Appends queued beyond this wait for the disk: well under the journal's max_pending_bytes, at
+ * which journal_append would block its caller, the loop thread. Past it windows block instead. */
+#define MAX_WRITING ((uint64_t)16 << 20)
 
 /* An append on its way to disk: completed on the writer thread, handed to the loop. */
 struct appended {
@@ -24,6 +27,7 @@ struct appended {
     relay_done_fn done;
     void *ctx;
     int status;
+    size_t len;
 };
 
 struct outbox {
@@ -32,6 +36,7 @@ struct outbox {
     struct journal *j;
     struct feed *feed;
     uint64_t max_bytes;
+    uint64_t writing; /* bytes appended whose completion has not come back to the loop */
     struct outbox_stats st;
     /* Completed appends, pushed by the writer thread. */
     pthread_mutex_t mu;
@@ -108,6 +113,7 @@ static void drain(struct outbox *o)
         relay_done_fn done = rev->done;
         void *ctx = rev->ctx;
         int status = rev->status;
+        o->writing -= rev->len;
         free(rev); /* the first member of its append_arg */
         done(ctx, status);
         rev = n;
@@ -128,6 +134,8 @@ int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t e
         return -EPIPE;
     if (o->st.bytes + len + HEADER > o->max_bytes)
         return -ENOSPC;
+    if (o->writing + len + HEADER > MAX_WRITING)
+        return -EAGAIN; /* the disk is behind: block rather than stall the loop */
     uint8_t *rec = malloc(len + HEADER);
     struct append_arg *x = calloc(1, sizeof(*x));
     if (!rec || !x) {
@@ -142,6 +150,7 @@ int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t e
     memcpy(rec + HEADER, bytes, len);
     x->a.done = done;
     x->a.ctx = ctx;
+    x->a.len = len + HEADER;
     x->o = o;
     int rc = journal_append(o->j, rec, len + HEADER, on_written, x);
     free(rec);
@@ -149,6 +158,7 @@ int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t e
         free(x);
         return rc;
     }
+    o->writing += len + HEADER;
     o->st.windows++;
     o->st.bytes += len + HEADER;
     o->st.spilled++;

@@ -35,8 +35,9 @@ int outbox_open(struct outbox **out, uv_loop_t *loop, const char *dir, uint64_t 
 
 /* Appends a window (the LEN bytes at BYTES, copied; EVENTS for the next hop's ACK). DONE(CTX,
  * status) follows once on the loop thread: 0 once the window is durable. Returns 0, -ENOSPC when
- * the outbox would hold more than its cap, -EMSGSIZE for a window too large for one record,
- * -EPIPE when it is closing. */
+ * the outbox would hold more than its cap, -EAGAIN while 16 MiB of appends still wait for the disk
+ * (it never makes the loop wait for it), -EMSGSIZE for a window too large for one record, -EPIPE
+ * when it is closing. On an error the caller blocks the window instead. */
 int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t events,
                   relay_done_fn done, void *ctx);
 
