@@ -729,7 +729,7 @@ void syslogd_tick(struct server *s)
     }
 }
 
-void syslogd_stop_reading_all(struct server *s)
+static void close_tcp_listeners(struct server *s)
 {
     if (s->syslog_tls_listening) {
         uv_close((uv_handle_t *)&s->syslog_tls, NULL);
@@ -739,6 +739,11 @@ void syslogd_stop_reading_all(struct server *s)
         uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
         s->syslog_tcp_listening = false;
     }
+}
+
+void syslogd_stop_reading_all(struct server *s)
+{
+    close_tcp_listeners(s);
     if (s->syslog_udp_listening) {
         /* Read on until the socket buffer is empty (bounded in time), then stop. */
         s->udp_draining = true;
@@ -776,14 +781,7 @@ bool syslogd_idle(struct server *s)
 
 void syslogd_close_all(struct server *s)
 {
-    if (s->syslog_tls_listening) {
-        uv_close((uv_handle_t *)&s->syslog_tls, NULL);
-        s->syslog_tls_listening = false;
-    }
-    if (s->syslog_tcp_listening) {
-        uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
-        s->syslog_tcp_listening = false;
-    }
+    close_tcp_listeners(s);
     if (s->syslog_udp_listening) {
         uv_close((uv_handle_t *)&s->syslog_udp, NULL);
         uv_check_stop(&s->syslog_flush);
