@@ -5,12 +5,14 @@
 set -euo pipefail
 
 # syslog-ng-core brings loggen, the syslog load generator the tests and benchmarks use; openssl
-# the command the TLS tests make their certificates with.
+# the command the TLS tests make their certificates with; prometheus the server and promtool the
+# metrics tests scrape and check with; systemd brings systemd-analyze for the unit file's test.
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev zlib1g-dev libdeflate-dev libexpat1-dev libjansson-dev liblz4-dev lz4
   libsodium-dev libssl-dev libcurl4-openssl-dev libyaml-dev libcriterion-dev libmicrohttpd-dev
-  python3 bsdutils syslog-ng-core openssl
+  libsystemd-dev
+  python3 bsdutils syslog-ng-core openssl prometheus systemd
 )
 if [ "${1:-}" = "--bench" ]; then PKGS+=(gnuplot-nox); fi
 
