@@ -80,6 +80,9 @@ static const struct option_def table[] = {
      "list gives every option; with none, alerts go to standard output"},
     {"quiet", T_BOOL, "false", F(quiet), 0, 0, NULL, "do not print alerts on standard output"},
     {"log-level", T_ENUM, "info", F(log_level), 0, 0, "error|warn|info|debug", "log verbosity"},
+    {"log.format", T_ENUM, "text", F(log_format), 0, 0, "text|json",
+     "log records on standard error: text (LEVEL module: message) or json (one object a line, "
+     "ECS names: @timestamp, log.level, log.logger, message, and fields of their own)"},
     {"journal.sync-interval", T_DURATION, "0", F(journal_sync_interval_ms), 0, 60000, NULL,
      "0: fdatasync before acknowledging (durable); N: at most every N (faster, a power cut can "
      "lose the last N of alerts)"},
@@ -390,6 +393,8 @@ static const struct option_def *lookup(const char *name)
         name = "beats";
     if (strcmp(name, "syslog-tls.listen") == 0)
         name = "syslog-tls";
+    if (strcmp(name, "log.level") == 0)
+        name = "log-level"; /* beside log.format: log: {level: debug, format: json} */
     const struct option_def *o = find(name);
     if (!o && strchr(name, '_')) {
         /* Logstash spells its options with underscores (ssl_certificate): take them too. */

@@ -22,6 +22,7 @@ struct config {
     char syslog_tls[256]; /* "ADDR:PORT" or "off"; listens only with a certificate */
     char profile[16];     /* elastic | extended */
     char log_level[16];
+    char log_format[8]; /* text | json */
     bool quiet;
     uint64_t workers;
     uint64_t queue;

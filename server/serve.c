@@ -232,13 +232,24 @@ static void on_signal(uv_signal_t *h, int signum)
 /* One line per listener with its counters, and the detection totals. */
 static void log_counters(struct server *s)
 {
-    if (strcmp(s->cfg.beats, "off") != 0)
-        log_info("beats",
-                 "%" PRIu64 " connections (%" PRIu64 " refused, %" PRIu64
-                 " closed on an error), %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
-                 " ACKs, %" PRIu64 " keep-alives",
-                 s->counters.connections, s->counters.refused, s->counters.closed_errors,
-                 s->counters.windows, s->counters.events, s->counters.acks, s->counters.keepalives);
+    if (strcmp(s->cfg.beats, "off") != 0) {
+        const struct log_field f[] = {
+            LOG_U64("beats.connections", s->counters.connections),
+            LOG_U64("beats.refused", s->counters.refused),
+            LOG_U64("beats.closed_errors", s->counters.closed_errors),
+            LOG_U64("beats.windows", s->counters.windows),
+            LOG_U64("beats.events", s->counters.events),
+            LOG_U64("beats.acks", s->counters.acks),
+            LOG_U64("beats.keepalives", s->counters.keepalives),
+        };
+        log_fields(LOG_INFO, "beats", f, LOG_NFIELDS(f),
+                   "%" PRIu64 " connections (%" PRIu64 " refused, %" PRIu64
+                   " closed on an error), %" PRIu64 " windows, %" PRIu64 " events, %" PRIu64
+                   " ACKs, %" PRIu64 " keep-alives",
+                   s->counters.connections, s->counters.refused, s->counters.closed_errors,
+                   s->counters.windows, s->counters.events, s->counters.acks,
+                   s->counters.keepalives);
+    }
     beats_relay_log_counters(s);
     syslogd_log_counters(s);
     sec_listener_log_counters(&s->beats_sec);
@@ -247,10 +258,15 @@ static void log_counters(struct server *s)
     struct detect_stats d;
     workers_stats(s->workers, &d);
     d.events += s->syslog_screened; /* syslog messages the loop ruled out count as events seen */
-    log_info("detect",
-             "%" PRIu64 " events, %" PRIu64 " candidates, %" PRIu64 " parsed, %" PRIu64
-             " alerts, %" PRIu64 " malformed",
-             d.events, d.candidates, d.parsed, d.alerts, d.malformed);
+    const struct log_field f[] = {
+        LOG_U64("detect.events", d.events),       LOG_U64("detect.candidates", d.candidates),
+        LOG_U64("detect.parsed", d.parsed),       LOG_U64("detect.alerts", d.alerts),
+        LOG_U64("detect.malformed", d.malformed),
+    };
+    log_fields(LOG_INFO, "detect", f, LOG_NFIELDS(f),
+               "%" PRIu64 " events, %" PRIu64 " candidates, %" PRIu64 " parsed, %" PRIu64
+               " alerts, %" PRIu64 " malformed",
+               d.events, d.candidates, d.parsed, d.alerts, d.malformed);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -288,10 +304,20 @@ static int start(struct server *s)
     char stls[128] = "";
     if (s->syslog_tls_enabled && (rc = syslogd_tls_listen(s, stls, sizeof(stls))) < 0)
         return rc;
-    fprintf(stderr, "ready%s%s%s%s%s%s%s%s\n", beats[0] ? " beats=" : "", beats,
-            tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,
-            stls[0] ? " syslog-tls=" : "", stls);
-    fflush(stderr);
+    /* The listeners bound, as fields: those that are off are left out. */
+    struct log_field f[4];
+    size_t nf = 0;
+    if (beats[0])
+        f[nf++] = LOG_STR("listeners.beats", beats);
+    if (tcp[0])
+        f[nf++] = LOG_STR("listeners.syslog-tcp", tcp);
+    if (udp[0])
+        f[nf++] = LOG_STR("listeners.syslog-udp", udp);
+    if (stls[0])
+        f[nf++] = LOG_STR("listeners.syslog-tls", stls);
+    log_bare("serve", f, nf, "ready%s%s%s%s%s%s%s%s", beats[0] ? " beats=" : "", beats,
+             tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,
+             stls[0] ? " syslog-tls=" : "", stls);
     return 0;
 }
 
@@ -310,6 +336,9 @@ int serve_main(int argc, char **argv)
     enum log_level level;
     log_parse_level(s->cfg.log_level, &level);
     log_set_level(level);
+    enum log_format format;
+    log_parse_format(s->cfg.log_format, &format);
+    log_set_format(format);
     enum profile profile;
     profile_parse(s->cfg.profile, &profile);
     s->print_alerts = !s->cfg.quiet && s->cfg.targets.n == 0;

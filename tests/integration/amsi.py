@@ -120,6 +120,21 @@ def _kill_live():
         srv.kill()
 
 
+def ready_text(line):
+    """The ready line's text ("ready beats=..."), from a line of serve's log in either format
+    (text, or json: its message), None when LINE is another line."""
+    if line.startswith("ready"):
+        return line.rstrip("\n")
+    if line.startswith("{"):
+        try:
+            message = json.loads(line).get("message", "")
+        except ValueError:
+            return None
+        if isinstance(message, str) and message.startswith("ready"):
+            return message
+    return None
+
+
 class Serve:
     """`amsiwatch serve`, started and waited for until it prints its ready line.
 
@@ -171,7 +186,7 @@ class Serve:
         for t in self._readers:
             t.start()
         self._ready.wait(ready_timeout * slow(self.binary))
-        ready = [ln for ln in self.snapshot() if ln.startswith("ready")]
+        ready = [r for r in map(ready_text, self.snapshot()) if r]
         if not ready:
             self.kill()
             raise AssertionError("serve printed no ready line (%s):\n%s"
@@ -189,7 +204,7 @@ class Serve:
         for line in self.proc.stderr:
             with self._lock:
                 self.lines.append(line.rstrip("\n"))
-            if line.startswith("ready"):
+            if ready_text(line):
                 self._ready.set()
         self._ready.set()
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""`amsiwatch serve --log-format json`: every line of standard error is one JSON object with ECS
+names (@timestamp, log.level, log.logger, message), the ready and counters lines carry their
+numbers as fields of their own, and alerts on standard output stay as they are.
+
+usage: test_log_format.py AMSIWATCH"""
+import json
+import os
+import re
+import subprocess
+import unittest
+
+import amsi
+
+BINARY = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLE = os.path.join(ROOT, "samples", "winlogbeat-events.ndjson")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def records(case, lines):
+    """LINES of the log, each parsed and checked to be an ECS record."""
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            case.fail("a log line is not JSON: %r" % line)
+        case.assertIsInstance(rec, dict, line)
+        case.assertRegex(rec.get("@timestamp", ""), TIMESTAMP, line)
+        case.assertIn(rec.get("log.level"), ("error", "warn", "info", "debug"), line)
+        case.assertIsInstance(rec.get("log.logger"), str, line)
+        case.assertTrue(rec["log.logger"], line)
+        case.assertIsInstance(rec.get("message"), str, line)
+        out.append(rec)
+    return out
+
+
+class LogFormatTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = amsi.tempdir(self, "amsiwatch-logfmt-")
+
+    def test_every_line_is_an_ecs_record_and_alerts_stay_as_they_are(self):
+        srv = amsi.Serve(["beats"], data_dir=os.path.join(self.dir, "d"),
+                         args=["--log-format", "json", "--stats-interval", "1s"], cleanup=self)
+        port = srv.ports["beats"]
+        proc = subprocess.run([BINARY, "replay", "--json", "--no-progress",
+                               "127.0.0.1:%d" % port, SAMPLE], capture_output=True, text=True,
+                              timeout=120 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        alerts = srv.wait_printed(1)
+        self.assertEqual(len(alerts), 1, srv.log())
+        self.assertEqual(alerts[0]["rule"]["name"], "Modification of AmsiEnable Registry Key")
+        # A counters line of the stats tick that has seen the alert.
+        srv.wait_log(r'"detect\.alerts":1\b', timeout=30)
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+        recs = records(self, srv.snapshot())
+        ready = [r for r in recs if r["message"].startswith("ready")]
+        self.assertEqual(len(ready), 1, srv.log())
+        self.assertEqual(ready[0]["message"], "ready beats=127.0.0.1:%d" % port)
+        self.assertEqual(ready[0]["listeners.beats"], "127.0.0.1:%d" % port)
+        self.assertEqual(ready[0]["log.logger"], "serve")
+        self.assertNotIn("listeners.syslog-tcp", ready[0], "listeners that are off are left out")
+
+        detect = [r for r in recs if r["log.logger"] == "detect" and "detect.alerts" in r]
+        self.assertTrue(detect, srv.log())
+        last = detect[-1]  # the one written at the stop
+        self.assertEqual(last["detect.events"], 5)
+        self.assertEqual(last["detect.alerts"], 1)
+        self.assertIn("5 events", last["message"], "the message keeps its text")
+        beats = [r for r in recs if r["log.logger"] == "beats" and "beats.events" in r][-1]
+        self.assertEqual(beats["beats.events"], 5)
+        self.assertGreaterEqual(beats["beats.acks"], 1)
+        self.assertTrue(any(r["message"].startswith("SIGTERM") for r in recs), srv.log())
+        self.assertEqual(recs[-1]["message"], "stopped")
+
+    def test_the_file_sets_it_and_the_ready_line_is_written_at_any_level(self):
+        path = os.path.join(self.dir, "amsiwatch.yml")
+        with open(path, "w") as f:
+            f.write("log:\n  format: json\n  level: warn\n")
+        srv = amsi.Serve(["beats"], data_dir=os.path.join(self.dir, "d"),
+                         args=["--config", path], cleanup=self)
+        self.assertRegex(srv.ready_line, r"^ready beats=127\.0\.0\.1:\d+$")
+        self.assertEqual(srv.stop(), 0, srv.log())
+        recs = records(self, srv.snapshot())
+        self.assertEqual([r["message"] for r in recs], [srv.ready_line],
+                         "at level warn only the ready line is written:\n" + srv.log())
+
+    def test_text_stays_the_default(self):
+        srv = amsi.Serve(["beats"], data_dir=os.path.join(self.dir, "d"), cleanup=self)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        lines = srv.snapshot()
+        self.assertTrue(any(ln.startswith("ready beats=") for ln in lines), srv.log())
+        self.assertTrue(any(ln == "info serve: stopped" for ln in lines), srv.log())
+        self.assertFalse(any(ln.startswith("{") for ln in lines), srv.log())
+
+    def test_an_unknown_format_is_a_configuration_error(self):
+        proc = subprocess.run([BINARY, "serve", "--log-format", "xml"], capture_output=True,
+                              text=True, timeout=30 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--log-format: 'xml' is not one of text|json", proc.stderr)
+
+
+if __name__ == "__main__":
+    BINARY = amsi.take_binary(__doc__)
+    unittest.main()
