@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "base/log.h"
 #include "server/server.h"
@@ -114,6 +115,63 @@ static void on_done_async(uv_async_t *h)
         maybe_finish_stop(s);
 }
 
+/* ---- The service manager: systemd's notification protocol (NOTIFY_SOCKET) ---- */
+
+/* How often STATUS= tells the rates while running. */
+#define STATUS_INTERVAL_MS 5000
+
+/* STATUS=: events per second since the last one, alerts and open connections
+ * (`systemctl status` shows it). */
+static void notify_status(struct server *s)
+{
+    uint64_t now = server_now(s);
+    struct detect_stats d;
+    workers_stats(s->workers, &d);
+    uint64_t events = d.events + s->syslog_screened;
+    double rate = 0;
+    if (now > s->status_ms && events >= s->status_events)
+        rate = (double)(events - s->status_events) * 1000.0 / (double)(now - s->status_ms);
+    s->status_ms = now;
+    s->status_events = events;
+    sd_notifyf(0, "STATUS=%.1f events/s, %" PRIu64 " alerts, %" PRIu64 " connections", rate,
+               d.alerts, s->beats_conns.count + s->syslog_conns.count);
+}
+
+/* Every listener is bound: READY=1, with what listens as the first STATUS=. */
+static void notify_ready(struct server *s, const char *listening)
+{
+    if (!s->notify)
+        return;
+    struct detect_stats d;
+    workers_stats(s->workers, &d);
+    s->status_ms = server_now(s);
+    s->status_events = d.events + s->syslog_screened;
+    int rc = sd_notifyf(0, "READY=1\nSTATUS=listening:%s", listening);
+    if (rc < 0)
+        log_warn("serve", "cannot tell the service manager (NOTIFY_SOCKET) that it is ready: %s",
+                 strerror(-rc));
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+/* WatchdogSec=: WATCHDOG=1 from the loop at half the interval, so a loop that hangs is
+ * restarted. */
+static void watchdog_start(struct server *s)
+{
+    uint64_t usec = 0;
+    if (!s->notify || sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return;
+    uint64_t every_ms = usec / 2000 ? usec / 2000 : 1;
+    uv_timer_init(s->loop, &s->watchdog);
+    uv_timer_start(&s->watchdog, on_watchdog, every_ms, every_ms);
+    s->watchdog_on = true;
+    log_info("serve", "service manager watchdog: WATCHDOG=1 every %" PRIu64 " ms", every_ms);
+}
+
 /* ---- Stopping ---- */
 
 static void close_handle(uv_handle_t *h)
@@ -131,6 +189,8 @@ static void finish(struct server *s)
     syslogd_relay_stop(s);
     uv_timer_stop(&s->tick);
     close_handle((uv_handle_t *)&s->tick);
+    if (s->watchdog_on)
+        close_handle((uv_handle_t *)&s->watchdog);
     close_handle((uv_handle_t *)&s->sigint);
     close_handle((uv_handle_t *)&s->sigterm);
     close_handle((uv_handle_t *)&s->sighup);
@@ -218,6 +278,8 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_info("serve", "%s: no new connections; finishing the windows in flight",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (s->notify)
+        sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the windows in flight");
     s->stopping = true;
     s->stop_deadline_ms = server_now(s) + s->cfg.shutdown_timeout_ms;
     if (s->beats_listening) {
@@ -277,6 +339,8 @@ static void on_tick(uv_timer_t *t)
         s->last_stats_ms = now;
         log_counters(s);
     }
+    if (s->notify && !s->stopping && now - s->status_ms >= STATUS_INTERVAL_MS)
+        notify_status(s);
     struct journal_stats js;
     journal_get_stats(s->journal, &js);
     s->journal_waiting = js.stalled;
@@ -315,9 +379,12 @@ static int start(struct server *s)
         f[nf++] = LOG_STR("listeners.syslog-udp", udp);
     if (stls[0])
         f[nf++] = LOG_STR("listeners.syslog-tls", stls);
-    log_bare("serve", f, nf, "ready%s%s%s%s%s%s%s%s", beats[0] ? " beats=" : "", beats,
+    char listening[600];
+    snprintf(listening, sizeof(listening), "%s%s%s%s%s%s%s%s", beats[0] ? " beats=" : "", beats,
              tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,
              stls[0] ? " syslog-tls=" : "", stls);
+    log_bare("serve", f, nf, "ready%s", listening);
+    notify_ready(s, listening);
     return 0;
 }
 
@@ -435,6 +502,8 @@ int serve_main(int argc, char **argv)
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 250, 250);
+    s->notify = getenv("NOTIFY_SOCKET") != NULL;
+    watchdog_start(s);
 
     s->exit_status = 0;
     rc = start(s);

@@ -95,6 +95,12 @@ struct server {
     struct sec_listener beats_sec, syslog_sec, syslog_tls_sec;
     bool syslog_tls_enabled; /* syslog-tls has an address and a certificate */
     uv_timer_t tick;
+    /* The service manager (systemd's NOTIFY_SOCKET): its watchdog's keep-alives, and the rates
+     * STATUS= last reported. */
+    bool notify;
+    uv_timer_t watchdog;
+    bool watchdog_on;
+    uint64_t status_ms, status_events;
 
     struct conn_list beats_conns;
     uint64_t next_conn_id;
