@@ -42,6 +42,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"serve", serve_main, "receive Beats traffic, detect, journal and forward every alert"},
+    {"check-config", check_config_main, "check serve's configuration without starting it"},
     {"scan", scan_main, "run the AmsiEnable rule over NDJSON event files (offline)"},
     {"journal", journal_run, "list, show, tail, verify, export the alert journal; its stats"},
     {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
@@ -54,7 +55,7 @@ static void usage(FILE *f)
                "Detects AMSI being switched off (AmsiEnable set to 0) in Windows events.\n\n"
                "Commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n\"amsiwatch COMMAND --help\" lists the options of COMMAND.\n"
                "  --version  print the version\n");
 }

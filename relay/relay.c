@@ -631,6 +631,18 @@ int relay_set_hosts(struct relay_options *o, const char *lines, const char *port
     return 0;
 }
 
+int relay_check_hosts(const struct relay_options *o)
+{
+    if (o->nhosts == 0 || o->nhosts > RELAY_MAX_HOSTS)
+        return -EINVAL;
+    for (size_t i = 0; i < o->nhosts; i++) {
+        struct hostinfo h;
+        if (parse_host(o->hosts[i], &h) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
 int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o)
 {
     *out = NULL;

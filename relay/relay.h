@@ -57,6 +57,10 @@ struct relay;
  * Returns 0, or -E2BIG for more than RELAY_MAX_HOSTS or a name too long. */
 int relay_set_hosts(struct relay_options *o, const char *lines, const char *port);
 
+/* Checks that every host of O is HOST, HOST:PORT or [IPv6]:PORT, as relay_new does, without
+ * creating anything. Returns 0, or -EINVAL (no host, a bad host). Any thread. */
+int relay_check_hosts(const struct relay_options *o);
+
 /* Creates the relay and starts connecting. Returns 0, -EINVAL (no host, a bad host), -ENOMEM. */
 int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o);
 

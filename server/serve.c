@@ -11,6 +11,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "base/log.h"
+#include "net/net.h"
+#include "relay/relay.h"
 #include "server/server.h"
 
 /* ---- Alerts: to the journal; once durable, printed (when nobody else takes them) or delivered
@@ -267,6 +269,66 @@ static void security_free(struct server *s)
     s->relay_tls = NULL;
 }
 
+/* The next hops of a relay (LINES, KEY its option) are hosts relay_new takes. */
+static int relay_hosts_check(const char *key, const char *lines, const char *port)
+{
+    if (!lines[0])
+        return 0;
+    struct relay_options o = {.nhosts = 0};
+    if (relay_set_hosts(&o, lines, port) < 0) {
+        fprintf(stderr, "amsiwatch serve: %s: at most %d hosts of %zu characters\n", key,
+                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        return -1;
+    }
+    if (relay_check_hosts(&o) < 0) {
+        fprintf(stderr, "amsiwatch serve: %s: '%s' is not HOST, HOST:PORT or [IPv6]:PORT\n", key,
+                lines);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every check of the configuration that binds nothing, writes nothing and starts no thread: the
+ * TLS files and access lists, the relays, the listeners' addresses. Prints what is wrong. */
+static int validate(struct server *s)
+{
+    if (security_init(s) < 0)
+        return -1;
+    const struct config *c = &s->cfg;
+    const struct {
+        const char *flag, *spec;
+        bool on;
+    } listeners[] = {
+        {"beats", c->beats, strcmp(c->beats, "off") != 0},
+        {"syslog-tcp", c->syslog_tcp, strcmp(c->syslog_tcp, "off") != 0},
+        {"syslog-udp", c->syslog_udp, strcmp(c->syslog_udp, "off") != 0},
+        {"syslog-tls", c->syslog_tls, s->syslog_tls_enabled},
+    };
+    for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+        struct sockaddr_storage addr;
+        if (listeners[i].on && net_parse_addr(listeners[i].spec, &addr) < 0) {
+            fprintf(stderr, "amsiwatch serve: --%s: '%s' is not an IP address and port\n",
+                    listeners[i].flag, listeners[i].spec);
+            return -1;
+        }
+    }
+    if (relay_hosts_check("relay.beats.hosts", c->relay_beats_hosts, "5044") < 0 ||
+        relay_hosts_check("relay.syslog.hosts", c->relay_syslog_hosts, "514") < 0)
+        return -1;
+    return 0;
+}
+
+/* The log as the configuration says: its level and format. */
+static void log_setup(const struct config *c)
+{
+    enum log_level level;
+    log_parse_level(c->log_level, &level);
+    log_set_level(level);
+    enum log_format format;
+    log_parse_format(c->log_format, &format);
+    log_set_format(format);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -400,17 +462,12 @@ int serve_main(int argc, char **argv)
         free(s);
         return prc > 0 ? 0 : 2;
     }
-    enum log_level level;
-    log_parse_level(s->cfg.log_level, &level);
-    log_set_level(level);
-    enum log_format format;
-    log_parse_format(s->cfg.log_format, &format);
-    log_set_format(format);
+    log_setup(&s->cfg);
     enum profile profile;
     profile_parse(s->cfg.profile, &profile);
     s->print_alerts = !s->cfg.quiet && s->cfg.targets.n == 0;
     signal(SIGPIPE, SIG_IGN);
-    if (security_init(s) < 0) {
+    if (validate(s) < 0) {
         security_free(s);
         config_free(&s->cfg);
         free(s);
@@ -526,6 +583,44 @@ int serve_main(int argc, char **argv)
     fflush(stdout);
     int status = s->exit_status;
     log_info("serve", "stopped");
+    free(s);
+    return status;
+}
+
+static void check_config_usage(FILE *f)
+{
+    fprintf(f, "usage: amsiwatch check-config [--config FILE] [OPTION]...\n"
+               "Loads and checks the configuration as 'amsiwatch serve' with the same options\n"
+               "would (the file, the flags, the TLS files, the relays, the listeners' addresses)\n"
+               "without binding a port, opening the journal or starting anything. Exit 0 and\n"
+               "\"configuration OK\" on standard output, or exit 2 and what is wrong on standard\n"
+               "error. The options are those of 'amsiwatch serve --help'.\n");
+}
+
+int check_config_main(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            check_config_usage(stdout);
+            return 0;
+        }
+    }
+    struct server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return 3;
+    config_defaults(&s->cfg);
+    int status;
+    int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
+    if (prc != 0) {
+        status = prc > 0 ? 0 : 2;
+    } else {
+        log_setup(&s->cfg);
+        status = validate(s) < 0 ? 2 : 0;
+        security_free(s);
+        if (status == 0)
+            printf("configuration OK\n");
+    }
+    config_free(&s->cfg);
     free(s);
     return status;
 }

@@ -3,6 +3,7 @@
 option reference kept in step with the option table."""
 import os
 import re
+import socket
 import subprocess
 import unittest
 
@@ -147,6 +148,103 @@ class ServeConfigTest(unittest.TestCase):
                           "secret-env: AMSIWATCH_TEST_UNSET_VARIABLE}\n")
         self.assertIn("AMSIWATCH_TEST_UNSET_VARIABLE is not set",
                       self.run_serve(["--config", path]).stderr)
+
+
+class CheckConfigTest(unittest.TestCase):
+    """`amsiwatch check-config`: serve's loader and checks, nothing started."""
+
+    def setUp(self):
+        self.dir = amsi.tempdir(self, "amsiwatch-check-")
+
+    def write(self, text):
+        path = os.path.join(self.dir, "amsiwatch.yml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def check(self, args):
+        return subprocess.run([BINARY, "check-config"] + args, capture_output=True, text=True,
+                              timeout=30 * amsi.slow(BINARY))
+
+    def assertBad(self, proc, *needles):
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        for needle in needles:
+            self.assertIn(needle, proc.stderr)
+
+    def test_a_good_file_is_ok_and_nothing_is_created(self):
+        data = os.path.join(self.dir, "never-made")
+        path = self.write("data-dir: %s\nprofile: extended\nbeats:\n  listen: 127.0.0.1:5044\n"
+                          "  max-window: 50\nlog:\n  format: json\n  level: debug\n" % data)
+        proc = self.check(["--config", path])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "configuration OK\n")
+        self.assertEqual(proc.stderr, "")
+        self.assertFalse(os.path.exists(data), "check-config made the data directory")
+
+    def test_bad_values_unknown_keys_and_broken_yaml_name_the_key_and_the_line(self):
+        path = self.write("data-dir: /tmp/x\njournal:\n  sync-interval: soon\n")
+        self.assertBad(self.check(["--config", path]),
+                       path + ":3: key 'journal.sync-interval'", "not a duration")
+        path = self.write("data-dir: /tmp/x\nbeats:\n  max-windw: 5\n")
+        self.assertBad(self.check(["--config", path]),
+                       path + ":3: key 'beats.max-windw': unknown key")
+        path = self.write("data-dir: /tmp/x\nprofile: \"elastic\n")
+        proc = self.check(["--config", path])
+        self.assertBad(proc)
+        self.assertRegex(proc.stderr, re.escape(path) + r":\d+: YAML error")
+        path = self.write("log:\n  format: xml\n")
+        self.assertBad(self.check(["--config", path]),
+                       path + ":2: key 'log.format': 'xml' is not one of text|json")
+        self.assertBad(self.check(["--config", os.path.join(self.dir, "missing.yml")]),
+                       "cannot read")
+
+    def test_flags_are_serve_s_and_win_over_the_file(self):
+        path = self.write("workers: 4\n")
+        self.assertBad(self.check(["--config", path, "--workers", "many"]), "--workers")
+        self.assertBad(self.check(["--no-such-flag"]))
+        self.assertEqual(self.check(["--config", path, "--beats", "off"]).returncode, 0)
+
+    def test_what_serve_checks_past_the_loader_is_checked(self):
+        # Listener addresses, TLS files, relay hosts and webhook targets, as serve reports them.
+        self.assertBad(self.check(["--beats", "beats.example:5044"]),
+                       "--beats: 'beats.example:5044' is not an IP address and port")
+        missing = os.path.join(self.dir, "server.crt")
+        self.assertBad(self.check(["--beats-ssl-enabled", "--beats-ssl-certificate", missing,
+                                   "--beats-ssl-key", missing]),
+                       "beats.ssl-certificate: cannot read " + missing)
+        self.assertBad(self.check(["--relay-beats-hosts", "a:b:c"]),
+                       "relay.beats.hosts: 'a:b:c' is not HOST, HOST:PORT or [IPv6]:PORT")
+        self.assertBad(self.check(["--relay-syslog-hosts", "[::1"]), "relay.syslog.hosts")
+        self.assertBad(self.check(["--relay-beats-hosts", "hop:5044",
+                                   "--relay-beats-backoff-init", "2m"]),
+                       "relay.beats.backoff.init is longer than relay.beats.backoff.max")
+        path = self.write("webhooks:\n  - url: ftp://x\n")
+        self.assertBad(self.check(["--config", path]), ":2: webhooks: key 'url'")
+        self.assertEqual(self.check(["--relay-beats-hosts", "hop.example,[::1]:5045"]).returncode,
+                         0)
+
+    def test_it_binds_no_port(self):
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        addr = "127.0.0.1:%d" % taken.getsockname()[1]
+        args = ["--beats", addr, "--syslog-tcp", "off", "--syslog-udp", "off",
+                "--data-dir", os.path.join(self.dir, "d")]
+        proc = self.check(args)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "configuration OK\n")
+        # The port is taken indeed: serve cannot listen on it.
+        proc = subprocess.run([BINARY, "serve"] + args, capture_output=True, text=True,
+                              timeout=60 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        self.assertIn("cannot listen on " + addr, proc.stderr)
+
+    def test_help(self):
+        proc = self.check(["--help"])
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("usage: amsiwatch check-config [--config FILE]", proc.stdout)
 
 
 if __name__ == "__main__":
