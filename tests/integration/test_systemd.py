@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """amsiwatch under systemd: the notification protocol against a NOTIFY_SOCKET the test listens on
 (READY=1 once the listeners accept, STATUS= with the rates, WATCHDOG=1 while WATCHDOG_USEC is set,
-STOPPING=1 on SIGTERM).
+STOPPING=1 on SIGTERM), and `systemd-analyze verify` on dist/systemd/amsiwatch.service.
 
 usage: test_systemd.py AMSIWATCH"""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import amsi
 
 BINARY = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNIT = os.path.join(ROOT, "dist", "systemd", "amsiwatch.service")
 SAMPLE = os.path.join(ROOT, "samples", "winlogbeat-events.ndjson")
 STATUS_RATES = re.compile(r"^STATUS=\d+\.\d events/s, (\d+) alerts, (\d+) connections$")
 
@@ -147,6 +149,60 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(self.notify.snapshot(), [])
         self.assertFalse(srv.grep("watchdog|NOTIFY_SOCKET"), srv.log())
+
+
+class UnitFileTest(unittest.TestCase):
+    def test_systemd_analyze_verify_passes_without_a_word(self):
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            self.skipTest("systemd-analyze is not installed (apt-get install systemd)")
+        d = amsi.tempdir(self, "amsiwatch-unit-")
+        with open(UNIT) as f:
+            unit = f.read()
+        for key in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "WatchdogSec=",
+                    "StateDirectory=amsiwatch", "--data-dir /var/lib/amsiwatch",
+                    "--config /etc/amsiwatch/amsiwatch.yml", "ProtectSystem=strict",
+                    "NoNewPrivileges=yes", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                    "SystemCallFilter=@system-service", "LimitNOFILE=65536",
+                    "Restart=on-failure"):
+            self.assertIn(key, unit)
+        # verify checks that the executables exist: the one under test stands in.
+        self.assertIn("/usr/bin/amsiwatch ", unit)
+        path = os.path.join(d, "amsiwatch.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/bin/amsiwatch ", BINARY + " "))
+        proc = subprocess.run([analyze, "verify", path], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(proc.stdout + proc.stderr, "", "systemd-analyze verify warns")
+
+    def test_the_sysusers_file_makes_the_unit_s_user(self):
+        sysusers = shutil.which("systemd-sysusers")
+        if not sysusers:
+            self.skipTest("systemd-sysusers is not installed (apt-get install systemd)")
+        root = amsi.tempdir(self, "amsiwatch-root-")
+        os.makedirs(os.path.join(root, "etc"))
+        conf = os.path.join(root, "usr", "lib", "sysusers.d")
+        os.makedirs(conf)
+        shutil.copy(os.path.join(ROOT, "dist", "systemd", "amsiwatch.sysusers"),
+                    os.path.join(conf, "amsiwatch.conf"))
+        proc = subprocess.run([sysusers, "--root", root], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(root, "etc", "passwd")) as f:
+            users = [ln.split(":") for ln in f.read().splitlines()]
+        user = [u for u in users if u[0] == "amsiwatch"]
+        self.assertEqual(len(user), 1, users)
+        self.assertEqual(user[0][5], "/var/lib/amsiwatch")
+        self.assertTrue(user[0][6].endswith("nologin"), user[0])
+
+    def test_the_check_the_unit_runs_before_starting_passes_on_the_sample(self):
+        # ExecStartPre's check-config, on the sample configuration the README installs.
+        sample = os.path.join(ROOT, "dist", "amsiwatch.yml")
+        proc = subprocess.run([BINARY, "check-config", "--config", sample], capture_output=True,
+                              text=True, timeout=30 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "configuration OK\n")
 
 
 if __name__ == "__main__":
