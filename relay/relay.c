@@ -291,11 +291,17 @@ static void hop_up(struct hconn *h)
     h->failures = 0;
     if (hi->up++ == 0) {
         hi->stats.up = true;
+        const struct log_field f[] = {
+            LOG_STR("relay.hop", hi->name),
+            LOG_STR("relay.hop_state", "up"),
+            LOG_U64("relay.windows_waiting", r->queue.n),
+        };
         if (hi->logged_down || h->ever_up)
-            log_info(r->o.log_name, "next hop %s is up again (%zu windows waiting)", hi->name,
-                     r->queue.n);
+            log_fields(LOG_INFO, r->o.log_name, f, LOG_NFIELDS(f),
+                       "next hop %s is up again (%zu windows waiting)", hi->name, r->queue.n);
         else
-            log_info(r->o.log_name, "connected to the next hop %s", hi->name);
+            log_fields(LOG_INFO, r->o.log_name, f, LOG_NFIELDS(f), "connected to the next hop %s",
+                       hi->name);
         hi->logged_down = false;
     }
     h->ever_up = true;
@@ -339,9 +345,14 @@ static void hop_failed(struct hconn *h, const char *fmt, ...)
     }
     h->next_attempt_ms = now_ms(r) + wait;
     if (!hi->up && (!hi->logged_down || back)) {
-        log_warn(r->o.log_name,
-                 "next hop %s is down: %s; %zu windows waiting, trying again in %" PRIu64 " ms",
-                 hi->name, why, r->queue.n, wait);
+        const struct log_field f[] = {
+            LOG_STR("relay.hop", hi->name),  LOG_STR("relay.hop_state", "down"),
+            LOG_STR("error.message", why),   LOG_U64("relay.windows_waiting", r->queue.n),
+            LOG_U64("relay.retry_ms", wait),
+        };
+        log_fields(LOG_WARN, r->o.log_name, f, LOG_NFIELDS(f),
+                   "next hop %s is down: %s; %zu windows waiting, trying again in %" PRIu64 " ms",
+                   hi->name, why, r->queue.n, wait);
         hi->logged_down = true;
     }
     if (back)

@@ -664,16 +664,21 @@ void beats_relay_tick(struct server *s)
         /* What the outbox holds when the last next hop goes and when one comes back. */
         struct outbox_stats o;
         outbox_get_stats(s->outbox, &o);
+        const struct log_field f[] = {
+            LOG_STR("relay.hop_state", up ? "up" : "down"),
+            LOG_U64("relay.outbox.windows", o.windows),
+            LOG_U64("relay.outbox.bytes", o.bytes),
+        };
         if (up)
-            log_info("relay",
-                     "a next hop is up: sending the outbox on (%" PRIu64 " windows, %" PRIu64
-                     " bytes)",
-                     o.windows, o.bytes);
+            log_fields(LOG_INFO, "relay", f, LOG_NFIELDS(f),
+                       "a next hop is up: sending the outbox on (%" PRIu64 " windows, %" PRIu64
+                       " bytes)",
+                       o.windows, o.bytes);
         else
-            log_warn("relay",
-                     "no next hop is up: windows go to the outbox (it holds %" PRIu64
-                     " windows, %" PRIu64 " bytes)",
-                     o.windows, o.bytes);
+            log_fields(LOG_WARN, "relay", f, LOG_NFIELDS(f),
+                       "no next hop is up: windows go to the outbox (it holds %" PRIu64
+                       " windows, %" PRIu64 " bytes)",
+                       o.windows, o.bytes);
         s->relay_was_up = up;
     }
 }

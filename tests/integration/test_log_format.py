@@ -7,6 +7,7 @@ usage: test_log_format.py AMSIWATCH"""
 import json
 import os
 import re
+import socket
 import subprocess
 import unittest
 
@@ -74,6 +75,39 @@ class LogFormatTest(unittest.TestCase):
         self.assertGreaterEqual(beats["beats.acks"], 1)
         self.assertTrue(any(r["message"].startswith("SIGTERM") for r in recs), srv.log())
         self.assertEqual(recs[-1]["message"], "stopped")
+
+    def test_a_next_hop_going_down_and_up_again_has_fields(self):
+        hop = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(hop.close)
+        hop.bind(("127.0.0.1", 0))
+        hop.listen(4)
+        hop.settimeout(30 * amsi.slow(BINARY))
+        name = "127.0.0.1:%d" % hop.getsockname()[1]
+        srv = amsi.Serve(["beats"], data_dir=os.path.join(self.dir, "d"),
+                         args=["--log-format", "json", "--relay-beats-hosts", name,
+                               "--relay-beats-backoff-init", "100ms"], cleanup=self)
+
+        def hop_record(state, pattern):
+            line = srv.wait_lines(r'"relay\.hop_state":"%s"' % state)[-1]
+            rec = records(self, [line])[0]
+            self.assertEqual(rec["relay.hop"], name)
+            self.assertRegex(rec["message"], pattern)
+            self.assertIsInstance(rec["relay.windows_waiting"], int)
+            return rec
+
+        conn, _ = hop.accept()
+        up = hop_record("up", "^connected to the next hop " + re.escape(name))
+        self.assertEqual(up["log.logger"], "relay")
+        conn.close()  # the next hop goes
+        down = hop_record("down", "^next hop %s is down" % re.escape(name))
+        self.assertEqual(down["log.level"], "warn")
+        self.assertTrue(down["error.message"])
+        self.assertIsInstance(down["relay.retry_ms"], int)
+        conn, _ = hop.accept()  # and comes back
+        self.addCleanup(conn.close)
+        srv.wait_log(r"is up again")
+        self.assertEqual(srv.stop(), 0, srv.log())
+        records(self, srv.snapshot())
 
     def test_the_file_sets_it_and_the_ready_line_is_written_at_any_level(self):
         path = os.path.join(self.dir, "amsiwatch.yml")
