@@ -224,7 +224,7 @@ struct tstate {
 
 struct delivery {
     char data_dir[1024];
-    struct tstate *ts;
+    struct tstate **ts; /* each at a fixed address: its transfer points into it */
     size_t n;
     CURLM *multi;
     pthread_t thread;
@@ -624,7 +624,7 @@ static void *delivery_main(void *arg)
     while (!atomic_load(&d->stop)) {
         uint64_t now = clock_mono_ns() / 1000000u;
         for (size_t i = 0; i < d->n; i++)
-            step(d, &d->ts[i], now);
+            step(d, d->ts[i], now);
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *m;
@@ -648,6 +648,77 @@ static void *delivery_main(void *arg)
     return NULL;
 }
 
+/* Opens the state of target T: its cursor (created at the journal's start when new) and a reader
+ * from there. Returns NULL after logging why. */
+static struct tstate *tstate_open(const char *data_dir, const struct target *t, uint64_t now)
+{
+    struct tstate *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->t = *t;
+    s->rate = s->t.rate_per_s > 0 ? s->t.rate_per_s : format_of(s->t.format)->default_rate;
+    s->tokens = 1.0;
+    s->refill_ms = now;
+    s->window_start_ms = now;
+    s->supp = calloc(MAX_SUPPRESS_KEYS, sizeof(*s->supp));
+    int rc = cursor_open(&s->cursor, data_dir, s->t.name);
+    if (rc == 0)
+        rc = journal_reader_open(&s->reader, data_dir, cursor_get(s->cursor));
+    if (rc < 0 || !s->supp) {
+        log_error("delivery", "%s: cannot open its cursor or the journal: %s", s->t.name,
+                  strerror(rc < 0 ? -rc : ENOMEM));
+        cursor_close(s->cursor);
+        journal_reader_close(s->reader);
+        free(s->supp);
+        free(s);
+        return NULL;
+    }
+    log_info("delivery", "%s: %s %s from sequence %" PRIu64 ", at most %.2f requests/s", s->t.name,
+             target_format_name(s->t.format), s->t.url, cursor_get(s->cursor), s->rate);
+    return s;
+}
+
+/* Abandons the request in flight, if any: the alert stays at the cursor and goes again. */
+static void abandon_request(struct delivery *d, struct tstate *s)
+{
+    if (!s->busy)
+        return;
+    curl_multi_remove_handle(d->multi, s->req.easy);
+    req_free(&s->req);
+    s->busy = false;
+}
+
+/* Logs the target's counters, then frees its state (its cursor file stays). */
+static void tstate_close(struct delivery *d, struct tstate *s)
+{
+    abandon_request(d, s);
+    log_info("delivery",
+             "%s: %" PRIu64 " delivered, %" PRIu64 " retries, %" PRIu64 " dead, %" PRIu64
+             " held back, %" PRIu64 " suppressed, %" PRIu64 " summaries; next sequence %" PRIu64,
+             s->t.name, s->delivered, s->retries, s->dead, s->held, s->suppressed, s->summaries,
+             cursor_get(s->cursor));
+    drop_item(s);
+    free(s->summary_title);
+    free(s->summary_text);
+    free(s->supp);
+    cursor_close(s->cursor);
+    journal_reader_close(s->reader);
+    free(s);
+}
+
+static int start_thread(struct delivery *d)
+{
+    atomic_store(&d->stop, false);
+    return pthread_create(&d->thread, NULL, delivery_main, d) == 0 ? 0 : -EAGAIN;
+}
+
+static void stop_thread(struct delivery *d)
+{
+    atomic_store(&d->stop, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+}
+
 int delivery_start(struct delivery **out, const char *data_dir, const struct target_list *targets)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || sodium_init() < 0)
@@ -660,38 +731,20 @@ int delivery_start(struct delivery **out, const char *data_dir, const struct tar
     d->multi = curl_multi_init();
     if (!d->ts || !d->multi)
         goto fail;
-    d->n = targets->n;
     uint64_t now = clock_mono_ns() / 1000000u;
-    for (size_t i = 0; i < d->n; i++) {
-        struct tstate *s = &d->ts[i];
-        s->t = targets->v[i];
-        s->rate = s->t.rate_per_s > 0 ? s->t.rate_per_s : format_of(s->t.format)->default_rate;
-        s->tokens = 1.0;
-        s->refill_ms = now;
-        s->window_start_ms = now;
-        s->supp = calloc(MAX_SUPPRESS_KEYS, sizeof(*s->supp));
-        int rc = cursor_open(&s->cursor, data_dir, s->t.name);
-        if (rc == 0)
-            rc = journal_reader_open(&s->reader, data_dir, cursor_get(s->cursor));
-        if (rc < 0 || !s->supp) {
-            log_error("delivery", "%s: cannot open its cursor or the journal: %s", s->t.name,
-                      strerror(rc < 0 ? -rc : ENOMEM));
+    for (size_t i = 0; i < targets->n; i++) {
+        d->ts[i] = tstate_open(data_dir, &targets->v[i], now);
+        if (!d->ts[i])
             goto fail;
-        }
-        log_info("delivery", "%s: %s %s from sequence %" PRIu64 ", at most %.2f requests/s",
-                 s->t.name, target_format_name(s->t.format), s->t.url, cursor_get(s->cursor),
-                 s->rate);
+        d->n++;
     }
-    if (pthread_create(&d->thread, NULL, delivery_main, d) != 0)
+    if (start_thread(d) < 0)
         goto fail;
     *out = d;
     return 0;
 fail:
-    for (size_t i = 0; i < d->n; i++) {
-        cursor_close(d->ts[i].cursor);
-        journal_reader_close(d->ts[i].reader);
-        free(d->ts[i].supp);
-    }
+    for (size_t i = 0; i < d->n; i++)
+        tstate_close(d, d->ts[i]);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     free(d->ts);
@@ -699,32 +752,92 @@ fail:
     return -EIO;
 }
 
+/* The running target named NAME, or NULL. */
+static struct tstate *running(const struct delivery *d, const char *name)
+{
+    for (size_t k = 0; k < d->n; k++) {
+        if (strcmp(d->ts[k]->t.name, name) == 0)
+            return d->ts[k];
+    }
+    return NULL;
+}
+
+int delivery_update(struct delivery *d, const struct target_list *targets,
+                    struct delivery_changes *ch)
+{
+    memset(ch, 0, sizeof(*ch));
+    struct tstate **next = calloc(targets->n ? targets->n : 1, sizeof(*next));
+    if (!next)
+        return -ENOMEM;
+    uint64_t now = clock_mono_ns() / 1000000u;
+    /* New targets first, while the thread runs: their cursors are the only step that can fail,
+     * and then nothing has changed. */
+    for (size_t i = 0; i < targets->n; i++) {
+        if (running(d, targets->v[i].name))
+            continue;
+        next[i] = tstate_open(d->data_dir, &targets->v[i], now);
+        if (!next[i]) {
+            for (size_t k = 0; k < i; k++) {
+                if (next[k])
+                    tstate_close(d, next[k]);
+            }
+            free(next);
+            return -EIO;
+        }
+        ch->added++;
+    }
+    /* The thread stops between two steps; the multi handle and its transfers stay. */
+    stop_thread(d);
+    for (size_t i = 0; i < targets->n; i++) {
+        const struct target *t = &targets->v[i];
+        struct tstate *s = running(d, t->name);
+        if (!s)
+            continue;
+        next[i] = s;
+        if (target_same(&s->t, t)) {
+            ch->unchanged++;
+            continue;
+        }
+        /* Changed: the alert at the cursor (read, maybe decided) goes again with the new
+         * options; held-back and suppression windows carry over. */
+        ch->changed++;
+        abandon_request(d, s);
+        s->t = *t;
+        s->rate = t->rate_per_s > 0 ? t->rate_per_s : format_of(t->format)->default_rate;
+        s->tokens = 1.0;
+        s->refill_ms = now;
+        s->attempts = 0;
+        s->next_attempt_ms = 0;
+        s->disabled = false;
+        log_info("delivery", "%s: now %s %s from sequence %" PRIu64 ", at most %.2f requests/s",
+                 t->name, target_format_name(t->format), t->url,
+                 s->have ? s->seq : cursor_get(s->cursor), s->rate);
+    }
+    for (size_t k = 0; k < d->n; k++) {
+        struct tstate *s = d->ts[k];
+        bool kept = false;
+        for (size_t i = 0; i < targets->n && !kept; i++)
+            kept = next[i] == s;
+        if (kept)
+            continue;
+        ch->removed++;
+        log_info("delivery", "%s: removed; its cursor stays at sequence %" PRIu64, s->t.name,
+                 cursor_get(s->cursor));
+        tstate_close(d, s);
+    }
+    free(d->ts);
+    d->ts = next;
+    d->n = targets->n;
+    return start_thread(d);
+}
+
 void delivery_stop(struct delivery *d)
 {
     if (!d)
         return;
-    atomic_store(&d->stop, true);
-    curl_multi_wakeup(d->multi);
-    pthread_join(d->thread, NULL);
-    for (size_t i = 0; i < d->n; i++) {
-        struct tstate *s = &d->ts[i];
-        if (s->busy) {
-            curl_multi_remove_handle(d->multi, s->req.easy);
-            req_free(&s->req);
-        }
-        log_info("delivery",
-                 "%s: %" PRIu64 " delivered, %" PRIu64 " retries, %" PRIu64 " dead, %" PRIu64
-                 " held back, %" PRIu64 " suppressed, %" PRIu64
-                 " summaries; next sequence %" PRIu64,
-                 s->t.name, s->delivered, s->retries, s->dead, s->held, s->suppressed, s->summaries,
-                 cursor_get(s->cursor));
-        drop_item(s);
-        free(s->summary_title);
-        free(s->summary_text);
-        free(s->supp);
-        cursor_close(s->cursor);
-        journal_reader_close(s->reader);
-    }
+    stop_thread(d);
+    for (size_t i = 0; i < d->n; i++)
+        tstate_close(d, d->ts[i]);
     curl_multi_cleanup(d->multi);
     free(d->ts);
     free(d);

@@ -4,7 +4,7 @@
  * jitter (honouring Retry-After), marking other 4xx dead (kept in the journal, listed in
  * DATA_DIR/cursors/NAME.dead for `journal replay --dead`), disabling a target on 410. The cursor
  * advances only after success: delivery is at least once, across restarts and outages.
- * delivery_start and delivery_stop from the owning (main) thread. */
+ * delivery_start, delivery_update and delivery_stop from the owning (main) thread. */
 #ifndef AMSI_NOTIFY_DELIVERY_H
 #define AMSI_NOTIFY_DELIVERY_H
 
@@ -22,6 +22,20 @@ int delivery_start(struct delivery **out, const char *data_dir, const struct tar
 /* Stops the thread (requests in flight are abandoned: they are retried after the next start) and
  * frees D. NULL is a no-op. */
 void delivery_stop(struct delivery *d);
+
+/* What delivery_update did, target by target (matched by name). */
+struct delivery_changes {
+    size_t added, removed, changed, unchanged;
+};
+
+/* Applies a new list of TARGETS (copied): the thread stops between two steps, and starts again
+ * once the list is in place. A target of the same name and options goes on as it was (its request
+ * in flight too); a changed one resumes from its cursor with the new options (its request in
+ * flight, abandoned, goes again); a new one starts from its cursor, created at the start of the
+ * journal as at a first start; a removed one stops, its cursor file kept. On error (-ENOMEM,
+ * -EIO: a new target's cursor cannot open) the running targets go on unchanged. Owning thread. */
+int delivery_update(struct delivery *d, const struct target_list *targets,
+                    struct delivery_changes *changes);
 
 /* Wakes the delivery thread: new alerts are durable. Any thread. */
 void delivery_notify(struct delivery *d);

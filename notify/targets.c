@@ -413,6 +413,31 @@ int target_validate(struct target *t, char *why, size_t whylen)
     return 0;
 }
 
+bool target_same(const struct target *a, const struct target *b)
+{
+#define SAME_STR(f) (strcmp(a->f, b->f) == 0)
+#define SAME(f)     (a->f == b->f)
+    if (!SAME_STR(name) || !SAME_STR(url) || !SAME(format) || !SAME(timeout_ms) ||
+        !SAME(rate_per_s) || !SAME(nheaders) || !SAME(auth) || !SAME_STR(username) ||
+        !SAME_STR(secret) || !SAME(signing) || !SAME_STR(signing_key) || !SAME(tls_verify) ||
+        !SAME_STR(ca_file) || !SAME_STR(cert_file) || !SAME_STR(key_file) || !SAME_STR(proxy) ||
+        !SAME_STR(routing_key) || !SAME_STR(jira_project) || !SAME_STR(jira_issue_type) ||
+        !SAME(max_signals) || !SAME(max_signals_ms) || !SAME(nsuppress_fields) ||
+        !SAME(suppress_ms) || !SAME(retry_max_ms))
+        return false;
+    for (size_t i = 0; i < a->nheaders; i++) {
+        if (!SAME_STR(headers[i]))
+            return false;
+    }
+    for (size_t i = 0; i < a->nsuppress_fields; i++) {
+        if (!SAME_STR(suppress_fields[i]))
+            return false;
+    }
+    return true;
+#undef SAME_STR
+#undef SAME
+}
+
 int target_list_add(struct target_list *l, const struct target *t)
 {
     struct target *v = realloc(l->v, (l->n + 1) * sizeof(*v));

@@ -78,6 +78,9 @@ int target_from_flag(struct target *t, const char *spec, size_t index, char *why
  * other options. -1 with WHY on error. */
 int target_validate(struct target *t, char *why, size_t whylen);
 
+/* True when A and B are the same target, option for option (a new option belongs here too). */
+bool target_same(const struct target *a, const struct target *b);
+
 /* Appends a target to L (copied). -1 when out of memory. */
 int target_list_add(struct target_list *l, const struct target *t);
 void target_list_free(struct target_list *l);

@@ -560,6 +560,77 @@ static void a_410_disables_the_target_until_the_next_start(void)
     journal_close(j);
 }
 
+/* An update while delivery runs: a changed target (a new URL) goes on from its cursor at the new
+ * URL, a new one starts at the start of the journal, a removed one is sent nothing more and its
+ * cursor stays on disk, an unchanged one goes on; the counts say which was which. */
+static void an_update_keeps_each_cursor_by_name(void)
+{
+    char dir[512];
+    struct alert a[6];
+    struct journal *j = fresh(dir, sizeof(dir), "update", a, 3);
+    if (!j)
+        return;
+    struct target_list tl = {0};
+    plain_target(&tl, "moved");
+    plain_target(&tl, "dropped");
+    plain_target(&tl, "steady");
+    struct delivery *d = start(dir, &tl);
+    if (!d) {
+        target_list_free(&tl);
+        journal_close(j);
+        return;
+    }
+    wait_cursors(dir, &tl, a[2].seq + 1);
+
+    struct target_list next = {0};
+    struct target t;
+    target_for(&t, "moved");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/moved-here", (unsigned)srv.port);
+    set(&t, "url", url);
+    target_list_add(&next, &t);
+    plain_target(&next, "added");
+    plain_target(&next, "steady");
+    struct delivery_changes ch;
+    int rc = delivery_update(d, &next, &ch);
+    CHECK(rc == 0, "delivery_update: %s", strerror(-rc));
+    CHECK(ch.added == 1 && ch.removed == 1 && ch.changed == 1 && ch.unchanged == 1,
+          "%zu added, %zu removed, %zu changed, %zu unchanged", ch.added, ch.removed, ch.changed,
+          ch.unchanged);
+    append(j, dir, a, 3, 6);
+    delivery_notify(d);
+    wait_cursors(dir, &next, a[5].seq + 1);
+    delivery_stop(d);
+
+    struct seen v[MAX_SEEN];
+    size_t n = bodies_on("/moved-here", v, MAX_SEEN);
+    CHECK(n == 3, "the moved target got %zu requests at its new URL, not 3", n);
+    if (n == 3)
+        check_bodies(v, 3, a, 3);
+    seen_free(v, n);
+    n = bodies_on("/added", v, MAX_SEEN);
+    CHECK(n == 6, "the added target got %zu requests, not the 6 alerts of the journal", n);
+    if (n == 6)
+        check_bodies(v, 6, a, 0);
+    seen_free(v, n);
+    n = bodies_on("/dropped", v, MAX_SEEN);
+    CHECK(n == 3, "the removed target got %zu requests, not the 3 before the update", n);
+    seen_free(v, n);
+    n = bodies_on("/steady", v, MAX_SEEN);
+    CHECK(n == 6, "the unchanged target got %zu requests, not 6", n);
+    if (n == 6)
+        check_bodies(v, 6, a, 0);
+    seen_free(v, n);
+    n = bodies_on("/moved", v, MAX_SEEN);
+    CHECK(n == 3, "the moved target's old URL got %zu requests, not 3", n);
+    seen_free(v, n);
+    CHECK(cursor_at(dir, "dropped") == a[2].seq + 1, "the removed target's cursor is at %" PRIu64,
+          cursor_at(dir, "dropped"));
+    target_list_free(&tl);
+    target_list_free(&next);
+    journal_close(j);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -575,6 +646,7 @@ int main(void)
     RUN_TEST(delivers_each_alert_once_in_order_signed_and_resumes_from_the_cursor);
     RUN_TEST(retries_a_5xx_and_marks_a_4xx_dead_then_goes_on);
     RUN_TEST(a_410_disables_the_target_until_the_next_start);
+    RUN_TEST(an_update_keeps_each_cursor_by_name);
     MHD_stop_daemon(srv.daemon);
     server_reset();
     char cmd[512];
