@@ -217,6 +217,21 @@ static const struct option_def table[] = {
 
 #define NOPTS (sizeof(table) / sizeof(table[0]))
 
+/* The options read only at start: a new value in the file needs a restart (listeners, the data
+ * directory, the threads and queues, the journal, the limits of the listeners, the relay); a
+ * name ending in '.' covers every key under it. The rest applies on SIGHUP. */
+/* clang-format off */
+static const char *const restart_only[] = {
+    "data-dir", "beats", "syslog-tcp", "syslog-udp", "syslog-tls", "profile", "workers", "queue",
+    "quiet", "journal.", "beats.max-window", "beats.max-json", "beats.max-compressed",
+    "beats.max-inflated", "beats.max-ratio", "beats.max-pairs", "beats.max-item",
+    "beats.connection-budget", "beats.global-budget", "beats.max-connections", "beats.keepalive",
+    "beats.keepalive-max", "beats.idle-timeout", "beats.frame-timeout", "beats.ssl-enabled",
+    "syslog.framing", "syslog.max-message", "syslog.oversize", "syslog.udp-buffer",
+    "syslog.batch-bytes", "syslog.connection-budget", "syslog.max-connections",
+    "syslog.idle-timeout", "relay."};
+/* clang-format on */
+
 static const struct option_def *find(const char *name)
 {
     for (size_t i = 0; i < NOPTS; i++) {
@@ -417,6 +432,68 @@ int config_set(struct config *c, const char *name, const char *value, char *why,
         return -1;
     }
     return parse_value(o, c, value, why, whylen);
+}
+
+bool config_needs_restart(const char *name)
+{
+    for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+        const char *r = restart_only[i];
+        size_t len = strlen(r);
+        if (r[len - 1] == '.' ? strncmp(name, r, len) == 0 : strcmp(name, r) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* True when option O holds the same value in A and B (strings up to their end only). */
+static bool same_value(const struct option_def *o, const struct config *a, const struct config *b)
+{
+    const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+    switch (o->type) {
+    case T_STR:
+    case T_ADDR:
+    case T_ENUM:
+    case T_LINES:
+        return strcmp(x, y) == 0;
+    case T_LIST:
+        if (a->nwebhooks != b->nwebhooks)
+            return false;
+        for (size_t i = 0; i < a->nwebhooks; i++) {
+            if (strcmp(a->webhooks[i], b->webhooks[i]) != 0)
+                return false;
+        }
+        return true;
+    case T_BOOL:
+        return *(const bool *)x == *(const bool *)y;
+    default:
+        return *(const uint64_t *)x == *(const uint64_t *)y;
+    }
+}
+
+size_t config_diff(const struct config *a, const struct config *b, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (same_value(&table[i], a, b))
+            continue;
+        if (n < max)
+            names[n] = table[i].name;
+        n++;
+    }
+    return n;
+}
+
+void config_copy_option(struct config *dst, const struct config *src, const char *name)
+{
+    const struct option_def *o = find(name);
+    if (!o)
+        return;
+    if (o->type == T_LIST) {
+        memcpy(dst->webhooks, src->webhooks, sizeof(dst->webhooks));
+        dst->nwebhooks = src->nwebhooks;
+        return;
+    }
+    memcpy((char *)dst + o->offset, (const char *)src + o->offset, o->size);
 }
 
 void config_defaults(struct config *c)

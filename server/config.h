@@ -1,6 +1,6 @@
 /* The configuration of `amsiwatch serve`: one declarative table of options (name, type, default,
  * field, help) from which the command-line flags, the YAML file keys, validation, `--help` and the
- * README's reference all come. Main thread only, before the loop starts. */
+ * README's reference all come. Main thread only (the loop's: SIGHUP reads the file again there). */
 #ifndef AMSI_SERVER_CONFIG_H
 #define AMSI_SERVER_CONFIG_H
 
@@ -103,6 +103,17 @@ int config_set(struct config *c, const char *name, const char *value, char *why,
  * so flags win. Returns 0, 1 when --help was printed (exit 0), or -1 after printing the error
  * (exit 2). */
 int config_parse_args(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* The options whose values differ between A and B: their names (the YAML keys, static strings)
+ * in NAMES, at most MAX of them. Returns how many differ. Webhook targets of the file are not
+ * options: compare A->targets and B->targets apart. */
+size_t config_diff(const struct config *a, const struct config *b, const char **names, size_t max);
+
+/* True when option NAME (a YAML key) is read only at start: a new value needs a restart. */
+bool config_needs_restart(const char *name);
+
+/* Copies the value of option NAME from SRC to DST (an unknown name is a no-op). */
+void config_copy_option(struct config *dst, const struct config *src, const char *name);
 
 /* Prints the option reference: as `--help` text, or as a Markdown table (MARKDOWN true). */
 void config_print_reference(FILE *f, bool markdown);

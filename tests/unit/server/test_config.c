@@ -496,3 +496,41 @@ Test(config, a_file_that_is_not_a_mapping_or_not_yaml_is_refused_with_its_line)
     cr_assert_eq(c.queue, 256);
     config_free(&c);
 }
+
+/* What a reload compares: the options whose values differ, by key, however the file spelled or
+ * ordered them; which of them need a restart; and a running value put back. */
+Test(config, the_diff_names_each_option_that_changed_and_only_those)
+{
+    struct config a, b;
+    loaded(&a, "workers: 2\nlog-level: info\nsyslog.allow-networks: 10.0.0.0/8\n"
+               "beats:\n  ssl-supported-protocols: [TLSv1.3]\n");
+    loaded(&b, "beats.ssl_supported_protocols: TLSv1.3\nsyslog:\n  allow-networks: "
+               "[10.0.0.0/8, 192.168.0.0/16]\nlog-level: debug\nworkers: 2\n"
+               "relay.beats.hosts: a:5044\n");
+    const char *names[8];
+    size_t n = config_diff(&a, &b, names, 8);
+    cr_assert_eq(n, 3, "%zu options differ", n);
+    cr_assert_str_eq(names[0], "log-level");
+    cr_assert_str_eq(names[1], "syslog.allow-networks");
+    cr_assert_str_eq(names[2], "relay.beats.hosts");
+    cr_assert_eq(config_diff(&a, &a, names, 8), 0);
+    cr_assert_eq(config_diff(&a, &b, names, 1), 3, "the count goes past MAX");
+
+    cr_assert(config_needs_restart("workers"));
+    cr_assert(config_needs_restart("data-dir"));
+    cr_assert(config_needs_restart("beats"));
+    cr_assert(config_needs_restart("journal.segment-size"));
+    cr_assert(config_needs_restart("relay.beats.loadbalance"));
+    cr_assert(!config_needs_restart("log-level"));
+    cr_assert(!config_needs_restart("syslog.allow-networks"));
+    cr_assert(!config_needs_restart("beats.ssl-certificate"));
+    cr_assert(!config_needs_restart("beats.allow-networks"));
+
+    config_copy_option(&b, &a, "syslog.allow-networks");
+    config_copy_option(&b, &a, "log-level");
+    n = config_diff(&a, &b, names, 8);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(names[0], "relay.beats.hosts");
+    config_free(&a);
+    config_free(&b);
+}
