@@ -73,6 +73,48 @@ void sec_listener_reload(struct sec_listener *l)
         tls_server_reload(l->tls);
 }
 
+void sec_listener_replace(struct sec_listener *l, struct sec_listener *from,
+                          const struct tls_options *opt)
+{
+    tls_server_free(l->tls);
+    l->tls = from->tls;
+    l->opt = from->tls ? opt : NULL;
+    if (l->tls)
+        tls_server_set_options(l->tls, opt);
+    from->tls = NULL;
+    /* The rules are new; the refusal counters and the log's memory stay. */
+    struct acl *a = &l->acl, *b = &from->acl;
+    acl_free(a);
+    a->nets = b->nets;
+    a->nnets = b->nnets;
+    a->subjects = b->subjects;
+    a->nsubjects = b->nsubjects;
+    a->fingerprints = b->fingerprints;
+    a->nfingerprints = b->nfingerprints;
+    b->nets = NULL;
+    b->subjects = NULL;
+    b->fingerprints = NULL;
+    b->nnets = b->nsubjects = b->nfingerprints = 0;
+}
+
+bool sec_listener_same_rules(const struct sec_listener *l, const struct sec_listener *from)
+{
+    const struct acl *a = &l->acl, *b = &from->acl;
+    if (a->nnets != b->nnets || a->nsubjects != b->nsubjects ||
+        a->nfingerprints != b->nfingerprints)
+        return false;
+    if (a->nnets && memcmp(a->nets, b->nets, a->nnets * sizeof(*a->nets)) != 0)
+        return false;
+    if (a->nfingerprints &&
+        memcmp(a->fingerprints, b->fingerprints, a->nfingerprints * sizeof(*a->fingerprints)) != 0)
+        return false;
+    for (size_t i = 0; i < a->nsubjects; i++) {
+        if (strcmp(a->subjects[i], b->subjects[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
 void sec_listener_log_counters(const struct sec_listener *l)
 {
     if (!l->tls && !l->acl.refused_network)

@@ -1,7 +1,8 @@
 /* What the listeners share about security: per listener, its TLS context and access rules; per
  * connection, its TLS engine. The listeners (beats.c, syslogd.c) call these at accept, on each read
  * and before each write, so that the parsers see plaintext exactly as on a plaintext port.
- * Loop thread only; sec_listener_init on the main thread before the loop runs. */
+ * Loop thread only; sec_listener_init on the main thread before the loop runs, and on the loop
+ * thread for a reload. */
 #ifndef AMSI_SERVER_SECURE_H
 #define AMSI_SERVER_SECURE_H
 
@@ -35,6 +36,15 @@ void sec_listener_free(struct sec_listener *l);
 
 /* SIGHUP: reloads the certificate and key of a TLS listener (no-op for a plaintext one). */
 void sec_listener_reload(struct sec_listener *l);
+
+/* A reload: L takes the access rules and the TLS context of FROM (a listener set up with
+ * sec_listener_init from the new configuration, left empty), whose TLS options now live at OPT;
+ * L keeps its counters. Established connections keep what they started with. */
+void sec_listener_replace(struct sec_listener *l, struct sec_listener *from,
+                          const struct tls_options *opt);
+
+/* True when L and FROM hold the same allowed networks and peers. */
+bool sec_listener_same_rules(const struct sec_listener *l, const struct sec_listener *from);
 
 /* One line of counters for a listener that refused or failed anything (or has TLS). */
 void sec_listener_log_counters(const struct sec_listener *l);

@@ -236,6 +236,11 @@ int tls_server_reload(struct tls_server *t)
     return 0;
 }
 
+void tls_server_set_options(struct tls_server *t, const struct tls_options *o)
+{
+    t->opt = o;
+}
+
 int tls_server_accept(struct tls_server *t, struct tlsio **out)
 {
     return tlsio_new(out, t->ctx, true, NULL);

@@ -32,6 +32,9 @@ void tls_server_free(struct tls_server *t);
  * says which file and why. Returns 0 or -1. */
 int tls_server_reload(struct tls_server *t);
 
+/* The options T reads from now on (O, borrowed, must outlive T): where a reload moved them. */
+void tls_server_set_options(struct tls_server *t, const struct tls_options *o);
+
 /* A new server engine for one accepted connection. Returns 0 or a negative errno. */
 int tls_server_accept(struct tls_server *t, struct tlsio **out);
 
