@@ -46,8 +46,7 @@ static void alerts_committed(void *ctx, uint64_t records)
     (void)records;
     if (s->print_alerts)
         fflush(stdout);
-    else
-        delivery_notify(s->delivery); /* set before any alert is appended */
+    delivery_notify(s->delivery); /* set before any alert is appended */
 }
 
 /* ---- Completions: worker/journal threads -> loop ---- */
@@ -216,14 +215,13 @@ static void maybe_finish_stop(struct server *s)
     }
 }
 
-/* SIGHUP: new certificates and keys for new connections; established ones keep theirs. */
+/* SIGHUP: the whole configuration read again (server/reload.c). */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
     (void)signum;
-    log_info("serve", "SIGHUP: reloading the TLS certificates and keys");
-    sec_listener_reload(&s->beats_sec);
-    sec_listener_reload(&s->syslog_tls_sec);
+    log_info("serve", "SIGHUP: reading the configuration again");
+    serve_reload(s);
 }
 
 /* The TLS and access rules of every listener; a configuration error is printed. */
@@ -233,22 +231,9 @@ static int security_init(struct server *s)
     char why[2400];
     s->syslog_tls_enabled =
         strcmp(c->syslog_tls, "off") != 0 && c->syslog_tls_opts.certificate[0] != '\0';
-    if (sec_listener_init(&s->beats_sec, "beats", c->beats_tls.ssl_enabled ? &c->beats_tls : NULL,
-                          c->beats_tls.allow_networks, c->beats_tls.allow_peers, why,
-                          sizeof(why)) < 0 ||
-        sec_listener_init(&s->syslog_sec, "syslog", NULL, c->syslog_allow_networks, NULL, why,
-                          sizeof(why)) < 0 ||
-        sec_listener_init(
-            &s->syslog_tls_sec, "syslog-tls", s->syslog_tls_enabled ? &c->syslog_tls_opts : NULL,
-            c->syslog_tls_opts.allow_networks,
-            s->syslog_tls_enabled ? c->syslog_tls_opts.allow_peers : NULL, why, sizeof(why)) < 0) {
+    if (server_security_build(c, s->syslog_tls_enabled, &s->beats_sec, &s->syslog_sec,
+                              &s->syslog_tls_sec, why, sizeof(why)) < 0) {
         fprintf(stderr, "amsiwatch serve: %s\n", why);
-        return -1;
-    }
-    if (!c->syslog_tls_opts.certificate[0] &&
-        (c->syslog_tls_opts.key[0] || c->syslog_tls_opts.certificate_authorities[0])) {
-        fprintf(stderr, "amsiwatch serve: syslog-tls.ssl-certificate is not set: the syslog TLS "
-                        "listener needs a certificate and its key\n");
         return -1;
     }
     if (beats_relay_check(s) < 0 || syslogd_relay_check(s) < 0)
@@ -455,6 +440,8 @@ int serve_main(int argc, char **argv)
     struct server *s = calloc(1, sizeof(*s));
     if (!s)
         return 3;
+    s->argc = argc;
+    s->argv = argv;
     config_defaults(&s->cfg);
     int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
     if (prc != 0) {
@@ -508,16 +495,15 @@ int serve_main(int argc, char **argv)
                  rep.truncated_bytes, rep.truncated_at, rep.reason);
     log_info("serve", "journal %s/journal: %" PRIu64 " segments", s->cfg.data_dir, rep.segments);
 
-    if (s->cfg.targets.n) {
-        rc = delivery_start(&s->delivery, s->cfg.data_dir, &s->cfg.targets);
-        if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot start webhook delivery: %s\n", strerror(-rc));
-            journal_close(s->journal);
-            security_free(s);
-            config_free(&s->cfg);
-            free(s);
-            return 3;
-        }
+    /* Delivery runs even without targets: a reload may add some. */
+    rc = delivery_start(&s->delivery, s->cfg.data_dir, &s->cfg.targets);
+    if (rc < 0) {
+        fprintf(stderr, "amsiwatch serve: cannot start webhook delivery: %s\n", strerror(-rc));
+        journal_close(s->journal);
+        security_free(s);
+        config_free(&s->cfg);
+        free(s);
+        return 3;
     }
 
     struct workers_opts wo = {

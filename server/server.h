@@ -34,6 +34,8 @@ struct syslogd_counters {
 struct server {
     uv_loop_t *loop;
     struct config cfg;
+    int argc; /* serve's command line, read again on SIGHUP (main()'s, for the process's life) */
+    char **argv;
     struct lj_limits limits;
     struct journal *journal;
     struct workers *workers;
@@ -153,6 +155,17 @@ int syslogd_relay_check(struct server *s);
 int syslogd_relay_start(struct server *s);
 void syslogd_relay_stop(struct server *s);
 void syslogd_relay_log_counters(struct server *s);
+
+/* The access rules and TLS contexts of the three listeners from C, the syslog TLS listener with
+ * TLS when SYSLOG_TLS, in BEATS, SYSLOG and TLS (server/reload.c). Returns 0, or -1 with the reason
+ * (naming the option) in WHY and nothing to free. */
+int server_security_build(const struct config *c, bool syslog_tls, struct sec_listener *beats,
+                          struct sec_listener *syslog, struct sec_listener *tls, char *why,
+                          size_t whylen);
+
+/* SIGHUP (server/reload.c): reads the configuration again as at start and applies it whole, or,
+ * when any of it does not validate, keeps the running one and logs why. */
+void serve_reload(struct server *s);
 
 /* The syslog listeners and connections (server/syslogd.c). */
 int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_bound,

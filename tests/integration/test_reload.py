@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""SIGHUP reloads the whole configuration of `amsiwatch serve`: the file given with --config is
+read again (the command-line flags still win), validated whole, and applied without dropping a
+connection or an alert; a file that does not validate changes nothing.
+
+Real alerts (the NXLog JSON syslog fixture over TCP, each copy its own record number) go to real
+HTTP servers (webhook_server.py). Checked: webhook targets added, changed (a new URL, resuming from
+its cursor: nothing lost) and removed (nothing more; added back, it resumes from its cursor); a new
+target starts where a new target starts at a first start, at the oldest alert of the journal; an
+allow list refuses a new connection it allowed before while an established one goes on; a bad
+value keeps the running configuration (alerts still journaled and delivered) and the log names
+the file, line and key; a key that needs a restart is named in a warning; the log level changes.
+
+usage: test_reload.py path/to/amsiwatch [unittest options]"""
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amsi  # noqa: E402
+import webhook_server as ws  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "syslog", "alert-nxlog-json-rfc5424.log")
+
+with open(FIXTURE, "rb") as _f:
+    TEMPLATE = _f.read().rstrip(b"\n")
+assert b'"RecordNumber":482210' in TEMPLATE
+
+
+def event_line(record):
+    """The fixture with record number RECORD: a distinct event, hence a distinct alert."""
+    return TEMPLATE.replace(b'"RecordNumber":482210', b'"RecordNumber":%d' % record) + b"\n"
+
+
+def record_of(alert):
+    return alert["fields"]["winlog.record_id"]
+
+
+def yaml_str(v):
+    return json.dumps(str(v))  # a JSON string is a YAML double-quoted scalar
+
+
+def target(name, url):
+    """A webhook target with the small timeouts and high rate that keep the test fast."""
+    return {"name": name, "url": url, "format": "generic", "timeout": "1s", "rate": "100",
+            "retry.max-backoff": "1s", "max-signals": "0"}
+
+
+def write_config(path, options=(), targets=()):
+    """Writes the YAML file PATH: OPTIONS (pairs of key and value, in order), then TARGETS."""
+    out = ["%s: %s" % (k, yaml_str(v)) for k, v in options]
+    if targets:
+        out.append("webhooks:")
+    for t in targets:
+        for i, (k, v) in enumerate(t.items()):
+            out.append(("  - " if i == 0 else "    ") + "%s: %s" % (k, yaml_str(v)))
+    with open(path + ".new", "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(path + ".new", path)  # whole, as an operator's editor or tooling writes it
+
+
+class Reload(unittest.TestCase):
+    def setUp(self):
+        self.dir = amsi.tempdir(self)
+        self.data = os.path.join(self.dir, "data")
+        self.config = os.path.join(self.dir, "amsiwatch.yml")
+        self.hooks = []
+
+    def tearDown(self):
+        for h in self.hooks:
+            h.close()
+
+    def hook(self):
+        h = ws.WebhookServer()
+        self.hooks.append(h)
+        return h
+
+    def serve(self):
+        return amsi.Serve(["syslog-tcp"], data_dir=self.data,
+                          args=["--config", self.config, "--stats-interval", "0"], cleanup=self)
+
+    def reload(self, srv, pattern):
+        """SIGHUP, then waits for the log line PATTERN (after what the log held before)."""
+        before = len(srv.snapshot())
+        os.kill(srv.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30 * amsi.slow()
+        while time.monotonic() < deadline:
+            for line in srv.snapshot()[before:]:
+                if re.search(pattern, line):
+                    return line
+            time.sleep(0.05)
+        self.fail("no log line matching %r after SIGHUP:\n%s" % (pattern, srv.log(60)))
+
+    def connect(self, srv):
+        s = socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=10)
+        self.addCleanup(s.close)
+        return s
+
+    def send(self, srv, records, conn=None):
+        s = conn or self.connect(srv)
+        for r in records:
+            s.sendall(event_line(r))
+        if conn is None:
+            s.close()
+
+    def delivered(self, hook, path):
+        """The records HOOK answered 200 for at PATH."""
+        return [record_of(b) for b in hook.bodies(path, status=200)]
+
+    def wait_delivered(self, hook, path, records, timeout=30):
+        want = set(records)
+
+        def enough(_):
+            return want <= set(self.delivered(hook, path))
+        hook.wait_for(enough, timeout * amsi.slow())
+        got = set(self.delivered(hook, path))
+        self.assertLessEqual(want, got, "missing at %s: %s" % (path, sorted(want - got)))
+
+    def journaled_records(self, srv):
+        return [record_of(a) for a in srv.journaled()]
+
+    def test_targets_added_changed_and_removed_keep_their_cursors(self):
+        old, new, second = self.hook(), self.hook(), self.hook()
+        write_config(self.config, targets=[target("first", old.url("/first"))])
+        srv = self.serve()
+        self.send(srv, range(1, 6))
+        self.wait_delivered(old, "/first", range(1, 6))
+        # The old URL fails from now on: alerts 6-8 wait at the first target's cursor.
+        old.default("/first", ws.reply(503))
+        self.send(srv, range(6, 9))
+        old.wait_for(lambda reqs: [r for r in reqs if r.status == 503], 30 * amsi.slow())
+
+        write_config(self.config, targets=[target("first", new.url("/first")),
+                                           target("second", second.url("/second"))])
+        self.reload(srv, r"info serve: reload: 2 webhook targets \(1 added, 1 changed\)")
+        self.send(srv, range(9, 13))
+        # The changed target resumes at its cursor on the new URL: nothing lost.
+        self.wait_delivered(new, "/first", range(6, 13))
+        self.assertNotIn(1, self.delivered(new, "/first"), "the cursor was not kept")
+        # A new target starts as at a first start: at the oldest alert the journal holds.
+        self.wait_delivered(second, "/second", range(1, 13))
+        self.assertEqual(sorted(self.delivered(old, "/first")), list(range(1, 6)))
+
+        write_config(self.config, targets=[target("second", second.url("/second"))])
+        self.reload(srv, r"reload: 1 webhook target \(1 removed\)")
+        self.send(srv, [13, 14])
+        self.wait_delivered(second, "/second", [13, 14])
+        time.sleep(0.5)  # a removed target that still sent would have done so by now
+        self.assertFalse({13, 14} & set(self.delivered(new, "/first")),
+                         "a removed target was sent alerts")
+        self.assertTrue(os.path.exists(os.path.join(self.data, "cursors", "first.cur")))
+
+        # Added back, it resumes from its cursor: 13 and 14, not what it had delivered.
+        before = len(new.requests("/first"))
+        write_config(self.config, targets=[target("first", new.url("/first")),
+                                           target("second", second.url("/second"))])
+        self.reload(srv, r"reload: 2 webhook targets \(1 added\)")
+        self.wait_delivered(new, "/first", [13, 14])
+        again = [record_of(json.loads(r.body)) for r in new.requests("/first")[before:]]
+        self.assertEqual(sorted(set(again)), [13, 14])
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.grep(r"^error "), [], srv.log())
+
+    def test_allow_list_judges_new_connections_only(self):
+        write_config(self.config, [("syslog.allow-networks", "127.0.0.0/8")])
+        srv = self.serve()
+        established = self.connect(srv)
+        self.send(srv, [1], established)
+        srv.wait_journaled(1)
+
+        write_config(self.config, [("syslog.allow-networks", "10.0.0.0/8")])
+        self.reload(srv, r"reload: allow lists of syslog")
+        self.send(srv, [2])
+        srv.wait_log(r"warn syslog: 127\.0\.0\.1:\d+: refused: 127\.0\.0\.1 is not in "
+                     r"syslog\.allow-networks")
+        self.send(srv, [3], established)
+        got = srv.wait_journaled(2)
+        self.assertEqual(sorted(record_of(a) for a in got), [1, 3])
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.syslog_counters("tcp")["refused"], 1)
+        self.assertEqual(sorted(self.journaled_records(srv)), [1, 3])
+
+    def test_a_bad_file_keeps_the_running_configuration(self):
+        hook, other = self.hook(), self.hook()
+        write_config(self.config, [("log-level", "info")], [target("first", hook.url("/a"))])
+        srv = self.serve()
+        self.send(srv, [1])
+        self.wait_delivered(hook, "/a", [1])
+        # A new URL and an allow list that would refuse the test, and one bad value (line 3).
+        with open(self.config, "w") as f:
+            f.write("log-level: info\n"
+                    "syslog.allow-networks: 10.0.0.0/8\n"
+                    "beats.max-window: 0\n"
+                    "webhooks:\n"
+                    "  - name: first\n"
+                    "    url: %s\n" % yaml_str(other.url("/b")))
+        line = self.reload(srv, r"keeping the running configuration")
+        self.assertRegex(line, r"^error serve: reload: %s:3: key 'beats\.max-window': 0 is "
+                         r"outside 1 to 1000000; keeping the running configuration$"
+                         % re.escape(self.config))
+        self.send(srv, [2])
+        self.wait_delivered(hook, "/a", [2])
+        self.assertEqual(other.requests(), [])
+        self.assertEqual(srv.count(r"reload: .*webhook target"), 0, srv.log())
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(sorted(self.journaled_records(srv)), [1, 2])
+
+    def test_restart_only_keys_warn_and_the_rest_applies(self):
+        write_config(self.config, [("workers", "1"), ("log-level", "info")])
+        srv = self.serve()
+        self.send(srv, [1])
+        srv.wait_journaled(1)
+        self.assertEqual(srv.grep(r"^debug "), [])
+
+        write_config(self.config, [("workers", "2"), ("log-level", "debug")])
+        line = self.reload(srv, r"info serve: reload: ")
+        self.assertEqual(srv.grep(r"^warn serve: reload: "),
+                         ["warn serve: reload: workers changed, but it needs a restart; the "
+                          "running value stays"])
+        self.assertRegex(line, r"reload: log level debug; kept until a restart: workers$")
+        # Debug lines from now on: a connection's close is one.
+        self.send(srv, [2])
+        srv.wait_log(r"debug syslog: 127\.0\.0\.1:\d+: closing: ")
+        srv.wait_journaled(2)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(sorted(self.journaled_records(srv)), [1, 2])
+
+    def test_flags_still_win_over_the_file(self):
+        hook = self.hook()
+        write_config(self.config, [("workers", "1"), ("log-level", "info")],
+                     [target("first", hook.url("/a"))])
+        srv = amsi.Serve(["syslog-tcp"], data_dir=self.data, cleanup=self,
+                         args=["--config", self.config, "--log-level", "warn"])
+        write_config(self.config, [("workers", "2"), ("log-level", "debug")],
+                     [target("first", hook.url("/a"))])
+        self.reload(srv, r"warn serve: reload: workers changed")
+        self.send(srv, [1])
+        self.wait_delivered(hook, "/a", [1])
+        self.assertEqual(srv.stop(), 0, srv.log())
+        # --log-level warn held: neither info lines (the reload's) nor debug lines were written.
+        self.assertEqual(srv.grep(r"^(info|debug) "), [], srv.log())
+
+
+if __name__ == "__main__":
+    amsi.take_binary(__doc__)
+    unittest.main()
