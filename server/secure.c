@@ -67,21 +67,17 @@ void sec_listener_free(struct sec_listener *l)
     acl_free(&l->acl);
 }
 
-void sec_listener_reload(struct sec_listener *l)
-{
-    if (l->tls)
-        tls_server_reload(l->tls);
-}
-
 void sec_listener_replace(struct sec_listener *l, struct sec_listener *from,
                           const struct tls_options *opt)
 {
-    tls_server_free(l->tls);
-    l->tls = from->tls;
-    l->opt = from->tls ? opt : NULL;
-    if (l->tls)
-        tls_server_set_options(l->tls, opt);
+    /* Whether a listener has TLS is fixed at start (a reload keeps it). */
+    if (l->tls && from->tls)
+        tls_server_replace(l->tls, from->tls, opt);
+    else
+        tls_server_free(from->tls);
     from->tls = NULL;
+    if (l->tls)
+        l->opt = opt;
     /* The rules are new; the refusal counters and the log's memory stay. */
     struct acl *a = &l->acl, *b = &from->acl;
     acl_free(a);

@@ -34,9 +34,6 @@ int sec_listener_init(struct sec_listener *l, const char *name, const struct tls
 /* Releases the listener's context and rules (connections keep their engines). */
 void sec_listener_free(struct sec_listener *l);
 
-/* SIGHUP: reloads the certificate and key of a TLS listener (no-op for a plaintext one). */
-void sec_listener_reload(struct sec_listener *l);
-
 /* A reload: L takes the access rules and the TLS context of FROM (a listener set up with
  * sec_listener_init from the new configuration, left empty), whose TLS options now live at OPT;
  * L keeps its counters. Established connections keep what they started with. */

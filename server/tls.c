@@ -217,28 +217,16 @@ void tls_server_free(struct tls_server *t)
     free(t);
 }
 
-int tls_server_reload(struct tls_server *t)
+void tls_server_replace(struct tls_server *t, struct tls_server *from, const struct tls_options *o)
 {
-    char why[2400];
-    SSL_CTX *ctx = build_ctx(t->name, t->opt, why, sizeof(why));
-    if (!ctx) {
-        log_error("tls", "%s: reload failed, keeping the current certificate and key: %s", t->name,
-                  why);
-        return -1;
-    }
-    /* Established connections hold their own reference to the old context. */
-    SSL_CTX_free(t->ctx);
-    t->ctx = ctx;
+    SSL_CTX_free(t->ctx); /* established connections hold their own reference */
+    t->ctx = from->ctx;
+    t->opt = o;
+    free(from);
     char d[400];
-    describe_cert(SSL_CTX_get0_certificate(ctx), d, sizeof(d));
+    describe_cert(SSL_CTX_get0_certificate(t->ctx), d, sizeof(d));
     log_info("tls", "%s: reloaded %s (%s); new connections use it", t->name, t->opt->certificate,
              d);
-    return 0;
-}
-
-void tls_server_set_options(struct tls_server *t, const struct tls_options *o)
-{
-    t->opt = o;
 }
 
 int tls_server_accept(struct tls_server *t, struct tlsio **out)

@@ -27,13 +27,10 @@ int tls_server_new(struct tls_server **out, const char *name, const struct tls_o
 /* Frees the listener's reference to its context; connections keep theirs. NULL is a no-op. */
 void tls_server_free(struct tls_server *t);
 
-/* Rebuilds the context from the files (SIGHUP). New connections get the new one; established
- * connections keep the one they started with. On failure the current context stays and the log
- * says which file and why. Returns 0 or -1. */
-int tls_server_reload(struct tls_server *t);
-
-/* The options T reads from now on (O, borrowed, must outlive T): where a reload moved them. */
-void tls_server_set_options(struct tls_server *t, const struct tls_options *o);
+/* A reload: T takes the context of FROM (built from the new options; FROM is freed) and reads its
+ * options from O (borrowed, must outlive T) from now on. New connections get the new context;
+ * established connections keep theirs. */
+void tls_server_replace(struct tls_server *t, struct tls_server *from, const struct tls_options *o);
 
 /* A new server engine for one accepted connection. Returns 0 or a negative errno. */
 int tls_server_accept(struct tls_server *t, struct tlsio **out);
