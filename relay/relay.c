@@ -57,6 +57,14 @@ struct hconn {
     uint64_t backoff_ms;      /* the next wait after a failure */
     unsigned failures;        /* consecutive failed connections (failover walks the hosts) */
     bool ever_up;
+    bool retired; /* of a host list replaced: waits only for its handles to close */
+};
+
+/* Connections of a host list replaced by relay_update_hosts, kept until the relay is freed: their
+ * handles may still be closing and point into them. */
+struct retired {
+    struct retired *next;
+    struct hconn *conns;
 };
 
 struct hostinfo {
@@ -74,6 +82,7 @@ struct relay {
     struct hostinfo hosts[RELAY_MAX_HOSTS];
     struct hconn *conns;
     size_t nconns;
+    struct retired *retired;
     size_t rr; /* round robin over the connections */
     struct fifo queue;
     uv_timer_t tick;
@@ -192,6 +201,12 @@ static void release_if_done(struct relay *r)
     if (r->o.tls)
         SSL_CTX_free(r->o.tls);
     free(r->conns);
+    while (r->retired) {
+        struct retired *next = r->retired->next;
+        free(r->retired->conns);
+        free(r->retired);
+        r->retired = next;
+    }
     free(r);
     if (closed)
         closed(arg);
@@ -514,6 +529,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
     struct relay *r = h->r;
     h->gai_out = false;
     r->open_handles--;
+    if (h->retired) {
+        if (ai)
+            uv_freeaddrinfo(ai);
+        release_if_done(r);
+        return;
+    }
     if (r->closing || status < 0) {
         if (ai)
             uv_freeaddrinfo(ai);
@@ -642,6 +663,22 @@ int relay_set_hosts(struct relay_options *o, const char *lines, const char *port
     return 0;
 }
 
+/* The connections for R's host list, idle (*N of them). NULL when out of memory. */
+static struct hconn *new_conns(struct relay *r, size_t *n)
+{
+    *n = (r->o.loadbalance ? r->o.nhosts : 1) * r->o.worker;
+    struct hconn *conns = calloc(*n, sizeof(*conns));
+    for (size_t i = 0; conns && i < *n; i++) {
+        struct hconn *h = &conns[i];
+        h->r = r;
+        h->host = r->o.loadbalance ? i / r->o.worker : 0;
+        h->backoff_ms = r->o.backoff_init_ms;
+        h->state = H_IDLE;
+        h->next_attempt_ms = 0;
+    }
+    return conns;
+}
+
 int relay_check_hosts(const struct relay_options *o)
 {
     if (o->nhosts == 0 || o->nhosts > RELAY_MAX_HOSTS)
@@ -651,6 +688,73 @@ int relay_check_hosts(const struct relay_options *o)
         if (parse_host(o->hosts[i], &h) < 0)
             return -EINVAL;
     }
+    return 0;
+}
+
+int relay_update_hosts(struct relay *r, const struct relay_options *o)
+{
+    if (relay_check_hosts(o) < 0)
+        return -EINVAL;
+    bool same = o->nhosts == r->o.nhosts;
+    for (size_t i = 0; same && i < o->nhosts; i++)
+        same = strcmp(o->hosts[i], r->o.hosts[i]) == 0;
+    if (same)
+        return 0;
+    struct retired *old = calloc(1, sizeof(*old));
+    struct relay_options next = r->o;
+    memcpy(next.hosts, o->hosts, sizeof(next.hosts));
+    next.nhosts = o->nhosts;
+    struct relay_options prev = r->o;
+    r->o = next;
+    size_t n;
+    struct hconn *conns = old ? new_conns(r, &n) : NULL;
+    if (!conns) {
+        r->o = prev;
+        free(old);
+        return -ENOMEM;
+    }
+    /* Every connection goes: its windows go back to the head of the queue, to be sent again to
+     * the new hosts (at least once, as after a failure). */
+    size_t back = 0;
+    for (size_t i = 0; i < r->nconns; i++) {
+        struct hconn *h = &r->conns[i];
+        back += h->inflight.n;
+        fifo_prepend(&r->queue, &h->inflight);
+        if (h->tls) {
+            tlsio_free(h->tls);
+            h->tls = NULL;
+        }
+        if (h->gai_out)
+            uv_cancel((uv_req_t *)&h->gai);
+        if (h->tcp_open && !uv_is_closing((uv_handle_t *)&h->tcp))
+            uv_close((uv_handle_t *)&h->tcp, on_tcp_closed);
+        h->state = H_IDLE;
+        h->retired = true;
+    }
+    old->conns = r->conns;
+    old->next = r->retired;
+    r->retired = old;
+    r->conns = conns;
+    r->nconns = n;
+    r->rr = 0;
+    /* A host that stays keeps its counters. */
+    struct hostinfo hosts[RELAY_MAX_HOSTS];
+    memset(hosts, 0, sizeof(hosts));
+    for (size_t i = 0; i < o->nhosts; i++) {
+        parse_host(o->hosts[i], &hosts[i]);
+        for (size_t k = 0; k < prev.nhosts; k++) {
+            if (strcmp(r->hosts[k].name, hosts[i].name) == 0)
+                hosts[i].stats = r->hosts[k].stats;
+        }
+        hosts[i].stats.up = false;
+    }
+    memcpy(r->hosts, hosts, sizeof(hosts));
+    char list[1024] = "";
+    for (size_t i = 0; i < o->nhosts; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                 o->hosts[i]);
+    log_info(r->o.log_name, "next hops now %s; %zu windows in flight go again, %zu waiting", list,
+             back, r->queue.n);
     return 0;
 }
 
@@ -672,22 +776,13 @@ int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o
             return -EINVAL;
         }
     }
-    r->nconns = (o->loadbalance ? o->nhosts : 1) * o->worker;
-    r->conns = calloc(r->nconns, sizeof(*r->conns));
+    r->conns = new_conns(r, &r->nconns);
     if (!r->conns) {
         free(r);
         return -ENOMEM;
     }
     if (r->o.tls)
         SSL_CTX_up_ref(r->o.tls);
-    for (size_t i = 0; i < r->nconns; i++) {
-        struct hconn *h = &r->conns[i];
-        h->r = r;
-        h->host = o->loadbalance ? i / o->worker : 0;
-        h->backoff_ms = o->backoff_init_ms;
-        h->state = H_IDLE;
-        h->next_attempt_ms = 0;
-    }
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
     r->open_handles++;

@@ -64,6 +64,13 @@ int relay_check_hosts(const struct relay_options *o);
 /* Creates the relay and starts connecting. Returns 0, -EINVAL (no host, a bad host), -ENOMEM. */
 int relay_new(struct relay **out, uv_loop_t *loop, const struct relay_options *o);
 
+/* A reload: R passes windows on to the hosts of O from now on (its other options stay). When the
+ * list differs, every connection to a next hop closes, the windows they had in flight go back to
+ * the head of the queue (sent again: at least once) and connections to the new hosts are made;
+ * a host on both lists keeps its counters. Returns 0, -EINVAL (a bad host: nothing changes),
+ * -ENOMEM. */
+int relay_update_hosts(struct relay *r, const struct relay_options *o);
+
 /* Queues a window: the LEN bytes at BYTES (malloc'd; the relay frees them) of a v2 window whose
  * last event the next hop acknowledges with sequence number EVENTS. DONE(CTX, status) follows
  * once. Returns 0, or -ENOMEM with nothing taken (BYTES stays the caller's). */
