@@ -219,7 +219,8 @@ static const struct option_def table[] = {
 
 /* The options read only at start: a new value in the file needs a restart (listeners, the data
  * directory, the threads and queues, the journal, the limits of the listeners, the relay); a
- * name ending in '.' covers every key under it. The rest applies on SIGHUP. */
+ * name ending in '.' covers every key under it (the relay's but its hosts). The rest applies on
+ * SIGHUP. */
 /* clang-format off */
 static const char *const restart_only[] = {
     "data-dir", "beats", "syslog-tcp", "syslog-udp", "syslog-tls", "profile", "workers", "queue",
@@ -436,6 +437,9 @@ int config_set(struct config *c, const char *name, const char *value, char *why,
 
 bool config_needs_restart(const char *name)
 {
+    /* A running relay takes a new host list (turning it on or off needs a restart). */
+    if (strcmp(name, "relay.beats.hosts") == 0 || strcmp(name, "relay.syslog.hosts") == 0)
+        return false;
     for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
         const char *r = restart_only[i];
         size_t len = strlen(r);

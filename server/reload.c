@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "relay/relay.h"
 #include "server/server.h"
 
 #define MAX_DIFF 256
@@ -119,6 +120,70 @@ static struct config *read_again(struct server *s)
     return next;
 }
 
+/* A new host list for a running relay: what to apply once the rest validates. */
+struct relay_change {
+    bool beats, syslog, syslog_udp;
+    struct relay_options beats_hosts, syslog_hosts;
+    struct sockaddr_storage udp_addr;
+};
+
+/* Checks the new relay host lists of NEXT. A relay that was off, or would be, keeps its running
+ * hosts (a warning: that needs a restart). Returns 0, or -1 with the reason in WHY. */
+static int check_relay_hosts(struct server *s, struct config *next, struct relay_change *rc,
+                             char *kept, size_t keptlen, size_t *nkept, char *why, size_t whylen)
+{
+    memset(rc, 0, sizeof(*rc));
+    if (strcmp(next->relay_beats_hosts, s->cfg.relay_beats_hosts) != 0) {
+        if (!s->relay || !next->relay_beats_hosts[0]) {
+            log_warn("serve", "reload: relay.beats.hosts changed, but starting or stopping the "
+                              "relay needs a restart; the running value stays");
+            config_copy_option(next, &s->cfg, "relay.beats.hosts");
+            add(kept, keptlen, "relay.beats.hosts");
+            (*nkept)++;
+        } else if (relay_set_hosts(&rc->beats_hosts, next->relay_beats_hosts, "5044") < 0 ||
+                   relay_check_hosts(&rc->beats_hosts) < 0) {
+            snprintf(why, whylen,
+                     "relay.beats.hosts: '%s' is not HOST, HOST:PORT or [IPv6]:PORT "
+                     "(at most %d of them)",
+                     next->relay_beats_hosts, RELAY_MAX_HOSTS);
+            return -1;
+        } else {
+            rc->beats = true;
+        }
+    }
+    if (strcmp(next->relay_syslog_hosts, s->cfg.relay_syslog_hosts) != 0) {
+        bool running = s->syslog_relay || s->syslog_relay_udp_open;
+        if (!running || !next->relay_syslog_hosts[0]) {
+            log_warn("serve", "reload: relay.syslog.hosts changed, but starting or stopping the "
+                              "relay needs a restart; the running value stays");
+            config_copy_option(next, &s->cfg, "relay.syslog.hosts");
+            add(kept, keptlen, "relay.syslog.hosts");
+            (*nkept)++;
+            return 0;
+        }
+        if (relay_set_hosts(&rc->syslog_hosts, next->relay_syslog_hosts, "514") < 0 ||
+            relay_check_hosts(&rc->syslog_hosts) < 0) {
+            snprintf(why, whylen,
+                     "relay.syslog.hosts: '%s' is not HOST, HOST:PORT or "
+                     "[IPv6]:PORT (at most %d of them)",
+                     next->relay_syslog_hosts, RELAY_MAX_HOSTS);
+            return -1;
+        }
+        if (s->syslog_relay_udp_open) {
+            int e = syslogd_relay_resolve_udp(s, rc->syslog_hosts.hosts[0], &rc->udp_addr);
+            if (e < 0) {
+                snprintf(why, whylen, "relay.syslog.hosts: cannot use %s: %s",
+                         rc->syslog_hosts.hosts[0], uv_strerror(e));
+                return -1;
+            }
+            rc->syslog_udp = true;
+        } else {
+            rc->syslog = true;
+        }
+    }
+    return 0;
+}
+
 void serve_reload(struct server *s)
 {
     struct config *next = read_again(s);
@@ -144,7 +209,7 @@ void serve_reload(struct server *s)
             level = true;
         } else if (allow_list_key(diff[i])) {
             allow_lists = true;
-        } else {
+        } else if (strncmp(diff[i], "relay.", 6) != 0) { /* the relay's hosts: below */
             add(others, sizeof(others), "%s", diff[i]);
         }
     }
@@ -165,8 +230,10 @@ void serve_reload(struct server *s)
 
     /* Validate the rest whole before changing anything. */
     struct sec_listener beats, syslog, tls;
+    struct relay_change relays;
     char why[2400];
-    if (server_security_build(next, syslog_tls, &beats, &syslog, &tls, why, sizeof(why)) < 0) {
+    if (check_relay_hosts(s, next, &relays, kept, sizeof(kept), &nkept, why, sizeof(why)) < 0 ||
+        server_security_build(next, syslog_tls, &beats, &syslog, &tls, why, sizeof(why)) < 0) {
         log_error("serve", "reload: %s; keeping the running configuration", why);
         config_free(next);
         free(next);
@@ -221,6 +288,28 @@ void serve_reload(struct server *s)
     sec_listener_free(&beats);
     sec_listener_free(&syslog);
     sec_listener_free(&tls);
+    if (relays.beats) {
+        rc = relay_update_hosts(s->relay, &relays.beats_hosts);
+        if (rc < 0)
+            log_error("serve", "reload: relay.beats.hosts: %s; the relay keeps its hosts",
+                      strerror(-rc));
+        else
+            add(summary, sizeof(summary), "relay.beats.hosts");
+    }
+    if (relays.syslog) {
+        rc = relay_update_hosts(s->syslog_relay, &relays.syslog_hosts);
+        if (rc < 0)
+            log_error("serve", "reload: relay.syslog.hosts: %s; the relay keeps its hosts",
+                      strerror(-rc));
+        else
+            add(summary, sizeof(summary), "relay.syslog.hosts");
+    }
+    if (relays.syslog_udp) {
+        s->syslog_relay_addr = relays.udp_addr;
+        log_info("relay-syslog", "passing every syslog message on to %s over UDP",
+                 relays.syslog_hosts.hosts[0]);
+        add(summary, sizeof(summary), "relay.syslog.hosts");
+    }
     if (level) {
         enum log_level l;
         log_parse_level(s->cfg.log_level, &l);

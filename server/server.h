@@ -155,6 +155,9 @@ int syslogd_relay_check(struct server *s);
 int syslogd_relay_start(struct server *s);
 void syslogd_relay_stop(struct server *s);
 void syslogd_relay_log_counters(struct server *s);
+/* The address of SPEC ("HOST[:PORT]", "[V6]:PORT"; port 514 when left out) for the UDP relay,
+ * resolved synchronously. Returns 0 or a negative errno (-EINVAL: not HOST[:PORT]). */
+int syslogd_relay_resolve_udp(struct server *s, const char *spec, struct sockaddr_storage *out);
 
 /* The access rules and TLS contexts of the three listeners from C, the syslog TLS listener with
  * TLS when SYSLOG_TLS, in BEATS, SYSLOG and TLS (server/reload.c). Returns 0, or -1 with the reason

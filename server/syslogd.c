@@ -830,7 +830,7 @@ int syslogd_relay_check(struct server *s)
     return 0;
 }
 
-static int udp_target(struct server *s, const char *spec)
+int syslogd_relay_resolve_udp(struct server *s, const char *spec, struct sockaddr_storage *out)
 {
     char host[256], port[8] = "514";
     const char *colon = strrchr(spec, ':');
@@ -845,11 +845,20 @@ static int udp_target(struct server *s, const char *spec)
         snprintf(port, sizeof(port), "%s", colon + 1);
     uv_getaddrinfo_t req;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
-    int rc = uv_getaddrinfo(s->loop, &req, NULL, host, port, &hints); /* at start: synchronous */
+    int rc = uv_getaddrinfo(s->loop, &req, NULL, host, port, &hints); /* synchronous */
     if (rc < 0)
         return rc;
-    memcpy(&s->syslog_relay_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    memset(out, 0, sizeof(*out));
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
     uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+static int udp_target(struct server *s, const char *spec)
+{
+    int rc = syslogd_relay_resolve_udp(s, spec, &s->syslog_relay_addr);
+    if (rc < 0)
+        return rc;
     rc = uv_udp_init(s->loop, &s->syslog_relay_udp);
     if (rc < 0)
         return rc;

@@ -9,7 +9,9 @@ its cursor: nothing lost) and removed (nothing more; added back, it resumes from
 target starts where a new target starts at a first start, at the oldest alert of the journal; an
 allow list refuses a new connection it allowed before while an established one goes on; a bad
 value keeps the running configuration (alerts still journaled and delivered) and the log names
-the file, line and key; a key that needs a restart is named in a warning; the log level changes.
+the file, line and key; a key that needs a restart is named in a warning; the log level changes;
+the Beats relay (Lumberjack receivers from lumberjack.py) and the syslog relay (a TCP line sink)
+take new next hops while the sender stays connected; flags given at start still win.
 
 usage: test_reload.py path/to/amsiwatch [unittest options]"""
 import json
@@ -17,13 +19,16 @@ import os
 import re
 import signal
 import socket
+import struct
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import amsi  # noqa: E402
 import webhook_server as ws  # noqa: E402
+from lumberjack import Receiver, ack  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "syslog", "alert-nxlog-json-rfc5424.log")
@@ -36,6 +41,32 @@ assert b'"RecordNumber":482210' in TEMPLATE
 def event_line(record):
     """The fixture with record number RECORD: a distinct event, hence a distinct alert."""
     return TEMPLATE.replace(b'"RecordNumber":482210', b'"RecordNumber":%d' % record) + b"\n"
+
+
+def window_v2(records):
+    """A v2 window of one J frame per record: small events, none of which alerts."""
+    frames = b""
+    for i, r in enumerate(records):
+        doc = json.dumps({"message": "event %d" % r, "winlog": {"record_id": r}}).encode()
+        frames += b"2J" + struct.pack(">II", i + 1, len(doc)) + doc
+    return b"2W" + struct.pack(">I", len(records)) + frames
+
+
+def read_ack(sock, timeout):
+    """The sequence number of the next ACK that is not a keep-alive (0)."""
+    sock.settimeout(timeout)
+    buf = b""
+    while True:
+        while len(buf) < 6:
+            chunk = sock.recv(64)
+            if not chunk:
+                raise AssertionError("the connection closed before an ACK")
+            buf += chunk
+        assert buf[:2] == b"2A", buf
+        seq = struct.unpack(">I", buf[2:6])[0]
+        buf = buf[6:]
+        if seq:
+            return seq
 
 
 def record_of(alert):
@@ -63,6 +94,45 @@ def write_config(path, options=(), targets=()):
     with open(path + ".new", "w") as f:
         f.write("\n".join(out) + "\n")
     os.replace(path + ".new", path)  # whole, as an operator's editor or tooling writes it
+
+
+class LineSink:
+    """A TCP server on 127.0.0.1 that keeps every line it receives (a syslog next hop with LF
+    framing)."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.lines, self.lock = [], threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                *done, buf = buf.split(b"\n")
+                with self.lock:
+                    self.lines += done
+
+    def records(self):
+        with self.lock:
+            return [int(m.group(1)) for ln in self.lines
+                    for m in [re.search(rb'"RecordNumber":(\d+)', ln)] if m]
+
+    def close(self):
+        self.server.close()
 
 
 class Reload(unittest.TestCase):
@@ -96,6 +166,14 @@ class Reload(unittest.TestCase):
                     return line
             time.sleep(0.05)
         self.fail("no log line matching %r after SIGHUP:\n%s" % (pattern, srv.log(60)))
+
+    def wait_until(self, cond, what, srv):
+        """Polls COND() until it is true; fails naming WHAT (with SRV's log) after the deadline."""
+        deadline = time.monotonic() + 30 * amsi.slow()
+        while not cond():
+            if time.monotonic() >= deadline:
+                self.fail("%s did not happen:\n%s" % (what, srv.log(60)))
+            time.sleep(0.05)
 
     def connect(self, srv):
         s = socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=10)
@@ -230,6 +308,51 @@ class Reload(unittest.TestCase):
         srv.wait_journaled(2)
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(sorted(self.journaled_records(srv)), [1, 2])
+
+    def test_the_relay_takes_new_hosts_and_the_beat_stays_connected(self):
+        hops = []
+        for _ in range(2):
+            hops.append(Receiver(lambda conn, win, sock, version, seqs:
+                                 ack(sock, version, seqs[-1])))
+            self.addCleanup(hops[-1].close)
+        write_config(self.config, [("relay.beats.hosts", "127.0.0.1:%d" % hops[0].port)])
+        srv = amsi.Serve(["beats"], data_dir=self.data, cleanup=self,
+                         args=["--config", self.config, "--stats-interval", "0", "--quiet"])
+        beat = socket.create_connection(("127.0.0.1", srv.ports["beats"]), timeout=10)
+        self.addCleanup(beat.close)
+        beat.sendall(window_v2([1, 2]))
+        self.assertEqual(read_ack(beat, 30 * amsi.slow()), 2)
+
+        write_config(self.config, [("relay.beats.hosts", "127.0.0.1:%d" % hops[1].port)])
+        self.reload(srv, r"info serve: reload: relay\.beats\.hosts$")
+        beat.sendall(window_v2([3, 4, 5]))
+        self.assertEqual(read_ack(beat, 30 * amsi.slow()), 3)
+        ids = [[json.loads(e)["winlog"]["record_id"] for e in h.events()] for h in hops]
+        self.assertEqual(ids, [[1, 2], [3, 4, 5]])
+        beat.close()
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(srv.beats_counters()["connections"], 1)
+
+    def test_the_syslog_relay_takes_new_hosts(self):
+        sinks = [LineSink(), LineSink()]
+        for k in sinks:
+            self.addCleanup(k.close)
+
+        def config(sink):
+            write_config(self.config, [("relay.syslog.hosts", "127.0.0.1:%d" % sink.port),
+                                       ("relay.syslog.framing", "lf")])
+        config(sinks[0])
+        srv = self.serve()
+        sender = self.connect(srv)
+        self.send(srv, [1, 2], sender)
+        self.wait_until(lambda: len(sinks[0].records()) >= 2, "two messages at the first hop", srv)
+        config(sinks[1])
+        self.reload(srv, r"info serve: reload: relay\.syslog\.hosts$")
+        self.send(srv, [3], sender)
+        self.wait_until(lambda: sinks[1].records(), "a message at the new hop", srv)
+        self.assertEqual(sinks[0].records(), [1, 2])
+        self.assertEqual(sinks[1].records(), [3])
+        self.assertEqual(srv.stop(), 0, srv.log())
 
     def test_flags_still_win_over_the_file(self):
         hook = self.hook()

@@ -521,6 +521,9 @@ Test(config, the_diff_names_each_option_that_changed_and_only_those)
     cr_assert(config_needs_restart("beats"));
     cr_assert(config_needs_restart("journal.segment-size"));
     cr_assert(config_needs_restart("relay.beats.loadbalance"));
+    cr_assert(config_needs_restart("relay.syslog.transport"));
+    cr_assert(!config_needs_restart("relay.beats.hosts"));
+    cr_assert(!config_needs_restart("relay.syslog.hosts"));
     cr_assert(!config_needs_restart("log-level"));
     cr_assert(!config_needs_restart("syslog.allow-networks"));
     cr_assert(!config_needs_restart("beats.ssl-certificate"));
