@@ -127,6 +127,28 @@ struct relay_change {
     struct sockaddr_storage udp_addr;
 };
 
+/* Fills O's hosts from LINES (KEY's value, PORT where none is given) and checks each. Returns 0,
+ * or -1 with the reason, naming the host, in WHY. */
+static int check_hosts(const char *key, const char *lines, const char *port,
+                       struct relay_options *o, char *why, size_t whylen)
+{
+    if (relay_set_hosts(o, lines, port) < 0) {
+        snprintf(why, whylen, "%s: at most %d hosts of %zu characters", key, RELAY_MAX_HOSTS,
+                 sizeof(o->hosts[0]) - 7);
+        return -1;
+    }
+    for (size_t i = 0; i < o->nhosts; i++) {
+        struct relay_options one = {.nhosts = 1};
+        memcpy(one.hosts[0], o->hosts[i], sizeof(one.hosts[0]));
+        if (relay_check_hosts(&one) < 0) {
+            snprintf(why, whylen, "%s: '%.256s' is not HOST, HOST:PORT or [IPv6]:PORT", key,
+                     o->hosts[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Checks the new relay host lists of NEXT. A relay that was off, or would be, keeps its running
  * hosts (a warning: that needs a restart). Returns 0, or -1 with the reason in WHY. */
 static int check_relay_hosts(struct server *s, struct config *next, struct relay_change *rc,
@@ -140,12 +162,8 @@ static int check_relay_hosts(struct server *s, struct config *next, struct relay
             config_copy_option(next, &s->cfg, "relay.beats.hosts");
             add(kept, keptlen, "relay.beats.hosts");
             (*nkept)++;
-        } else if (relay_set_hosts(&rc->beats_hosts, next->relay_beats_hosts, "5044") < 0 ||
-                   relay_check_hosts(&rc->beats_hosts) < 0) {
-            snprintf(why, whylen,
-                     "relay.beats.hosts: '%s' is not HOST, HOST:PORT or [IPv6]:PORT "
-                     "(at most %d of them)",
-                     next->relay_beats_hosts, RELAY_MAX_HOSTS);
+        } else if (check_hosts("relay.beats.hosts", next->relay_beats_hosts, "5044",
+                               &rc->beats_hosts, why, whylen) < 0) {
             return -1;
         } else {
             rc->beats = true;
@@ -161,14 +179,9 @@ static int check_relay_hosts(struct server *s, struct config *next, struct relay
             (*nkept)++;
             return 0;
         }
-        if (relay_set_hosts(&rc->syslog_hosts, next->relay_syslog_hosts, "514") < 0 ||
-            relay_check_hosts(&rc->syslog_hosts) < 0) {
-            snprintf(why, whylen,
-                     "relay.syslog.hosts: '%s' is not HOST, HOST:PORT or "
-                     "[IPv6]:PORT (at most %d of them)",
-                     next->relay_syslog_hosts, RELAY_MAX_HOSTS);
+        if (check_hosts("relay.syslog.hosts", next->relay_syslog_hosts, "514", &rc->syslog_hosts,
+                        why, whylen) < 0)
             return -1;
-        }
         if (s->syslog_relay_udp_open) {
             int e = syslogd_relay_resolve_udp(s, rc->syslog_hosts.hosts[0], &rc->udp_addr);
             if (e < 0) {

@@ -220,6 +220,10 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
     (void)signum;
+    if (s->stopping) {
+        log_info("serve", "SIGHUP while stopping: nothing to reload");
+        return;
+    }
     log_info("serve", "SIGHUP: reading the configuration again");
     serve_reload(s);
 }

@@ -327,8 +327,14 @@ class Reload(unittest.TestCase):
         self.reload(srv, r"info serve: reload: relay\.beats\.hosts$")
         beat.sendall(window_v2([3, 4, 5]))
         self.assertEqual(read_ack(beat, 30 * amsi.slow()), 3)
+        # A host that is not one changes nothing.
+        write_config(self.config, [("relay.beats.hosts", "127.0.0.1:99999")])
+        self.reload(srv, r"error serve: reload: relay\.beats\.hosts: '127\.0\.0\.1:99999' is not "
+                    r"HOST, HOST:PORT or \[IPv6\]:PORT; keeping the running configuration$")
+        beat.sendall(window_v2([6]))
+        self.assertEqual(read_ack(beat, 30 * amsi.slow()), 1)
         ids = [[json.loads(e)["winlog"]["record_id"] for e in h.events()] for h in hops]
-        self.assertEqual(ids, [[1, 2], [3, 4, 5]])
+        self.assertEqual(ids, [[1, 2], [3, 4, 5, 6]])
         beat.close()
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(srv.beats_counters()["connections"], 1)
