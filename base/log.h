@@ -16,13 +16,14 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
 
-/* Sets the most verbose level written (default LOG_INFO). Call before starting threads. */
+/* Sets the most verbose level written (default LOG_INFO). Any thread: records being written keep
+ * the level they were taken at. */
 void log_set_level(enum log_level level);
 
 /* Parses "error", "warn", "info" or "debug". Returns 0, or -EINVAL for any other text. */
 int log_parse_level(const char *text, enum log_level *out);
 
-/* Sets the format of the records (default LOG_FORMAT_TEXT). Call before starting threads. */
+/* Sets the format of the records (default LOG_FORMAT_TEXT). Any thread, as log_set_level. */
 void log_set_format(enum log_format format);
 
 /* Parses "text" or "json". Returns 0, or -EINVAL for any other text. */

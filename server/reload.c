@@ -210,7 +210,7 @@ void serve_reload(struct server *s)
         ndiff = MAX_DIFF;
     char kept[1024] = "", others[1024] = "";
     size_t nkept = 0;
-    bool allow_lists = false, level = false;
+    bool allow_lists = false, level = false, format = false;
     for (size_t i = 0; i < ndiff; i++) {
         if (config_needs_restart(diff[i])) {
             log_warn("serve", "reload: %s changed, but it needs a restart; the running value stays",
@@ -220,6 +220,8 @@ void serve_reload(struct server *s)
             nkept++;
         } else if (strcmp(diff[i], "log-level") == 0) {
             level = true;
+        } else if (strcmp(diff[i], "log.format") == 0) {
+            format = true;
         } else if (allow_list_key(diff[i])) {
             allow_lists = true;
         } else if (strncmp(diff[i], "relay.", 6) != 0) { /* the relay's hosts: below */
@@ -328,6 +330,12 @@ void serve_reload(struct server *s)
         log_parse_level(s->cfg.log_level, &l);
         log_set_level(l);
         add(summary, sizeof(summary), "log level %s", s->cfg.log_level);
+    }
+    if (format) {
+        enum log_format f;
+        log_parse_format(s->cfg.log_format, &f);
+        log_set_format(f);
+        add(summary, sizeof(summary), "log format %s", s->cfg.log_format);
     }
     if (others[0])
         add(summary, sizeof(summary), "%s", others);

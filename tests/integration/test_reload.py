@@ -309,6 +309,20 @@ class Reload(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(sorted(self.journaled_records(srv)), [1, 2])
 
+    def test_the_log_format_changes(self):
+        write_config(self.config, [("log.format", "text")])
+        srv = self.serve()
+        write_config(self.config, [("log.format", "json")])
+        os.kill(srv.pid, signal.SIGHUP)
+        srv.wait_log(r'"message":"reload: log format json"')
+        self.assertEqual(srv.stop(), 0, srv.log())
+        # From the reload's own summary on, every record is one JSON object (the stop's too).
+        lines = srv.snapshot()
+        after = lines[lines.index(srv.grep("reload: log format json")[0]):]
+        self.assertGreater(len(after), 1, srv.log())
+        for line in after:
+            self.assertIn(json.loads(line)["log.level"], ("error", "warn", "info", "debug"), line)
+
     def test_the_relay_takes_new_hosts_and_the_beat_stays_connected(self):
         hops = []
         for _ in range(2):
