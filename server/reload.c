@@ -203,13 +203,29 @@ void serve_reload(struct server *s)
     if (!next)
         return;
 
+    /* The syslog TLS listener listens or not from the start (its address needs a restart): its
+     * options change only while it listens. */
+    bool syslog_tls =
+        strcmp(s->cfg.syslog_tls, "off") != 0 && next->syslog_tls_opts.certificate[0] != '\0';
+    bool tls_kept = syslog_tls != s->syslog_tls_enabled;
+    char kept[1024] = "", others[1024] = "";
+    size_t nkept = 0;
+    if (tls_kept) {
+        log_warn("serve",
+                 "reload: syslog-tls.ssl-certificate %s: starting or stopping the syslog TLS "
+                 "listener needs a restart; its running options stay",
+                 syslog_tls ? "set" : "removed");
+        next->syslog_tls_opts = s->cfg.syslog_tls_opts;
+        syslog_tls = s->syslog_tls_enabled;
+        add(kept, sizeof(kept), "syslog-tls.ssl-certificate");
+        nkept++;
+    }
+
     /* Options read only at start keep their running value: one warning each. */
     const char *diff[MAX_DIFF];
     size_t ndiff = config_diff(&s->cfg, next, diff, MAX_DIFF);
     if (ndiff > MAX_DIFF)
         ndiff = MAX_DIFF;
-    char kept[1024] = "", others[1024] = "";
-    size_t nkept = 0;
     bool allow_lists = false, level = false, format = false;
     for (size_t i = 0; i < ndiff; i++) {
         if (config_needs_restart(diff[i])) {
@@ -227,20 +243,6 @@ void serve_reload(struct server *s)
         } else if (strncmp(diff[i], "relay.", 6) != 0) { /* the relay's hosts: below */
             add(others, sizeof(others), "%s", diff[i]);
         }
-    }
-    /* The syslog TLS listener listens or not from the start: its options change only while it
-     * does. */
-    bool syslog_tls =
-        strcmp(next->syslog_tls, "off") != 0 && next->syslog_tls_opts.certificate[0] != '\0';
-    if (syslog_tls != s->syslog_tls_enabled) {
-        log_warn("serve",
-                 "reload: syslog-tls.ssl-certificate %s: starting or stopping the syslog TLS "
-                 "listener needs a restart; its running options stay",
-                 syslog_tls ? "set" : "removed");
-        next->syslog_tls_opts = s->cfg.syslog_tls_opts;
-        syslog_tls = s->syslog_tls_enabled;
-        add(kept, sizeof(kept), "syslog-tls.ssl-certificate");
-        nkept++;
     }
 
     /* Validate the rest whole before changing anything. */
