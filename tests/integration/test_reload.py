@@ -5,7 +5,8 @@ connection or an alert; a file that does not validate changes nothing.
 
 Real alerts (the NXLog JSON syslog fixture over TCP, each copy its own record number) go to real
 HTTP servers (webhook_server.py). Checked: webhook targets added, changed (a new URL, resuming from
-its cursor: nothing lost) and removed (nothing more; added back, it resumes from its cursor); a new
+its cursor: nothing lost; its request in flight sent again there) and removed (nothing more; added
+back, it resumes from its cursor), an unchanged target's request in flight not sent twice; a new
 target starts where a new target starts at a first start, at the oldest alert of the journal; an
 allow list refuses a new connection it allowed before while an established one goes on; a bad
 value keeps the running configuration (alerts still journaled and delivered) and the log names
@@ -191,14 +192,15 @@ class Reload(unittest.TestCase):
         """The records HOOK answered 200 for at PATH."""
         return [record_of(b) for b in hook.bodies(path, status=200)]
 
-    def wait_delivered(self, hook, path, records, timeout=30):
+    def wait_delivered(self, hook, path, records, timeout=30, srv=None):
         want = set(records)
 
         def enough(_):
             return want <= set(self.delivered(hook, path))
         hook.wait_for(enough, timeout * amsi.slow())
         got = set(self.delivered(hook, path))
-        self.assertLessEqual(want, got, "missing at %s: %s" % (path, sorted(want - got)))
+        self.assertLessEqual(want, got, "missing at %s: %s\n%s" % (
+            path, sorted(want - got), srv.log(80) if srv else ""))
 
     def journaled_records(self, srv):
         return [record_of(a) for a in srv.journaled()]
@@ -244,6 +246,34 @@ class Reload(unittest.TestCase):
         self.assertEqual(sorted(set(again)), [13, 14])
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(srv.grep(r"^error "), [], srv.log())
+
+    def test_requests_in_flight_finish_or_go_again(self):
+        old, new, steady = self.hook(), self.hook(), self.hook()
+        old.default("/moved", ws.hang(60))  # in flight until the reload, and long after
+        steady.default("/steady", ws.reply(200, delay=2 * amsi.slow()))
+        moved = dict(target("moved", old.url("/moved")), timeout="60s")
+        slow = dict(target("steady", steady.url("/steady")), timeout="60s")
+        write_config(self.config, targets=[moved, slow])
+        srv = self.serve()
+        self.send(srv, [1])
+        old.wait_count("/moved", 1, 30 * amsi.slow())
+        steady.wait_count("/steady", 1, 30 * amsi.slow())
+
+        moved["url"] = new.url("/moved")
+        write_config(self.config, targets=[moved, slow])
+        started = time.monotonic()
+        self.reload(srv, r"reload: 2 webhook targets \(1 changed\)")
+        # The changed target's request goes again to its new URL, without waiting out the old one.
+        self.wait_delivered(new, "/moved", [1])
+        self.assertLess(time.monotonic() - started, 30 * amsi.slow())
+        # The unchanged target's request in flight finished: it was not sent again.
+        self.wait_delivered(steady, "/steady", [1])
+        self.send(srv, [2])
+        self.wait_delivered(steady, "/steady", [2], srv=srv)
+        self.wait_delivered(new, "/moved", [2], srv=srv)
+        self.assertEqual([record_of(json.loads(r.body)) for r in steady.requests("/steady")],
+                         [1, 2])
+        self.assertEqual(srv.stop(), 0, srv.log())
 
     def test_allow_list_judges_new_connections_only(self):
         write_config(self.config, [("syslog.allow-networks", "127.0.0.0/8")])
