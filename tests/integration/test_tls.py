@@ -461,6 +461,38 @@ class TlsTest(unittest.TestCase):
                          ["after-bad-reload", "before-reload", "new-connection",
                           "old-connection"])
 
+    def test_sighup_applies_new_allowed_peers_to_new_connections_only(self):
+        cfg = os.path.join(self.dir, "peers-%d.yml" % os.getpid())
+
+        def allow(subject):
+            with open(cfg + ".new", "w") as f:
+                f.write("beats:\n  ssl-allow-peers:\n    - %s\n" % subject)
+            os.replace(cfg + ".new", cfg)
+        allow(CLIENT_SUBJECT)
+        srv = self.start(self.tls_args("required", extra=["--config", cfg]))
+        old = self.tls_connect(srv.ports["beats"])
+        self.addCleanup(old.close)
+        self.send_acked(old, "allowed-before")
+
+        allow("CN=winlogbeat-02,O=Example")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_lines(r"info serve: reload: allow lists of beats")
+        with self.tls_connect(srv.ports["beats"]) as s:  # winlogbeat-01: no longer allowed
+            s.settimeout(10)
+            try:
+                s.sendall(window_v2([amsi_event("refused-after")]))
+                self.assertEqual(s.recv(6), b"")
+            except (ConnectionError, ssl.SSLError):
+                pass
+        srv.wait_lines(r"refused: the client certificate 'CN=winlogbeat-01,O=Example' "
+                       r"\(sha256:[0-9A-F:]{95}\) is not in beats.ssl-allow-peers")
+        with self.tls_connect(srv.ports["beats"], cert="client2") as s:
+            self.send_acked(s, "newly-allowed")
+        self.send_acked(old, "established-goes-on", first_seq=2)
+        old.close()
+        self.assertEqual(sorted(a["fields"]["host.name"] for a in srv.journaled()),
+                         ["allowed-before", "established-goes-on", "newly-allowed"])
+
     # ---- Syslog over TLS (RFC 5425) ----
 
     def test_syslog_over_tls_with_s_client_lines(self):
