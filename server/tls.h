@@ -1,7 +1,8 @@
 /* TLS of one listener: the server context built from the listener's options (certificate, key,
  * CAs, client authentication, protocols, cipher suites), reloaded on SIGHUP, and what the alerts
  * and the log say about a TLS peer. The engine of one connection is net/tlsio.
- * Threads: tls_server_new on the main thread before the loop runs; the rest on the loop thread. */
+ * Threads: tls_server_new on the main thread before the loop runs (and on the loop thread for a
+ * reload); the rest on the loop thread. */
 #ifndef AMSI_SERVER_TLS_H
 #define AMSI_SERVER_TLS_H
 
