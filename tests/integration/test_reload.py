@@ -11,8 +11,8 @@ target starts where a new target starts at a first start, at the oldest alert of
 allow list refuses a new connection it allowed before while an established one goes on; a bad
 value keeps the running configuration (alerts still journaled and delivered) and the log names
 the file, line and key; a key that needs a restart is named in a warning; the log level changes;
-the Beats relay (Lumberjack receivers from lumberjack.py) and the syslog relay (a TCP line sink)
-take new next hops while the sender stays connected; flags given at start still win.
+the Beats relay (Lumberjack receivers from lumberjack.py) and the syslog relay (a TCP line sink,
+UDP sockets) take new next hops while the sender stays connected; flags given at start still win.
 
 usage: test_reload.py path/to/amsiwatch [unittest options]"""
 import json
@@ -402,6 +402,35 @@ class Reload(unittest.TestCase):
         self.wait_until(lambda: sinks[1].records(), "a message at the new hop", srv)
         self.assertEqual(sinks[0].records(), [1, 2])
         self.assertEqual(sinks[1].records(), [3])
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_the_udp_syslog_relay_takes_a_new_host(self):
+        sinks = []
+        for _ in range(2):
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("127.0.0.1", 0))
+            u.settimeout(30 * amsi.slow())
+            self.addCleanup(u.close)
+            sinks.append(u)
+
+        def config(sink):
+            write_config(self.config, [("relay.syslog.transport", "udp"),
+                                       ("relay.syslog.hosts",
+                                        "127.0.0.1:%d" % sink.getsockname()[1])])
+
+        def received(sink):
+            return int(re.search(rb'"RecordNumber":(\d+)', sink.recv(65536)).group(1))
+        config(sinks[0])
+        srv = self.serve()
+        sender = self.connect(srv)
+        self.send(srv, [1], sender)
+        self.assertEqual(received(sinks[0]), 1)
+        config(sinks[1])
+        self.reload(srv, r"info serve: reload: relay\.syslog\.hosts$")
+        self.send(srv, [2], sender)
+        self.assertEqual(received(sinks[1]), 2)
+        sinks[0].settimeout(0.2)
+        self.assertRaises(socket.timeout, sinks[0].recv, 65536)
         self.assertEqual(srv.stop(), 0, srv.log())
 
     def test_flags_still_win_over_the_file(self):
