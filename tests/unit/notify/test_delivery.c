@@ -590,7 +590,16 @@ static void an_update_keeps_each_cursor_by_name(void)
     set(&t, "url", url);
     target_list_add(&next, &t);
     plain_target(&next, "added");
-    plain_target(&next, "steady");
+    /* The same options reached another way (a longer name first, as a file's default name
+     * "webhook-N" is before its name: key): the same target. */
+    target_for(&t, "steady");
+    char steady_url[sizeof(t.url)];
+    snprintf(steady_url, sizeof(steady_url), "%s", t.url);
+    set(&t, "name", "steady-by-another-name");
+    set(&t, "name", "steady");
+    set(&t, "url", "http://127.0.0.1:1/a/much/longer/path/than/the/other");
+    set(&t, "url", steady_url);
+    target_list_add(&next, &t);
     struct delivery_changes ch;
     int rc = delivery_update(d, &next, &ch);
     CHECK(rc == 0, "delivery_update: %s", strerror(-rc));
