@@ -354,11 +354,15 @@ class Reload(unittest.TestCase):
             self.assertIn(json.loads(line)["log.level"], ("error", "warn", "info", "debug"), line)
 
     def test_the_relay_takes_new_hosts_and_the_beat_stays_connected(self):
-        hops = []
-        for _ in range(2):
-            hops.append(Receiver(lambda conn, win, sock, version, seqs:
-                                 ack(sock, version, seqs[-1])))
-            self.addCleanup(hops[-1].close)
+        def first_window_only(conn, win, sock, version, seqs):
+            if win == 1:
+                ack(sock, version, seqs[-1])
+
+        def every_window(conn, win, sock, version, seqs):
+            ack(sock, version, seqs[-1])
+        hops = [Receiver(first_window_only), Receiver(every_window)]
+        for h in hops:
+            self.addCleanup(h.close)
         write_config(self.config, [("relay.beats.hosts", "127.0.0.1:%d" % hops[0].port)])
         srv = amsi.Serve(["beats"], data_dir=self.data, cleanup=self,
                          args=["--config", self.config, "--stats-interval", "0", "--quiet"])
@@ -366,11 +370,16 @@ class Reload(unittest.TestCase):
         self.addCleanup(beat.close)
         beat.sendall(window_v2([1, 2]))
         self.assertEqual(read_ack(beat, 30 * amsi.slow()), 2)
+        # The next window stays in flight at the first hop, which acknowledges nothing more.
+        beat.sendall(window_v2([3, 4, 5]))
+        self.wait_until(lambda: len(hops[0].events()) == 5, "the window at the first hop", srv)
 
         write_config(self.config, [("relay.beats.hosts", "127.0.0.1:%d" % hops[1].port)])
         self.reload(srv, r"info serve: reload: relay\.beats\.hosts$")
-        beat.sendall(window_v2([3, 4, 5]))
+        # It goes again to the new hop, whose ACK reaches the Beat.
         self.assertEqual(read_ack(beat, 30 * amsi.slow()), 3)
+        self.assertTrue(srv.grep(r"relay: next hops now 127\.0\.0\.1:\d+; 1 windows in flight "
+                                 r"go again"), srv.log())
         # A host that is not one changes nothing.
         write_config(self.config, [("relay.beats.hosts", "127.0.0.1:99999")])
         self.reload(srv, r"error serve: reload: relay\.beats\.hosts: '127\.0\.0\.1:99999' is not "
@@ -378,7 +387,7 @@ class Reload(unittest.TestCase):
         beat.sendall(window_v2([6]))
         self.assertEqual(read_ack(beat, 30 * amsi.slow()), 1)
         ids = [[json.loads(e)["winlog"]["record_id"] for e in h.events()] for h in hops]
-        self.assertEqual(ids, [[1, 2], [3, 4, 5, 6]])
+        self.assertEqual(ids, [[1, 2, 3, 4, 5], [3, 4, 5, 6]])
         beat.close()
         self.assertEqual(srv.stop(), 0, srv.log())
         self.assertEqual(srv.beats_counters()["connections"], 1)
