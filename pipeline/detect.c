@@ -89,6 +89,7 @@ static int run_parsed(struct detector *d, const json_t *doc, const char *text, s
             if (rc == 1) {
                 add_sender_identity(*alert, doc);
                 d->stats.alerts++;
+                d->stats.alerts_by_clause[c]++;
             }
         }
         free(dumped);

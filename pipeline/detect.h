@@ -20,6 +20,7 @@ struct detect_stats {
     uint64_t parsed;     /* events parsed in full */
     uint64_t alerts;     /* alerts raised */
     uint64_t malformed;  /* parsed events that were not a JSON object, or over the size limit */
+    uint64_t alerts_by_clause[CLAUSE_COUNT]; /* ALERTS by the clause that fired */
 };
 
 struct detector {

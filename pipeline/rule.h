@@ -40,6 +40,7 @@ enum clause {
     CLAUSE_RAW_DETAILS,      /* extended: raw Details text "DWORD (0x00000000)" never converted */
     CLAUSE_OS_INFERRED,      /* extended: Windows event log record without host.os.type */
 };
+#define CLAUSE_COUNT (CLAUSE_OS_INFERRED + 1)
 
 /* "seed", "value-creation", "security-4657", "m365-no-osplatform", "raw-details",
  * "os-inferred"; "none" for CLAUSE_NONE. */

@@ -43,6 +43,9 @@ static void *worker_main(void *arg)
             const uint64_t v[5] = {s->events, s->candidates, s->parsed, s->alerts, s->malformed};
             for (int i = 0; i < 5; i++)
                 atomic_store_explicit(&ctx->published[i], v[i], memory_order_relaxed);
+            for (int i = 0; i < CLAUSE_COUNT; i++)
+                atomic_store_explicit(&ctx->published[5 + i], s->alerts_by_clause[i],
+                                      memory_order_relaxed);
             continue;
         }
         if (atomic_load(&p->stopping))
@@ -145,5 +148,7 @@ void workers_stats(struct workers *p, struct detect_stats *out)
         out->parsed += atomic_load_explicit(&v[2], memory_order_relaxed);
         out->alerts += atomic_load_explicit(&v[3], memory_order_relaxed);
         out->malformed += atomic_load_explicit(&v[4], memory_order_relaxed);
+        for (int c = 0; c < CLAUSE_COUNT; c++)
+            out->alerts_by_clause[c] += atomic_load_explicit(&v[5 + c], memory_order_relaxed);
     }
 }

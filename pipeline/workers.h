@@ -24,7 +24,8 @@ struct worker_ctx {
     size_t max_inflated;       /* its limits, which nested compressed frames obey too */
     unsigned max_ratio;
     struct workers *pool;
-    _Atomic unsigned long long published[5]; /* events, candidates, parsed, alerts, malformed */
+    /* events, candidates, parsed, alerts, malformed, then the alerts of each clause */
+    _Atomic unsigned long long published[5 + CLAUSE_COUNT];
 };
 
 struct work {

@@ -250,6 +250,9 @@ int beats_session_acks(struct beats_session *s, struct buf *out, uint64_t now_ms
         if (rc < 0)
             return acks ? acks : rc; /* the rest wait for the next call */
         s->last_write_ms = now_ms;
+        if (s->cfg.ack_seconds)
+            histogram_observe_ns(s->cfg.ack_seconds,
+                                 now_ms > w->started_ms ? (now_ms - w->started_ms) * 1000000u : 0);
         acks++;
         s->head = w->next;
         if (!s->head)

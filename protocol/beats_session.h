@@ -37,12 +37,14 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/histogram.h"
 #include "protocol/lumberjack.h"
 
 struct beats_session_config {
     struct lj_limits limits;   /* checked on every frame header (copied) */
     uint64_t keepalive_ms;     /* v2: ACK 0 after this long without an ACK while a window waits */
     uint64_t keepalive_max_ms; /* a window in flight this long is stalled */
+    struct histogram *ack_seconds; /* each window, from its W frame to its ACK; NULL: not kept */
 };
 
 struct beats_session;
