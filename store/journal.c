@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "base/fault.h"
+#include "base/histogram.h"
 #include "base/log.h"
 #include "store/cursor.h"
 #include "store/journal_format.h"
@@ -65,6 +66,7 @@ struct journal {
     uint64_t *seal_queue;
     size_t seal_len, seal_cap;
     struct journal_stats stats;
+    struct histogram sync_seconds; /* fdatasync of the active segment (lock-free) */
 
     pthread_t writer, sealer;
 };
@@ -370,9 +372,11 @@ static void free_list(struct pending *p)
  * again from memory first (repair). */
 static int sync_active(struct journal *j)
 {
+    uint64_t started_ns = clock_mono_ns();
     int rc = fault_error("journal-fdatasync");
     if (rc == 0 && fdatasync(j->fd) != 0)
         rc = -errno;
+    histogram_observe_ns(&j->sync_seconds, clock_mono_ns() - started_ns);
     if (rc < 0) {
         j->need_repair = true;
         return rc;
@@ -947,6 +951,7 @@ int journal_open(struct journal **out, const char *data_dir, const struct journa
     struct journal *j = calloc(1, sizeof(*j));
     if (!j)
         return -ENOMEM;
+    histogram_init(&j->sync_seconds, histogram_latency_bounds, histogram_latency_nbounds);
     if (opts)
         j->opts = *opts;
     else
@@ -1145,6 +1150,11 @@ int journal_flush(struct journal *j)
     if (rc < 0)
         return rc;
     return wait_for(j, &w);
+}
+
+void journal_sync_seconds(struct journal *j, struct histogram_snapshot *out)
+{
+    histogram_read(&j->sync_seconds, out);
 }
 
 void journal_get_stats(struct journal *j, struct journal_stats *out)

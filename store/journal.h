@@ -102,6 +102,11 @@ struct journal_stats {
 /* A snapshot of the counters. Any thread. */
 void journal_get_stats(struct journal *j, struct journal_stats *out);
 
+/* The durations of the fdatasync calls on the active segment, failed ones included. Any thread,
+ * without a lock. */
+struct histogram_snapshot;
+void journal_sync_seconds(struct journal *j, struct histogram_snapshot *out);
+
 /* The journal directory of a data directory ("DATA_DIR/journal") into OUT. */
 void journal_dir_of(const char *data_dir, char *out, size_t outlen);
 
