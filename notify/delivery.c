@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/fault.h"
+#include "base/histogram.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "notify/formats.h"
@@ -218,8 +219,13 @@ struct tstate {
     /* Suppression. */
     struct suppress_entry *supp;
     size_t nsupp;
-    /* Counters. */
-    uint64_t delivered, retries, dead, held, suppressed, summaries;
+    /* Counters: written by the delivery thread only, read by delivery_target_stats. */
+    _Atomic uint64_t delivered, retries, dead, held, suppressed, summaries;
+    _Atomic uint64_t next_seq;   /* the cursor: the next sequence number to deliver */
+    _Atomic int64_t oldest_ms;   /* wall-clock time of the alert at the cursor, 0: none read */
+    _Atomic bool gone;           /* disabled after a 410 */
+    uint64_t request_started_ns; /* the request in flight */
+    struct histogram request_seconds;
 };
 
 struct delivery {
@@ -244,12 +250,14 @@ static void drop_item(struct tstate *s)
     s->alert = NULL;
     s->have = false;
     s->decided = false;
+    atomic_store_explicit(&s->oldest_ms, 0, memory_order_relaxed);
 }
 
 /* Moves the cursor past the current item, durably. */
 static void advance(struct delivery *d, struct tstate *s)
 {
     int rc = cursor_set(s->cursor, s->seq + 1);
+    atomic_store_explicit(&s->next_seq, s->seq + 1, memory_order_relaxed);
     if (rc < 0)
         log_error("delivery", "%s: cannot store the cursor at %" PRIu64 ": %s", s->t.name,
                   s->seq + 1, strerror(-rc));
@@ -489,6 +497,7 @@ static void start_request(struct delivery *d, struct tstate *s, bool summary)
     }
     curl_easy_setopt(s->req.easy, CURLOPT_PRIVATE, s);
     curl_multi_add_handle(d->multi, s->req.easy);
+    s->request_started_ns = clock_mono_ns();
     s->busy = true;
     s->busy_summary = summary;
 }
@@ -503,6 +512,7 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
              rc != CURLE_OK ? (s->req.err[0] ? s->req.err : curl_easy_strerror(rc)) : s->req.reply);
     response_reason(status, s->req.reply, s->req.reply_len, reason, sizeof(reason));
     curl_multi_remove_handle(d->multi, s->req.easy);
+    histogram_observe_ns(&s->request_seconds, clock_mono_ns() - s->request_started_ns);
     req_free(&s->req);
     s->busy = false;
     uint64_t now = clock_mono_ns() / 1000000u;
@@ -541,6 +551,7 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
     }
     case RESP_GONE:
         s->disabled = true;
+        atomic_store_explicit(&s->gone, true, memory_order_relaxed);
         log_error("delivery",
                   "%s: HTTP 410 Gone: the target no longer exists; it is disabled until the next "
                   "start (its alerts stay in the journal from sequence %" PRIu64 ")",
@@ -583,6 +594,7 @@ static bool load_next(struct tstate *s)
         return false;
     }
     facts_of(s->alert, &s->facts);
+    atomic_store_explicit(&s->oldest_ms, alert_time_ms(s->alert), memory_order_relaxed);
     s->have = true;
     return true;
 }
@@ -661,9 +673,12 @@ static struct tstate *tstate_open(const char *data_dir, const struct target *t, 
     s->refill_ms = now;
     s->window_start_ms = now;
     s->supp = calloc(MAX_SUPPRESS_KEYS, sizeof(*s->supp));
+    histogram_init(&s->request_seconds, histogram_latency_bounds, histogram_latency_nbounds);
     int rc = cursor_open(&s->cursor, data_dir, s->t.name);
     if (rc == 0)
         rc = journal_reader_open(&s->reader, data_dir, cursor_get(s->cursor));
+    if (rc == 0)
+        atomic_store_explicit(&s->next_seq, cursor_get(s->cursor), memory_order_relaxed);
     if (rc < 0 || !s->supp) {
         log_error("delivery", "%s: cannot open its cursor or the journal: %s", s->t.name,
                   strerror(rc < 0 ? -rc : ENOMEM));
@@ -809,6 +824,7 @@ int delivery_update(struct delivery *d, const struct target_list *targets,
         s->attempts = 0;
         s->next_attempt_ms = 0;
         s->disabled = false;
+        atomic_store_explicit(&s->gone, false, memory_order_relaxed);
         log_info("delivery", "%s: now %s %s from sequence %" PRIu64 ", at most %.2f requests/s",
                  t->name, target_format_name(t->format), t->url,
                  s->have ? s->seq : cursor_get(s->cursor), s->rate);
@@ -889,4 +905,25 @@ long delivery_send_once(const struct target *t, const char *alert_json, size_t l
     }
     json_decref(alert);
     return status;
+}
+
+size_t delivery_targets(const struct delivery *d)
+{
+    return d ? d->n : 0;
+}
+
+void delivery_target_stats(struct delivery *d, size_t i, struct delivery_target_stats *out)
+{
+    const struct tstate *s = d->ts[i];
+    out->name = s->t.name;
+    out->sent = atomic_load_explicit(&s->delivered, memory_order_relaxed);
+    out->retried = atomic_load_explicit(&s->retries, memory_order_relaxed);
+    out->dead = atomic_load_explicit(&s->dead, memory_order_relaxed);
+    out->held = atomic_load_explicit(&s->held, memory_order_relaxed);
+    out->suppressed = atomic_load_explicit(&s->suppressed, memory_order_relaxed);
+    out->summaries = atomic_load_explicit(&s->summaries, memory_order_relaxed);
+    out->next_seq = atomic_load_explicit(&s->next_seq, memory_order_relaxed);
+    out->oldest_ms = atomic_load_explicit(&s->oldest_ms, memory_order_relaxed);
+    out->disabled = atomic_load_explicit(&s->gone, memory_order_relaxed);
+    histogram_read(&s->request_seconds, &out->request_seconds);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/histogram.h"
 #include "notify/targets.h"
 
 struct delivery;
@@ -39,6 +40,28 @@ int delivery_update(struct delivery *d, const struct target_list *targets,
 
 /* Wakes the delivery thread: new alerts are durable. Any thread. */
 void delivery_notify(struct delivery *d);
+
+/* What a target's delivery did since the start, for the metrics. */
+struct delivery_target_stats {
+    const char *name;    /* the target's name */
+    uint64_t sent;       /* alerts delivered (2xx) */
+    uint64_t retried;    /* attempts that failed and were retried */
+    uint64_t dead;       /* alerts refused for good (kept in the journal, listed as dead) */
+    uint64_t held;       /* held back by max_signals */
+    uint64_t suppressed; /* left out by suppression */
+    uint64_t summaries;  /* summaries of held back or suppressed alerts delivered */
+    uint64_t next_seq;   /* the cursor: the next journal sequence number to deliver */
+    int64_t oldest_ms;   /* wall-clock time of the alert at the cursor, 0 when none waits */
+    bool disabled;       /* the target answered 410 Gone */
+    struct histogram_snapshot request_seconds; /* each request, sent to answered or failed */
+};
+
+/* The number of targets; 0 for NULL. Owning thread (delivery_update changes the list). */
+size_t delivery_targets(const struct delivery *d);
+
+/* Target I's counters (0 <= I < delivery_targets), read without a lock while the delivery thread
+ * counts. Owning thread; NAME is valid until the next delivery_update. */
+void delivery_target_stats(struct delivery *d, size_t i, struct delivery_target_stats *out);
 
 /* Sends one alert document (or a summary) to T synchronously, with retries up to ATTEMPTS.
  * Returns the final HTTP status (2xx success), or a negative errno. For `journal replay`. */
