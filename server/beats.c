@@ -746,9 +746,13 @@ static void conn_parse(struct beats_conn *c)
         return;
     if (!room || (!c->admitted && over_budget(c))) {
         /* Back in the queue: at its head if its turn just came (it keeps its place). */
+        if (!c->base.paused)
+            s->counters.budget_waits++;
         pause_reading(c);
         room_enqueue(c, c->resumed_from_queue);
     } else if (c->inflight_bytes >= s->cfg.beats_connection_budget) {
+        if (!c->base.paused)
+            s->counters.budget_waits++;
         pause_reading(c);
     }
     c->resumed_from_queue = false;
@@ -804,6 +808,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         }
         return;
     }
+    s->counters.bytes += (uint64_t)nread;
     if (c->base.sec.io) {
         char why[600];
         int rc = sec_conn_input(&s->beats_sec, &c->base.sec, c->base.peer, (const uint8_t *)b->base,
@@ -918,6 +923,7 @@ static void on_connection(uv_stream_t *server, int status)
         .limits = s->limits,
         .keepalive_ms = s->cfg.beats_keepalive_ms,
         .keepalive_max_ms = s->cfg.beats_keepalive_max_ms,
+        .ack_seconds = &s->ack_seconds,
     };
     c->sess = beats_session_new(&sc, server_now(s));
     if (!c->sess) {
@@ -970,6 +976,7 @@ void beats_tick(struct server *s)
         const struct config *cfg = &s->cfg;
         if (sec_conn_handshake_expired(&s->beats_sec, &k->sec, now)) {
             s->beats_sec.handshake_failures++;
+            s->beats_sec.handshake_timeouts++;
             close_conn(c, "the TLS handshake did not complete within beats.ssl-handshake-timeout",
                        true);
         } else if (c->rbuf.len && c->frame_started_ms && !k->paused &&

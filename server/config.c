@@ -69,6 +69,10 @@ static const struct option_def table[] = {
     {"syslog-tls", T_ADDR, "0.0.0.0:6514", F(syslog_tls), 0, 0, NULL,
      "syslog over TLS listener (RFC 5425, framing as syslog.framing), ADDR:PORT or off; listens "
      "only when syslog-tls.ssl-certificate is set"},
+    {"api", T_ADDR, "127.0.0.1:9184", F(api), 0, 0, NULL,
+     "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off"},
+    {"api.allow-networks", T_LINES, "", F(api_allow_networks), 17, 0, ",",
+     "client networks allowed to use the HTTP endpoint (CIDR); empty: any"},
     {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",
      "detection profile: elastic (Elastic's verdicts exactly) or extended"},
     {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
@@ -411,6 +415,8 @@ static const struct option_def *lookup(const char *name)
         name = "syslog-tls";
     if (strcmp(name, "log.level") == 0)
         name = "log-level"; /* beside log.format: log: {level: debug, format: json} */
+    if (strcmp(name, "api.address") == 0)
+        name = "api";
     const struct option_def *o = find(name);
     if (!o && strchr(name, '_')) {
         /* Logstash spells its options with underscores (ssl_certificate): take them too. */

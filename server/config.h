@@ -20,7 +20,9 @@ struct config {
     char syslog_tcp[256]; /* "ADDR:PORT" or "off" */
     char syslog_udp[256]; /* "ADDR:PORT" or "off" */
     char syslog_tls[256]; /* "ADDR:PORT" or "off"; listens only with a certificate */
-    char profile[16];     /* elastic | extended */
+    char api[256];        /* the HTTP endpoint (metrics, health): "ADDR:PORT" or "off" */
+    char api_allow_networks[4096];
+    char profile[16]; /* elastic | extended */
     char log_level[16];
     char log_format[8]; /* text | json */
     bool quiet;

@@ -23,6 +23,7 @@ struct sec_listener {
     const struct tls_options *opt; /* NULL: a plaintext listener */
     struct acl acl;
     uint64_t handshakes, handshake_failures, plaintext_on_tls;
+    uint64_t handshake_timeouts; /* among the failures: handshakes that did not complete in time */
 };
 
 /* Sets up listener NAME: TLS from TLS (NULL for a plaintext listener), its allowed networks

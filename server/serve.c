@@ -10,9 +10,11 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "net/net.h"
 #include "relay/relay.h"
+#include "server/api.h"
 #include "server/server.h"
 
 /* ---- Alerts: to the journal; once durable, printed (when nobody else takes them) or delivered
@@ -183,6 +185,8 @@ static void close_handle(uv_handle_t *h)
 
 static void finish(struct server *s)
 {
+    api_stop(s->api);
+    s->api = NULL;
     beats_close_all(s);
     beats_relay_log_counters(s); /* its last counters: the relay is gone when the rest are logged */
     beats_relay_stop(s);
@@ -419,8 +423,12 @@ static int start(struct server *s)
     char stls[128] = "";
     if (s->syslog_tls_enabled && (rc = syslogd_tls_listen(s, stls, sizeof(stls))) < 0)
         return rc;
+    char api[128] = "";
+    if (strcmp(s->cfg.api, "off") != 0 && (rc = api_start(s, api, sizeof(api))) < 0)
+        return rc;
+    s->listeners_bound = true;
     /* The listeners bound, as fields: those that are off are left out. */
-    struct log_field f[4];
+    struct log_field f[5];
     size_t nf = 0;
     if (beats[0])
         f[nf++] = LOG_STR("listeners.beats", beats);
@@ -430,10 +438,12 @@ static int start(struct server *s)
         f[nf++] = LOG_STR("listeners.syslog-udp", udp);
     if (stls[0])
         f[nf++] = LOG_STR("listeners.syslog-tls", stls);
-    char listening[600];
-    snprintf(listening, sizeof(listening), "%s%s%s%s%s%s%s%s", beats[0] ? " beats=" : "", beats,
+    if (api[0])
+        f[nf++] = LOG_STR("listeners.api", api);
+    char listening[700];
+    snprintf(listening, sizeof(listening), "%s%s%s%s%s%s%s%s%s%s", beats[0] ? " beats=" : "", beats,
              tcp[0] ? " syslog-tcp=" : "", tcp, udp[0] ? " syslog-udp=" : "", udp,
-             stls[0] ? " syslog-tls=" : "", stls);
+             stls[0] ? " syslog-tls=" : "", stls, api[0] ? " api=" : "", api);
     log_bare("serve", f, nf, "ready%s", listening);
     notify_ready(s, listening);
     return 0;
@@ -446,6 +456,8 @@ int serve_main(int argc, char **argv)
         return 3;
     s->argc = argc;
     s->argv = argv;
+    s->started_wall_ms = clock_now_ms();
+    histogram_init(&s->ack_seconds, histogram_latency_bounds, histogram_latency_nbounds);
     config_defaults(&s->cfg);
     int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
     if (prc != 0) {

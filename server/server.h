@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "base/histogram.h"
 #include "notify/delivery.h"
 #include "pipeline/alert_sink.h"
 #include "pipeline/batch.h"
@@ -124,7 +125,14 @@ struct server {
     struct {
         uint64_t connections, windows, events, acks, keepalives;
         uint64_t closed_errors, refused;
+        uint64_t bytes;        /* received (ciphertext on TLS) */
+        uint64_t budget_waits; /* reads paused on the connection or global budget */
     } counters;
+    struct histogram ack_seconds; /* Beats windows, W frame to ACK */
+    /* The HTTP endpoint (server/api.c); NULL when api is off. */
+    struct api *api;
+    bool listeners_bound;    /* every listener is bound (the ready line was printed) */
+    int64_t started_wall_ms; /* wall-clock time serve started */
 };
 
 /* Monotonic milliseconds (libuv's cached loop time). */

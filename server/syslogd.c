@@ -695,6 +695,7 @@ void syslogd_tick(struct server *s)
         struct syslogd_conn *t = syslogd_conn_of(k);
         if (sec_conn_handshake_expired(t->lsec, &k->sec, now)) {
             t->lsec->handshake_failures++;
+            t->lsec->handshake_timeouts++;
             conn_close(k,
                        "the TLS handshake did not complete within "
                        "syslog-tls.ssl-handshake-timeout",

@@ -1,0 +1,27 @@
+/* The HTTP endpoint for machines (api.address): GET /metrics (the Prometheus text format),
+ * /health (alive), /ready (listeners bound, journal writable, not stopping), /stats (the metrics
+ * as one JSON document). Served by libmicrohttpd without a thread of its own: its epoll
+ * descriptor is watched by the serve loop, so the handlers run on the loop thread and read its
+ * counters as they are; counters of other threads come through their modules' lock-free getters.
+ * Loop thread only. */
+#ifndef AMSI_SERVER_API_H
+#define AMSI_SERVER_API_H
+
+#include <stddef.h>
+
+struct server;
+struct api;
+
+/* Starts the endpoint on S->cfg.api (not "off") with its allow list; BOUND receives "ADDR:PORT"
+ * as bound (port 0 picks one). Returns 0, -EINVAL for a bad address or allow list (printed), or
+ * another negative errno (printed). */
+int api_start(struct server *s, char *bound, size_t boundlen);
+
+/* Closes the endpoint (connections in progress are dropped). NULL is a no-op. */
+void api_stop(struct api *a);
+
+/* The metrics in the Prometheus text format, or as JSON (JSON true), into a malloc'd string
+ * (*LEN bytes), or NULL when out of memory. Exposed for the tests. */
+char *api_render(struct server *s, int json, size_t *len);
+
+#endif
