@@ -6,6 +6,7 @@
 #include "server/config.h"
 #include "server/serve.h"
 #include "tools/gen.h"
+#include "tools/health.h"
 #include "tools/journal_cmd.h"
 #include "tools/replay.h"
 #include "tools/scan.h"
@@ -47,6 +48,7 @@ static const struct {
     {"journal", journal_run, "list, show, tail, verify, export the alert journal; its stats"},
     {"gen", gen_main, "generate Windows events with AmsiEnable hits at an exact rate"},
     {"replay", replay_main, "load generator: replay events to a Beats or syslog receiver"},
+    {"health", health_main, "ask a running serve whether it is ready (for HEALTHCHECK)"},
 };
 
 static void usage(FILE *f)

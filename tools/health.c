@@ -1,0 +1,119 @@
+#include "tools/health.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify/probe.h"
+
+#define DEFAULT_API "127.0.0.1:9184"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: amsiwatch health [--api ADDR:PORT] [--live] [--timeout SECONDS]\n"
+               "Asks a running `amsiwatch serve` through its HTTP endpoint (api.address) whether "
+               "it is ready\n"
+               "(GET /ready: listeners bound, journal writable, not stopping) and prints one "
+               "line.\n"
+               "Exit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n\n"
+               "  --api ADDR:PORT    the endpoint (default " DEFAULT_API
+               "; 0.0.0.0 and [::] mean this host)\n"
+               "  --live             ask /health instead: alive, even while not ready\n"
+               "  --timeout SECONDS  give up after this long (default 5)\n");
+}
+
+/* The URL of PATH on API; a wildcard address (what serve listens on) becomes the loopback. */
+static int make_url(const char *api, const char *path, char *out, size_t outlen)
+{
+    const char *colon = strrchr(api, ':');
+    if (!colon || colon == api || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return -1;
+    char host[256];
+    size_t hl = (size_t)(colon - api);
+    if (hl >= sizeof(host))
+        return -1;
+    memcpy(host, api, hl);
+    host[hl] = '\0';
+    if (strcmp(host, "0.0.0.0") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    else if (strcmp(host, "[::]") == 0)
+        snprintf(host, sizeof(host), "[::1]");
+    int n = snprintf(out, outlen, "http://%s:%s%s", host, colon + 1, path);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int health_main(int argc, char **argv)
+{
+    const char *api = DEFAULT_API;
+    bool live = false;
+    double timeout_s = 5;
+    static const struct option longopts[] = {
+        {"api", required_argument, NULL, 'a'},
+        {"live", no_argument, NULL, 'l'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'a':
+            api = optarg;
+            break;
+        case 'l':
+            live = true;
+            break;
+        case 't': {
+            char *end;
+            timeout_s = strtod(optarg, &end);
+            if (*end || !(timeout_s > 0 && timeout_s <= 3600)) {
+                fprintf(stderr,
+                        "amsiwatch health: --timeout '%s' is not a number of seconds "
+                        "(0 to 3600)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "amsiwatch health: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char url[400];
+    if (make_url(api, live ? "/health" : "/ready", url, sizeof(url)) < 0) {
+        fprintf(stderr, "amsiwatch health: --api '%s' is not ADDR:PORT\n", api);
+        return 2;
+    }
+    char body[4096], err[512];
+    long status = probe_get(url, (long)(timeout_s * 1000), body, sizeof(body), err, sizeof(err));
+    if (status < 0) {
+        printf("unreachable: %s: %s\n", url, err);
+        return 1;
+    }
+    json_t *doc = json_loads(body, 0, NULL);
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    const char *what = json_string_value(json_object_get(doc, "status"));
+    int rc;
+    if (status == 200) {
+        printf("%s\n", what ? what : "ok");
+        rc = 0;
+    } else {
+        printf("%s: HTTP %ld%s%s\n", live ? "not alive" : "not ready", status, reason ? ": " : "",
+               reason ? reason : "");
+        rc = 1;
+    }
+    json_decref(doc);
+    return rc;
+}
