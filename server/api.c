@@ -768,7 +768,9 @@ int api_start(struct server *s, char *bound, size_t boundlen)
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
     if (!a->mhd) {
-        fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s\n", s->cfg.api);
+        /* libmicrohttpd has logged why (through mhd_log); taken is by far the likeliest. */
+        if (strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
+            fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s\n", s->cfg.api);
         sec_listener_free(&a->sec);
         free(a);
         return -EADDRINUSE;

@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 
+/* The default of api.address (config.c): outside Logstash's 9600-9700. */
+#define API_DEFAULT_ADDRESS "127.0.0.1:9184"
+
 struct server;
 struct api;
 

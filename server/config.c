@@ -8,6 +8,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "server/api.h"
+
 /* T_LIST: the webhook flags. T_LINES: a list kept one value per line in a string field; the
  * first value given (file or flag) replaces the default, later ones add to it; with choices ","
  * a value may also hold several, separated by commas or spaces. Its bit in lists_set is MIN. */
@@ -69,7 +71,7 @@ static const struct option_def table[] = {
     {"syslog-tls", T_ADDR, "0.0.0.0:6514", F(syslog_tls), 0, 0, NULL,
      "syslog over TLS listener (RFC 5425, framing as syslog.framing), ADDR:PORT or off; listens "
      "only when syslog-tls.ssl-certificate is set"},
-    {"api", T_ADDR, "127.0.0.1:9184", F(api), 0, 0, NULL,
+    {"api", T_ADDR, API_DEFAULT_ADDRESS, F(api), 0, 0, NULL,
      "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off"},
     {"api.allow-networks", T_LINES, "", F(api_allow_networks), 17, 0, ",",
      "client networks allowed to use the HTTP endpoint (CIDR); empty: any"},
