@@ -505,6 +505,22 @@ static uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* ---- Health and readiness ---- */
+
+/* Why serve is not ready, or NULL when it is. */
+static const char *not_ready(struct server *s)
+{
+    if (s->stopping)
+        return "stopping";
+    if (!s->listeners_bound)
+        return "the listeners are not bound yet";
+    struct journal_stats js;
+    journal_get_stats(s->journal, &js);
+    if (js.stalled)
+        return "the journal is blocked: a full or failing disk (alerts wait)";
+    return NULL;
+}
+
 static void process_metrics(struct out *o, struct server *s)
 {
     struct rusage ru;
@@ -529,7 +545,7 @@ static void process_metrics(struct out *o, struct server *s)
     u64(o, L("version", AMSIWATCH_VERSION), 1);
     family(o, "amsiwatch_ready", "gauge",
            "1 when /ready answers 200: listeners bound, journal writable, not stopping.");
-    u64(o, NULL, s->listeners_bound && !s->stopping && !s->journal_waiting ? 1 : 0);
+    u64(o, NULL, not_ready(s) ? 0 : 1);
 }
 
 static void render(struct out *o, struct server *s)
@@ -568,22 +584,6 @@ char *api_render(struct server *s, int json, size_t *len)
     }
     *len = b.len;
     return b.data; /* NUL-terminated, malloc'd: the caller frees it */
-}
-
-/* ---- Health and readiness ---- */
-
-/* Why serve is not ready, or NULL when it is. */
-static const char *not_ready(struct server *s)
-{
-    if (s->stopping)
-        return "stopping";
-    if (!s->listeners_bound)
-        return "the listeners are not bound yet";
-    struct journal_stats js;
-    journal_get_stats(s->journal, &js);
-    if (js.stalled)
-        return "the journal is blocked: a full or failing disk (alerts wait)";
-    return NULL;
 }
 
 /* ---- HTTP ---- */

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""The HTTP endpoint (api.address): /metrics scraped by a real Prometheus (Debian's package) while
+Beats windows (`amsiwatch replay` of `amsiwatch gen` events with AmsiEnable hits) and syslog
+messages (TCP and UDP) arrive; Prometheus' HTTP API must give back the numbers sent. Also:
+`promtool check metrics` on the output, /stats with the same numbers as JSON, /health and /ready
+(503 while stopping and while the journal waits out a failing disk), 404 and 405,
+`amsiwatch health` against a running serve and a closed port, the alerting rules
+(`promtool check rules`) and every metric the Grafana dashboard queries present in /metrics.
+
+Skipped (with the reason) when /usr/bin/prometheus or promtool is not installed.
+
+usage: test_metrics.py path/to/amsiwatch [unittest options]"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import amsi
+
+BINARY = None
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+RULES = os.path.join(ROOT, "dist", "prometheus", "amsiwatch.rules.yml")
+DASHBOARD = os.path.join(ROOT, "docker", "grafana", "amsiwatch.json")
+
+
+def http(url, method="GET", timeout=10):
+    """(status, headers, body text) of one request to URL."""
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def wait_for(get, enough, timeout, step=0.2):
+    """GET() again every STEP seconds until ENOUGH(its value) or TIMEOUT seconds (tripled on a
+    sanitizer build) pass; returns the last value."""
+    deadline = time.time() + timeout * amsi.slow(BINARY)
+    while True:
+        got = get()
+        if enough(got) or time.time() >= deadline:
+            return got
+        time.sleep(step)
+
+
+def samples(text):
+    """{(name, frozenset of label pairs): value} of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        assert m, "not a sample line: %r" % line
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                                      m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def families(text):
+    """The metric names a text exposition declares (TYPE lines), with _bucket, _sum and _count
+    for histograms."""
+    names = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
+        names.add(name)
+        if kind == "histogram":
+            names.update({name + "_bucket", name + "_sum", name + "_count"})
+    return names
+
+
+def value(text, name, **labels):
+    want = frozenset(labels.items())
+    return samples(text).get((name, want))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gen(path, count, hit_rate, seed):
+    """`amsiwatch gen` into PATH; the number of alerts the elastic profile must raise."""
+    proc = subprocess.run([BINARY, "gen", "--count", str(count), "--hit-rate", hit_rate,
+                           "--seed", str(seed), "-o", path], check=True, capture_output=True,
+                          text=True, timeout=120)
+    return int(re.search(r"expected alerts: elastic (\d+)", proc.stderr).group(1))
+
+
+def replay(port, path, *args):
+    proc = subprocess.run([BINARY, "replay", "--no-progress", "--window", "50",
+                           "127.0.0.1:%d" % port, path] + list(args),
+                          capture_output=True, text=True, timeout=120 * amsi.slow(BINARY))
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+class Prometheus:
+    """/usr/bin/prometheus scraping TARGET (HOST:PORT) every second, on a port picked here."""
+
+    def __init__(self, target, owner):
+        self.dir = amsi.tempdir(owner, prefix="prometheus-")
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: amsiwatch\n"
+                    "    static_configs:\n      - targets: ['%s']\n" % target)
+        for _ in range(5):  # the port picked may be taken before Prometheus binds it
+            self.port = free_port()
+            self.log = open(os.path.join(self.dir, "log"), "w+")
+            owner.addCleanup(self.log.close)
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, "--config.file=" + config,
+                 "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+                 "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"],
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+            owner.addCleanup(self.stop)
+            ready = wait_for(self._ready, bool, 60)
+            if ready:
+                return
+            self.stop()
+        raise AssertionError("prometheus did not start:\n" + self.output())
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            return True  # exited: reported by the caller
+        try:
+            return http("http://127.0.0.1:%d/-/ready" % self.port, timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def query(self, expr):
+        """The value of the instant query EXPR (one series, or their sum), None with no data."""
+        url = "http://127.0.0.1:%d/api/v1/query?%s" % (
+            self.port, urllib.parse.urlencode({"query": "sum(%s)" % expr}))
+        status, _, body = http(url)
+        doc = json.loads(body)
+        assert status == 200 and doc["status"] == "success", body
+        result = doc["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+
+@unittest.skipUnless(os.access(PROMETHEUS, os.X_OK) and os.access(PROMTOOL, os.X_OK),
+                     "%s or promtool is not installed (apt-get install prometheus)" % PROMETHEUS)
+class PrometheusScrape(unittest.TestCase):
+    def test_prometheus_gets_the_events_and_alerts_sent(self):
+        d = amsi.tempdir(self)
+        srv = amsi.Serve(["beats", "syslog-tcp", "syslog-udp", "api"], data_dir=d + "/data",
+                         args=["--stats-interval", "0", "--quiet"], cleanup=self)
+        api = "127.0.0.1:%d" % srv.ports["api"]
+        prom = Prometheus(api, self)
+
+        # Beats: 600 events, AmsiEnable hits among them, in windows of 50.
+        events = os.path.join(d, "events.ndjson")
+        alerts = gen(events, 600, "1/40", seed=7)
+        self.assertGreater(alerts, 5)
+        replay(srv.ports["beats"], events)
+        # Syslog: 40 messages over TCP (LF framing), 25 datagrams over UDP.
+        with socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"])) as s:
+            s.sendall(b"".join(b"<13>Dec  7 10:00:00 host app: tcp message %d\n" % i
+                               for i in range(40)))
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(25):
+            udp.sendto(b"<13>Dec  7 10:00:00 host app: udp message %d" % i,
+                       ("127.0.0.1", srv.ports["syslog-udp"]))
+        udp.close()
+
+        want = {
+            'amsiwatch_events_received_total{listener="beats"}': 600,
+            'amsiwatch_events_received_total{listener="syslog-tcp"}': 40,
+            'amsiwatch_events_received_total{listener="syslog-udp"}': 25,
+            'amsiwatch_windows_total{listener="beats"}': 12,
+            'amsiwatch_acks_total{listener="beats"}': 12,
+            'amsiwatch_alerts_total{profile="elastic",clause="seed"}': alerts,
+            'amsiwatch_journal_appends_total': alerts,
+            'amsiwatch_detect_events_total{profile="elastic"}': 665,
+            'amsiwatch_window_ack_latency_seconds_count{listener="beats"}': 12,
+            'amsiwatch_build_info{version=~".+"}': 1,
+            'up{job="amsiwatch"}': 1,
+        }
+        got = wait_for(lambda: {q: prom.query(q) for q in want}, lambda g: g == want, 90, step=1)
+        self.assertEqual(got, want, "Prometheus' answers (left) against what was sent:\n"
+                         + prom.output())
+
+        # The endpoint itself: the text format promtool accepts, and the same numbers as JSON.
+        status, headers, text = http("http://%s/metrics" % api)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8")
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertEqual(check.stdout + check.stderr, "", "promtool's lint")
+        self.assertEqual(value(text, "amsiwatch_events_received_total", listener="beats"), 600)
+        self.assertEqual(value(text, "amsiwatch_journal_blocked"), 0)
+        self.assertEqual(value(text, "amsiwatch_ready"), 1)
+        self.assertGreater(value(text, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreater(value(text, "process_open_fds"), 5)
+        self.assertLess(abs(value(text, "process_start_time_seconds") - time.time()), 600)
+        self.assertNotIn("127.0.0.1", re.sub(r"(?m)^#.*$", "", text), "no peer address labels")
+
+        status, headers, body = http("http://%s/stats" % api)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        stats = json.loads(body)
+        beats = [x for x in stats["amsiwatch_events_received_total"]
+                 if x["listener"] == "beats"]
+        self.assertEqual(beats, [{"listener": "beats", "value": 600}])
+        self.assertEqual(stats["amsiwatch_journal_appends_total"], alerts)
+        self.assertEqual(stats["amsiwatch_alerts_total"],
+                         [{"profile": "elastic", "clause": "seed", "value": alerts}])
+        hist = stats["amsiwatch_window_ack_latency_seconds"][0]["value"]
+        self.assertEqual(hist["count"], 12)
+        self.assertEqual(hist["buckets"]["+Inf"], 12)
+
+        # Health, readiness, and what the endpoint refuses.
+        status, _, body = http("http://%s/health" % api)
+        self.assertEqual((status, json.loads(body)["status"]), (200, "alive"))
+        status, _, body = http("http://%s/ready" % api)
+        self.assertEqual((status, json.loads(body)["status"]), (200, "ready"))
+        self.assertEqual(http("http://%s/nothing" % api)[0], 404)
+        status, headers, _ = http("http://%s/metrics" % api, method="POST")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["Allow"], "GET, HEAD")
+        status, _, body = http("http://%s/metrics" % api, method="HEAD")
+        self.assertEqual((status, body), (200, ""))
+
+        # The subcommand Docker's HEALTHCHECK runs.
+        ok = subprocess.run([BINARY, "health", "--api", api], capture_output=True, text=True,
+                            timeout=30)
+        self.assertEqual((ok.returncode, ok.stdout), (0, "ready\n"), ok.stderr)
+        live = subprocess.run([BINARY, "health", "--api", api, "--live"], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual((live.returncode, live.stdout), (0, "alive\n"), live.stderr)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        gone = subprocess.run([BINARY, "health", "--api", api, "--timeout", "5"],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(gone.returncode, 1)
+        self.assertRegex(gone.stdout, r"^unreachable: http://%s/ready: .+\n$" % re.escape(api))
+
+
+class Readiness(unittest.TestCase):
+    def test_ready_answers_503_while_stopping(self):
+        d = amsi.tempdir(self)
+        events = os.path.join(d, "events.ndjson")
+        gen(events, 40, "1/2", seed=3)
+        # Every journal commit waits 4 s: a window with alerts stays in flight, and SIGTERM
+        # waits for it with the endpoint still up.
+        srv = amsi.Serve(["beats", "api"], data_dir=d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet"],
+                         env={"AMSIWATCH_TEST_COMMIT_DELAY_MS": "4000"})
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        sender = threading.Thread(target=replay, args=(srv.ports["beats"], events))
+        sender.start()
+        self.addCleanup(sender.join)
+        got = wait_for(lambda: value(http(api + "/metrics")[2], "amsiwatch_windows_total",
+                                     listener="beats"), lambda v: v and v >= 1, 30)
+        self.assertGreaterEqual(got, 1)
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.wait_log(r"SIGTERM")
+        status, _, body = http(api + "/ready")
+        self.assertEqual(status, 503, body)
+        self.assertEqual(json.loads(body), {"status": "not ready", "reason": "stopping"})
+        self.assertEqual(http(api + "/health")[0], 200, "alive while stopping")
+        no = subprocess.run([BINARY, "health", "--api", api[len("http://"):]],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual((no.returncode, no.stdout), (1, "not ready: HTTP 503: stopping\n"))
+        self.assertEqual(srv.proc.wait(60 * amsi.slow(BINARY)), 0, srv.log())
+
+    def test_ready_answers_503_while_the_journal_is_blocked(self):
+        d = amsi.tempdir(self)
+        events = os.path.join(d, "events.ndjson")
+        gen(events, 20, "1/2", seed=5)
+        # Every fdatasync of the journal fails with ENOSPC: the first alert blocks it.
+        srv = amsi.Serve(["beats", "api"], data_dir=d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet", "--shutdown-timeout", "1s"],
+                         env={"AMSIWATCH_FAULT": "journal-fdatasync=ENOSPC"})
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        self.assertEqual(http(api + "/ready")[0], 200)
+        sender = subprocess.Popen([BINARY, "replay", "--no-progress", "--ack-timeout", "120s",
+                                   "127.0.0.1:%d" % srv.ports["beats"], events],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(sender.wait)
+        self.addCleanup(sender.kill)
+        status, _, body = wait_for(lambda: http(api + "/ready"), lambda r: r[0] == 503, 30)
+        self.assertEqual(status, 503, body)
+        self.assertEqual(json.loads(body)["reason"],
+                         "the journal is blocked: a full or failing disk (alerts wait)")
+        text = http(api + "/metrics")[2]
+        self.assertEqual(value(text, "amsiwatch_journal_blocked"), 1)
+        self.assertGreater(value(text, "amsiwatch_journal_write_errors_total"), 0)
+        self.assertEqual(value(text, "amsiwatch_ready"), 0)
+        srv.kill()
+
+
+@unittest.skipUnless(os.access(PROMTOOL, os.X_OK), "promtool is not installed")
+class RulesAndDashboard(unittest.TestCase):
+    def test_the_alerting_rules_pass_promtool(self):
+        check = subprocess.run([PROMTOOL, "check", "rules", RULES], capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertRegex(check.stdout, r"SUCCESS: [1-9]\d* rules found")
+
+    def test_every_metric_the_rules_and_dashboard_use_is_served(self):
+        d = amsi.tempdir(self)
+        # A webhook target and a relay hop, so that their families are there too.
+        srv = amsi.Serve(["beats", "syslog-tcp", "syslog-udp", "api"], data_dir=d, cleanup=self,
+                         args=["--stats-interval", "0", "--webhook", "ops=generic:http://127.0.0.1:9/x"])
+        served = families(http("http://127.0.0.1:%d/metrics" % srv.ports["api"])[2])
+        with open(DASHBOARD) as f:
+            dashboard = json.load(f)
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        self.assertGreater(len(exprs), 5)
+        with open(RULES) as f:
+            exprs += re.findall(r"expr: (.+)", f.read())
+        names = set()
+        for e in exprs:
+            names.update(n for n in re.findall(r"\b((?:amsiwatch|process)_[a-z0-9_]+)\b", e))
+        self.assertTrue(names)
+        self.assertEqual(sorted(names - served), [], "queried but not served")
+
+
+if __name__ == "__main__":
+    BINARY = amsi.take_binary(__doc__)
+    unittest.main()
