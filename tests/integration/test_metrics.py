@@ -325,6 +325,18 @@ class RulesAndDashboard(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.assertRegex(check.stdout, r"SUCCESS: [1-9]\d* rules found")
 
+    def test_the_compose_example_prometheus_configuration_passes_promtool(self):
+        d = amsi.tempdir(self)
+        with open(os.path.join(ROOT, "docker", "prometheus.yml")) as f:
+            config = f.read()
+        self.assertIn("/etc/prometheus/amsiwatch.rules.yml", config)
+        path = os.path.join(d, "prometheus.yml")
+        with open(path, "w") as f:
+            f.write(config.replace("/etc/prometheus/amsiwatch.rules.yml", RULES))
+        check = subprocess.run([PROMTOOL, "check", "config", path], capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
     def test_every_metric_the_rules_and_dashboard_use_is_served(self):
         d = amsi.tempdir(self)
         # A webhook target and a relay hop, so that their families are there too.
