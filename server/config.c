@@ -72,7 +72,8 @@ static const struct option_def table[] = {
      "syslog over TLS listener (RFC 5425, framing as syslog.framing), ADDR:PORT or off; listens "
      "only when syslog-tls.ssl-certificate is set"},
     {"api", T_ADDR, API_DEFAULT_ADDRESS, F(api), 0, 0, NULL,
-     "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off"},
+     "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off; in a file "
+     "also api.address"},
     {"api.allow-networks", T_LINES, "", F(api_allow_networks), 17, 0, ",",
      "client networks allowed to use the HTTP endpoint (CIDR); empty: any"},
     {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",

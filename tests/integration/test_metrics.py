@@ -317,6 +317,23 @@ class Readiness(unittest.TestCase):
         srv.kill()
 
 
+class AllowList(unittest.TestCase):
+    def test_a_client_outside_api_allow_networks_is_refused_at_accept(self):
+        d = amsi.tempdir(self)
+        srv = amsi.Serve(["api"], data_dir=d, cleanup=self,
+                         args=["--stats-interval", "0", "--api-allow-networks", "10.0.0.0/8"])
+        with self.assertRaises(OSError):
+            http("http://127.0.0.1:%d/health" % srv.ports["api"], timeout=10)
+        srv.wait_log(r"warn api: 127\.0\.0\.1:\d+: refused: 127\.0\.0\.1 is not in "
+                     r"api\.allow-networks")
+        self.assertEqual(srv.stop(), 0, srv.log())
+        allowed = amsi.Serve(["api"], data_dir=d, cleanup=self,
+                             args=["--stats-interval", "0", "--api-allow-networks",
+                                   "10.0.0.0/8,127.0.0.0/8"])
+        self.assertEqual(http("http://127.0.0.1:%d/health" % allowed.ports["api"])[0], 200)
+        self.assertEqual(allowed.stop(), 0, allowed.log())
+
+
 @unittest.skipUnless(os.access(PROMTOOL, os.X_OK), "promtool is not installed")
 class RulesAndDashboard(unittest.TestCase):
     def test_the_alerting_rules_pass_promtool(self):
