@@ -84,7 +84,7 @@ class ServeConfigTest(unittest.TestCase):
     def test_the_file_configures_and_flags_win_over_it(self):
         data = os.path.join(self.dir, "data-from-file")
         path = self.write("data-dir: %s\nbeats:\n  listen: 127.0.0.1:1\n  max-window: 50\n" % data)
-        srv = start(self, ["--config", path, "--beats", "127.0.0.1:0"])
+        srv = start(self, ["--config", path, "--beats", "127.0.0.1:0", "--api", "off"])
         try:
             self.assertRegex(srv.ready_line, r"^ready beats=127\.0\.0\.1:\d+$")
             self.assertNotEqual(srv.ready_line, "ready beats=127.0.0.1:1")
