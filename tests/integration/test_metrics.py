@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 
 import amsi
+import webhook_server as ws
 
 BINARY = None
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -315,6 +316,48 @@ class Readiness(unittest.TestCase):
         self.assertGreater(value(text, "amsiwatch_journal_write_errors_total"), 0)
         self.assertEqual(value(text, "amsiwatch_ready"), 0)
         srv.kill()
+
+
+class Webhooks(unittest.TestCase):
+    def test_a_target_s_lag_age_retries_and_deliveries(self):
+        d = amsi.tempdir(self)
+        events = os.path.join(d, "events.ndjson")
+        alerts = gen(events, 200, "1/20", seed=11)
+        hook = ws.WebhookServer()
+        self.addCleanup(hook.close)
+        hook.default("/hook", ws.reply(200))
+        hook.down()
+        srv = amsi.Serve(["beats", "api"], data_dir=d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--webhook",
+                               "ops=generic:" + hook.url("/hook")])
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        replay(srv.ports["beats"], events)
+
+        def metric(name):
+            return value(http(api + "/metrics")[2], name, target="ops")
+        # The receiver is down: every alert waits, the oldest one grows older.
+        self.assertEqual(wait_for(lambda: metric("amsiwatch_webhook_lag_alerts"),
+                                  lambda v: v == alerts, 30), alerts)
+        self.assertGreater(wait_for(lambda: metric("amsiwatch_webhook_retries_total"),
+                                    lambda v: v >= 1, 30), 0)
+        age = wait_for(lambda: metric("amsiwatch_webhook_oldest_undelivered_age_seconds"),
+                       lambda v: v >= 1, 30)
+        self.assertGreaterEqual(age, 1)
+        self.assertEqual(metric("amsiwatch_webhook_sent_total"), 0)
+        hook.up()
+        hook.wait_count("/hook", alerts, 60 * amsi.slow(BINARY), status=200)
+        self.assertEqual(wait_for(lambda: metric("amsiwatch_webhook_sent_total"),
+                                  lambda v: v == alerts, 30), alerts)
+        text = http(api + "/metrics")[2]
+        self.assertEqual(value(text, "amsiwatch_webhook_lag_alerts", target="ops"), 0)
+        self.assertEqual(
+            value(text, "amsiwatch_webhook_oldest_undelivered_age_seconds", target="ops"), 0)
+        self.assertEqual(value(text, "amsiwatch_webhook_dead_total", target="ops"), 0)
+        retried = value(text, "amsiwatch_webhook_retries_total", target="ops")
+        self.assertEqual(
+            value(text, "amsiwatch_webhook_request_duration_seconds_count", target="ops"),
+            alerts + retried)
+        self.assertEqual(srv.stop(), 0, srv.log())
 
 
 class AllowList(unittest.TestCase):
