@@ -193,10 +193,14 @@ static void listener_metrics(struct out *o, struct server *s)
     if (beats)
         u64(o, L("listener", "beats"), s->counters.keepalives);
     family(o, "amsiwatch_budget_waits_total", "counter",
-           "Times a connection stopped being read because its connection budget or the global "
-           "budget was full.");
+           "Times a connection stopped being read because its memory budget was full (Beats: "
+           "the connection or global budget; syslog TCP: syslog.connection-budget).");
     if (beats)
         u64(o, L("listener", "beats"), s->counters.budget_waits);
+    for (size_t i = 0; i < 3; i++) {
+        if (sl[i].on && i != 1)
+            u64(o, L("listener", sl[i].name), sl[i].k->budget_waits);
+    }
     family(o, "amsiwatch_window_ack_latency_seconds", "histogram",
            "Beats windows, from the arrival of their W frame to their ACK (millisecond "
            "resolution).");
@@ -521,6 +525,36 @@ static const char *not_ready(struct server *s)
     return NULL;
 }
 
+/* The process's start in seconds since the epoch: the boot time plus its start in clock ticks
+ * after boot (/proc), else when serve started. */
+static double start_time(const struct server *s)
+{
+    double fallback = (double)s->started_wall_ms / 1e3;
+    char stat[1024];
+    unsigned long long ticks = 0, btime = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return fallback;
+    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    /* After the command name (in parentheses, which may hold anything), field 22 is 20 on. */
+    char *p = strrchr(stat, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+        return fallback;
+    f = fopen("/proc/stat", "r");
+    if (!f)
+        return fallback;
+    char line[256];
+    while (fgets(line, sizeof(line), f) && sscanf(line, "btime %llu", &btime) != 1)
+        ;
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    return btime && hz > 0 ? (double)btime + (double)ticks / (double)hz : fallback;
+}
+
 static void process_metrics(struct out *o, struct server *s)
 {
     struct rusage ru;
@@ -540,7 +574,7 @@ static void process_metrics(struct out *o, struct server *s)
         u64(o, NULL, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
     family(o, "process_start_time_seconds", "gauge",
            "Start time of the process since unix epoch in seconds.");
-    real(o, NULL, (double)s->started_wall_ms / 1e3);
+    real(o, NULL, start_time(s));
     family(o, "amsiwatch_build_info", "gauge", "The version of amsiwatch running (always 1).");
     u64(o, L("version", AMSIWATCH_VERSION), 1);
     family(o, "amsiwatch_ready", "gauge",

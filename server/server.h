@@ -30,6 +30,7 @@ struct feed;
 struct syslogd_counters {
     uint64_t messages, bytes, drops, truncated, framing_errors, invalid_utf8, tls_on_plaintext;
     uint64_t connections, refused;
+    uint64_t budget_waits; /* TCP reads paused on syslog.connection-budget */
 };
 
 struct server {

@@ -398,8 +398,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         }
         return;
     }
-    if (c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c))
+    if (c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c)) {
+        if (!c->base.paused && c->inflight_bytes >= s->cfg.syslog_connection_budget)
+            c->k->budget_waits++;
         pause_conn(c);
+    }
 }
 
 static void start_reading(struct syslogd_conn *c)
