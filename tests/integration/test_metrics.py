@@ -415,6 +415,16 @@ class RulesAndDashboard(unittest.TestCase):
         self.assertTrue(names)
         self.assertEqual(sorted(names - served), [], "queried but not served")
 
+        # The README's reference names every family served, and nothing else.
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        section = readme.split("### Metrics reference", 1)[1].split("\n### ", 1)[0]
+        documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, re.M))
+        declared = set(re.findall(r"^# TYPE (\S+) ", http("http://127.0.0.1:%d/metrics"
+                                                           % srv.ports["api"])[2], re.M))
+        self.assertEqual((sorted(declared - documented), sorted(documented - declared)), ([], []),
+                         "(served but not in the README, in the README but not served)")
+
 
 if __name__ == "__main__":
     BINARY = amsi.take_binary(__doc__)
