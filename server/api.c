@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -33,6 +35,23 @@ struct api {
     int handles; /* open libuv handles; the last one to close frees the api */
     struct sec_listener sec;
     uint64_t requests;
+    /* With TLS the endpoint accepts on its own socket and terminates TLS with the listeners'
+     * engine (OpenSSL over memory BIOs): Debian's libmicrohttpd does TLS with GnuTLS only. Each
+     * connection's plaintext goes to libmicrohttpd over a socketpair. */
+    bool tls;
+    uv_tcp_t listener;
+    uv_timer_t tls_tick; /* handshake timeouts */
+    struct conn_list conns;
+};
+
+/* A TLS connection of the endpoint. */
+struct api_conn {
+    struct conn base; /* first: the handle's block */
+    struct api *api;
+    uv_pipe_t pipe; /* our end of the socketpair; libmicrohttpd holds the other */
+    bool pipe_open, shutting;
+    struct buf plain; /* what one read decrypted */
+    uv_shutdown_t shutdown;
 };
 
 /* ---- Metrics: one walk over the counters, written as Prometheus text or as JSON ---- */
@@ -236,10 +255,12 @@ static void listener_metrics(struct out *o, struct server *s)
             u64(o, L("listener", sl[i].name), sl[i].k->invalid_utf8);
     }
 
-    const struct sec_listener *secs[] = {&s->beats_sec, &s->syslog_tls_sec};
-    const char *names[] = {"beats", "syslog-tls"};
+    const struct sec_listener *secs[] = {&s->beats_sec, &s->syslog_tls_sec,
+                                         s->api ? &s->api->sec : &s->syslog_tls_sec};
+    const char *names[] = {"beats", "syslog-tls", "api"};
+    size_t nsecs = s->api && s->api->tls ? 3 : 2;
     family(o, "amsiwatch_tls_handshakes_total", "counter", "TLS handshakes completed.");
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < nsecs; i++) {
         if (secs[i]->tls)
             u64(o, L("listener", names[i]), secs[i]->handshakes);
     }
@@ -247,7 +268,7 @@ static void listener_metrics(struct out *o, struct server *s)
            "TLS handshakes that failed, by reason: plaintext (a client that does not speak TLS), "
            "timeout (not done within ssl-handshake-timeout), error (any other: certificates, "
            "protocols, ciphers).");
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < nsecs; i++) {
         const struct sec_listener *l = secs[i];
         if (!l->tls)
             continue;
@@ -706,6 +727,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct api *a = cls;
+    if (a->tls)
+        return MHD_YES; /* checked when the TCP connection was accepted */
     struct sockaddr_storage ss;
     char peer[96];
     memset(&ss, 0, sizeof(ss));
@@ -742,6 +765,220 @@ static void run(struct api *a)
         uv_timer_stop(&a->timer);
 }
 
+/* ---- TLS: connections terminated here, their plaintext passed to libmicrohttpd ---- */
+
+#define API_MAX_PIPE_QUEUE (1u << 20)
+
+static char pipe_scratch[16384];
+
+static void on_pipe_closed(uv_handle_t *h);
+
+struct pipe_write {
+    uv_write_t req;
+    uint8_t bytes[];
+};
+
+static void tls_closing(struct conn *k, bool error)
+{
+    struct api_conn *c = (struct api_conn *)k;
+    (void)error;
+    if (c->pipe_open) {
+        c->pipe_open = false;
+        uv_close((uv_handle_t *)&c->pipe, on_pipe_closed);
+    }
+}
+
+static void tls_release(struct conn *k)
+{
+    struct api_conn *c = (struct api_conn *)k;
+    buf_free(&c->plain);
+    free(c);
+}
+
+static const struct conn_ops tls_ops = {tls_closing, tls_release};
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void on_pipe_written(uv_write_t *req, int status)
+{
+    struct api_conn *c = req->data;
+    free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_close(&c->base, uv_strerror(status), false);
+    conn_unref(&c->base);
+}
+
+/* Plaintext from the client, to libmicrohttpd. */
+static void to_pipe(struct api_conn *c, const char *p, size_t n)
+{
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > API_MAX_PIPE_QUEUE) {
+        conn_close(&c->base, "sends faster than requests are answered", true);
+        return;
+    }
+    struct pipe_write *w = malloc(sizeof(*w) + n);
+    if (!w) {
+        conn_close(&c->base, "out of memory", true);
+        return;
+    }
+    memcpy(w->bytes, p, n);
+    uv_buf_t b = uv_buf_init((char *)w->bytes, (unsigned)n);
+    w->req.data = c;
+    conn_ref(&c->base);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_pipe_written);
+    if (rc < 0) {
+        free(w);
+        conn_unref(&c->base);
+        conn_close(&c->base, uv_strerror(rc), false);
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct api_conn *c = req->data;
+    (void)status;
+    conn_close(&c->base, "answered", false);
+    conn_unref(&c->base);
+}
+
+static void pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)h;
+    (void)suggested;
+    *out = uv_buf_init(pipe_scratch, sizeof(pipe_scratch));
+}
+
+/* Answers from libmicrohttpd, encrypted to the client; its end closing ends the connection once
+ * what was written has left. */
+static void on_pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct api_conn *c = st->data;
+    if (n == 0 || c->base.closing)
+        return;
+    if (n > 0) {
+        conn_write(&c->base, b->base, (size_t)n);
+        return;
+    }
+    uv_read_stop(st);
+    if (c->shutting)
+        return;
+    c->shutting = true;
+    c->shutdown.data = c;
+    conn_ref(&c->base);
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->base.tcp, on_shutdown) < 0) {
+        conn_unref(&c->base);
+        conn_close(&c->base, "answered", false);
+    }
+}
+
+static void tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)h;
+    (void)suggested;
+    *out = uv_buf_init(sec_read_scratch(), SEC_READ_SCRATCH);
+}
+
+static void on_tls_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct api_conn *c = st->data;
+    struct api *a = c->api;
+    if (n == 0 || c->base.closing)
+        return;
+    if (n < 0) {
+        conn_close(&c->base, n == UV_EOF ? "closed by the client" : uv_strerror((int)n), false);
+        return;
+    }
+    char why[600];
+    buf_reset(&c->plain);
+    int rc = sec_conn_input(&a->sec, &c->base.sec, c->base.peer, (const uint8_t *)b->base,
+                            (size_t)n, &c->plain, server_now(a->srv), why, sizeof(why));
+    conn_flush_tls(&c->base); /* handshake messages, alerts */
+    if (rc < 0) {
+        conn_close(&c->base, why, true);
+        return;
+    }
+    if (c->plain.len && !c->base.closing)
+        to_pipe(c, c->plain.data, c->plain.len);
+    if (rc == 1 && !c->base.closing)
+        conn_close(&c->base, "closed by the client", false);
+}
+
+static void on_tls_connection(uv_stream_t *server, int status)
+{
+    struct api *a = server->data;
+    struct server *s = a->srv;
+    if (status < 0) {
+        log_warn("api", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct api_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        log_warn("api", "refusing a connection: out of memory for it");
+        net_refuse(server);
+        return;
+    }
+    if (conn_accept(&c->base, server, s, &a->conns, "api", &tls_ops) < 0)
+        return;
+    c->api = a;
+    buf_init(&c->plain, 1u << 20);
+    if (a->conns.count > API_MAX_CONNECTIONS) {
+        conn_close(&c->base, "too many connections to the HTTP endpoint", true);
+        return;
+    }
+    if (!sec_admit_tcp(&a->sec, &c->base.tcp, c->base.peer, "api", server_now(s))) {
+        conn_close(&c->base, "refused by api.allow-networks", false); /* logged once a minute */
+        return;
+    }
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+        conn_close(&c->base, "cannot make the connection's socketpair", true);
+        return;
+    }
+    uv_pipe_init(s->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->pipe_open = true;
+    conn_ref(&c->base); /* the pipe's, dropped when it closes */
+    if (uv_pipe_open(&c->pipe, fds[0]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        conn_close(&c->base, "cannot watch the connection's socketpair", true);
+        return;
+    }
+    /* libmicrohttpd owns FDS[1] from here, failure or not. Its address is the socketpair's, so
+     * that it does not try TCP options on it (the handlers never look at the peer). */
+    struct sockaddr_un local = {.sun_family = AF_UNIX};
+    if (MHD_add_connection(a->mhd, fds[1], (struct sockaddr *)&local, sizeof(local)) != MHD_YES) {
+        conn_close(&c->base, "the HTTP server took no more connections", true);
+        return;
+    }
+    if (sec_conn_start(&a->sec, &c->base.sec, server_now(s)) < 0) {
+        conn_close(&c->base, "out of memory starting TLS", true);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, pipe_alloc, on_pipe_read);
+    conn_start_reading(&c->base, tls_alloc, on_tls_read);
+    run(a);
+}
+
+static void on_tls_tick(uv_timer_t *t)
+{
+    struct api *a = t->data;
+    uint64_t now = server_now(a->srv);
+    for (struct conn *k = a->conns.head, *next; k; k = next) {
+        next = k->next;
+        if (sec_conn_handshake_expired(&a->sec, &k->sec, now)) {
+            a->sec.handshake_failures++;
+            a->sec.handshake_timeouts++;
+            conn_close(k, "the TLS handshake did not complete within api.ssl-handshake-timeout",
+                       true);
+        }
+    }
+}
+
+/* ---- Starting and stopping ---- */
+
 static void handle_closed(uv_handle_t *h)
 {
     struct api *a = h->data;
@@ -755,24 +992,61 @@ void api_stop(struct api *a)
 {
     if (!a)
         return;
+    while (a->conns.head)
+        conn_close(a->conns.head, "stopping", false);
     uv_poll_stop(&a->poll);
     uv_timer_stop(&a->timer);
     MHD_stop_daemon(a->mhd);
     a->mhd = NULL;
     uv_close((uv_handle_t *)&a->poll, handle_closed);
     uv_close((uv_handle_t *)&a->timer, handle_closed);
+    if (a->tls) {
+        uv_close((uv_handle_t *)&a->listener, handle_closed);
+        uv_close((uv_handle_t *)&a->tls_tick, handle_closed);
+    }
 }
 
 /* libmicrohttpd's own messages go to the log. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct api *a = cls;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
-    log_warn("api", "%s", line);
+    /* Behind TLS its connections are socketpairs, which have no TCP options to set or flush. */
+    if (a->tls && (strstr(line, "TCP_NODELAY") || strstr(line, "TCP_CORK") ||
+                   strstr(line, "Failed to push the data")))
+        log_debug("api", "%s", line);
+    else
+        log_warn("api", "%s", line);
+}
+
+/* The TLS listener, on the loop: 0 with BOUND, or a negative errno (printed). */
+static int tls_listen(struct api *a, const struct sockaddr_storage *addr, char *bound,
+                      size_t boundlen)
+{
+    struct server *s = a->srv;
+    uv_tcp_init(s->loop, &a->listener);
+    a->listener.data = a;
+    int rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->listener, 128, on_tls_connection);
+    if (rc < 0) {
+        if (rc != UV_EADDRINUSE || strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
+            fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s: %s\n", s->cfg.api,
+                    uv_strerror(rc));
+        return rc == UV_EADDRINUSE ? -EADDRINUSE : -EIO;
+    }
+    struct sockaddr_storage got;
+    int len = sizeof(got);
+    uv_tcp_getsockname(&a->listener, (struct sockaddr *)&got, &len);
+    net_format_addr(&got, bound, boundlen);
+    uv_timer_init(s->loop, &a->tls_tick);
+    a->tls_tick.data = a;
+    uv_timer_start(&a->tls_tick, on_tls_tick, 1000, 1000);
+    return 0;
 }
 
 int api_start(struct server *s, char *bound, size_t boundlen)
@@ -786,45 +1060,72 @@ int api_start(struct server *s, char *bound, size_t boundlen)
     if (!a)
         return -ENOMEM;
     a->srv = s;
-    char why[600];
-    if (sec_listener_init(&a->sec, "api", NULL, s->cfg.api_allow_networks, NULL, why, sizeof(why)) <
-        0) {
+    const struct tls_options *t = &s->cfg.api_tls;
+    a->tls = t->ssl_enabled;
+    char why[2400];
+    if (sec_listener_init(&a->sec, "api", a->tls ? t : NULL, t->allow_networks,
+                          a->tls ? t->allow_peers : NULL, why, sizeof(why)) < 0) {
         fprintf(stderr, "amsiwatch serve: %s\n", why);
         free(a);
         return -EINVAL;
     }
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    a->mhd =
-        MHD_start_daemon(flags, 0, on_accept, a, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
+    if (a->tls)
+        a->mhd =
+            MHD_start_daemon(flags | MHD_USE_NO_LISTEN_SOCKET, 0, on_accept, a, on_request, a,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_CONNECTION_LIMIT,
+                             (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
+    else
+        a->mhd = MHD_start_daemon(
+            flags | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, on_accept, a, on_request, a,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
     if (!a->mhd) {
         /* libmicrohttpd has logged why (through mhd_log); taken is by far the likeliest. */
-        if (strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
+        if (a->tls || strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
             fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s\n", s->cfg.api);
+        bool tls = a->tls;
         sec_listener_free(&a->sec);
         free(a);
-        return -EADDRINUSE;
+        return tls ? -EIO : -EADDRINUSE;
     }
-    const union MHD_DaemonInfo *li = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_LISTEN_FD);
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    struct sockaddr_storage got;
-    socklen_t gotlen = sizeof(got);
-    if (!li || !ei || getsockname(li->listen_fd, (struct sockaddr *)&got, &gotlen) != 0) {
-        fprintf(stderr, "amsiwatch serve: the api listener has no address\n");
+    int rc = 0;
+    if (!ei) {
+        fprintf(stderr, "amsiwatch serve: the HTTP server has no epoll descriptor\n");
+        rc = -EIO;
+    } else if (a->tls) {
+        rc = tls_listen(a, &addr, bound, boundlen);
+        if (rc < 0) {
+            /* The handle is closed on the loop; the api goes with it. */
+            MHD_stop_daemon(a->mhd);
+            a->handles = 1;
+            uv_close((uv_handle_t *)&a->listener, handle_closed);
+            return rc;
+        }
+    } else {
+        const union MHD_DaemonInfo *li = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+        struct sockaddr_storage got;
+        socklen_t gotlen = sizeof(got);
+        if (!li || getsockname(li->listen_fd, (struct sockaddr *)&got, &gotlen) != 0) {
+            fprintf(stderr, "amsiwatch serve: the api listener has no address\n");
+            rc = -EIO;
+        } else {
+            net_format_addr(&got, bound, boundlen);
+        }
+    }
+    if (rc < 0) {
         MHD_stop_daemon(a->mhd);
         sec_listener_free(&a->sec);
         free(a);
-        return -EIO;
+        return rc;
     }
-    net_format_addr(&got, bound, boundlen);
     uv_poll_init(s->loop, &a->poll, ei->epoll_fd);
     uv_timer_init(s->loop, &a->timer);
     a->poll.data = a->timer.data = a;
-    a->handles = 2;
+    a->handles = a->tls ? 4 : 2;
     uv_poll_start(&a->poll, UV_READABLE, on_poll);
     s->api = a;
     run(a);

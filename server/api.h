@@ -3,6 +3,8 @@
  * as one JSON document). Served by libmicrohttpd without a thread of its own: its epoll
  * descriptor is watched by the serve loop, so the handlers run on the loop thread and read its
  * counters as they are; counters of other threads come through their modules' lock-free getters.
+ * With api.ssl-enabled the endpoint accepts on its own socket and terminates TLS as the listeners
+ * do (server/secure.c), passing each connection's plaintext to libmicrohttpd over a socketpair.
  * Loop thread only. */
 #ifndef AMSI_SERVER_API_H
 #define AMSI_SERVER_API_H

@@ -74,8 +74,6 @@ static const struct option_def table[] = {
     {"api", T_ADDR, API_DEFAULT_ADDRESS, F(api), 0, 0, NULL,
      "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off; in a file "
      "also api.address"},
-    {"api.allow-networks", T_LINES, "", F(api_allow_networks), 17, 0, ",",
-     "client networks allowed to use the HTTP endpoint (CIDR); empty: any"},
     {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",
      "detection profile: elastic (Elastic's verdicts exactly) or extended"},
     {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
@@ -150,6 +148,9 @@ static const struct option_def table[] = {
      "TLS on the Beats listener (needs beats.ssl-certificate and beats.ssl-key)"},
     TLS_OPTIONS("beats", beats_tls, 1),
     TLS_OPTIONS("syslog-tls", syslog_tls_opts, 6),
+    {"api.ssl-enabled", T_BOOL, "false", F(api_tls.ssl_enabled), 0, 0, NULL,
+     "TLS on the HTTP endpoint (needs api.ssl-certificate and api.ssl-key)"},
+    TLS_OPTIONS("api", api_tls, 17),
     {"relay.beats.hosts", T_LINES, "", F(relay_beats_hosts), 11, 0, ",",
      "pass every Beats window on to these next hops (Logstash's beats input, another amsiwatch), "
      "HOST:PORT (port 5044 when left out), repeatable or comma-separated; the Beat's ACK then "

@@ -21,8 +21,7 @@ struct config {
     char syslog_udp[256]; /* "ADDR:PORT" or "off" */
     char syslog_tls[256]; /* "ADDR:PORT" or "off"; listens only with a certificate */
     char api[256];        /* the HTTP endpoint (metrics, health): "ADDR:PORT" or "off" */
-    char api_allow_networks[4096];
-    char profile[16]; /* elastic | extended */
+    char profile[16];     /* elastic | extended */
     char log_level[16];
     char log_format[8]; /* text | json */
     bool quiet;
@@ -63,6 +62,7 @@ struct config {
     /* TLS and access control per listener */
     struct tls_options beats_tls;
     struct tls_options syslog_tls_opts;
+    struct tls_options api_tls; /* the HTTP endpoint's */
     /* the Beats relay: Beats' output.logstash options under relay.beats */
     char relay_beats_hosts[4096]; /* one per line; empty: no relay */
     bool relay_beats_loadbalance;

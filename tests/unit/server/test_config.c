@@ -258,13 +258,14 @@ Test(config, the_api_is_on_loopback_by_default_and_takes_its_address_as_api_addr
     struct config c;
     config_defaults(&c);
     cr_assert_str_eq(c.api, "127.0.0.1:9184");
-    cr_assert_str_eq(c.api_allow_networks, "");
+    cr_assert_str_eq(c.api_tls.allow_networks, "");
+    cr_assert(!c.api_tls.ssl_enabled);
     config_free(&c);
     loaded(&c, "api:\n"
                "  address: 0.0.0.0:9200\n"
                "  allow-networks: [10.0.0.0/8, 192.0.2.0/24]\n");
     cr_assert_str_eq(c.api, "0.0.0.0:9200");
-    cr_assert_str_eq(c.api_allow_networks, "10.0.0.0/8\n192.0.2.0/24");
+    cr_assert_str_eq(c.api_tls.allow_networks, "10.0.0.0/8\n192.0.2.0/24");
     config_free(&c);
     cr_assert_eq(load(&c, "api: localhost\n"), -1);
     cr_assert(strstr(errtext, "'localhost' is not ADDR:PORT (or off)"), "%s", errtext);
