@@ -22,8 +22,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return bytes; /* the rest is read and left out */
 }
 
-long probe_get(const char *url, long timeout_ms, char *body, size_t bodylen, char *err,
-               size_t errlen)
+long probe_get(const char *url, const struct probe_tls *tls, long timeout_ms, char *body,
+               size_t bodylen, char *err, size_t errlen)
 {
     struct sink s = {body, 0, bodylen};
     char curl_err[CURL_ERROR_SIZE] = "";
@@ -43,6 +43,16 @@ long probe_get(const char *url, long timeout_ms, char *body, size_t bodylen, cha
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "amsiwatch-health/" AMSIWATCH_VERSION);
+    if (tls && tls->ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, tls->ca);
+    if (tls && tls->cert)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, tls->cert);
+    if (tls && tls->key)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, tls->key);
+    if (tls && tls->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     CURLcode rc = curl_easy_perform(c);
     long status = -1;
     if (rc == CURLE_OK)

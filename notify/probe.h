@@ -5,9 +5,19 @@
 
 #include <stddef.h>
 
-/* GETs URL within TIMEOUT_MS. Returns the HTTP status with the start of the body in BODY (at most
- * BODYLEN - 1 bytes, NUL-terminated), or -1 with the transfer's error in ERR. */
-long probe_get(const char *url, long timeout_ms, char *body, size_t bodylen, char *err,
-               size_t errlen);
+#include <stdbool.h>
+
+/* HTTPS: the server's CAs (NULL: the system's), a client certificate and its key (NULL: none),
+ * or no verification of the server at all. */
+struct probe_tls {
+    const char *ca, *cert, *key;
+    bool insecure;
+};
+
+/* GETs URL within TIMEOUT_MS (TLS may be NULL). Returns the HTTP status with the start of the
+ * body in BODY (at most BODYLEN - 1 bytes, NUL-terminated), or -1 with the transfer's error in
+ * ERR. */
+long probe_get(const char *url, const struct probe_tls *tls, long timeout_ms, char *body,
+               size_t bodylen, char *err, size_t errlen);
 
 #endif

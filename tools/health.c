@@ -13,20 +13,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: amsiwatch health [--api ADDR:PORT] [--live] [--timeout SECONDS]\n"
-               "Asks a running `amsiwatch serve` through its HTTP endpoint (api.address) whether "
-               "it is ready\n"
-               "(GET /ready: listeners bound, journal writable, not stopping) and prints one "
-               "line.\n"
-               "Exit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n\n"
-               "  --api ADDR:PORT    the endpoint (default " DEFAULT_API
-               "; 0.0.0.0 and [::] mean this host)\n"
-               "  --live             ask /health instead: alive, even while not ready\n"
-               "  --timeout SECONDS  give up after this long (default 5)\n");
+    fprintf(f,
+            "usage: amsiwatch health [--api ADDR:PORT] [--live] [--timeout SECONDS] [--tls ...]\n"
+            "Asks a running `amsiwatch serve` through its HTTP endpoint (api.address) whether "
+            "it is ready\n"
+            "(GET /ready: listeners bound, journal writable, not stopping) and prints one "
+            "line.\n"
+            "Exit status: 0 ready, 1 not ready or unreachable, 2 usage error.\n\n"
+            "  --api ADDR:PORT    the endpoint (default " DEFAULT_API
+            "; 0.0.0.0 and [::] mean this host)\n"
+            "  --live             ask /health instead: alive, even while not ready\n"
+            "  --timeout SECONDS  give up after this long (default 5)\n"
+            "  --tls              HTTPS (api.ssl-enabled): the server verified against the "
+            "system's CAs\n"
+            "  --tls-ca FILE      ... or against these CAs (PEM); implies --tls\n"
+            "  --tls-cert FILE    client certificate (PEM) for api.ssl-client-authentication\n"
+            "  --tls-key FILE     its private key (PEM)\n"
+            "  --tls-insecure     HTTPS without verifying the server (a certificate that does "
+            "not name\n"
+            "                     the address asked, as 127.0.0.1 in a container)\n");
 }
 
 /* The URL of PATH on API; a wildcard address (what serve listens on) becomes the loopback. */
-static int make_url(const char *api, const char *path, char *out, size_t outlen)
+static int make_url(const char *api, bool https, const char *path, char *out, size_t outlen)
 {
     const char *colon = strrchr(api, ':');
     if (!colon || colon == api || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
@@ -41,20 +50,26 @@ static int make_url(const char *api, const char *path, char *out, size_t outlen)
         snprintf(host, sizeof(host), "127.0.0.1");
     else if (strcmp(host, "[::]") == 0)
         snprintf(host, sizeof(host), "[::1]");
-    int n = snprintf(out, outlen, "http://%s:%s%s", host, colon + 1, path);
+    int n = snprintf(out, outlen, "%s://%s:%s%s", https ? "https" : "http", host, colon + 1, path);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 int health_main(int argc, char **argv)
 {
     const char *api = DEFAULT_API;
-    bool live = false;
+    bool live = false, https = false;
     double timeout_s = 5;
+    struct probe_tls tls = {0};
     static const struct option longopts[] = {
         {"api", required_argument, NULL, 'a'},
         {"live", no_argument, NULL, 'l'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        {"tls", no_argument, NULL, 's'},
+        {"tls-ca", required_argument, NULL, 'C'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"tls-insecure", no_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -66,6 +81,23 @@ int health_main(int argc, char **argv)
             break;
         case 'l':
             live = true;
+            break;
+        case 's':
+            https = true;
+            break;
+        case 'C':
+            https = true;
+            tls.ca = optarg;
+            break;
+        case 'c':
+            tls.cert = optarg;
+            break;
+        case 'k':
+            tls.key = optarg;
+            break;
+        case 'i':
+            https = true;
+            tls.insecure = true;
             break;
         case 't': {
             char *end;
@@ -92,12 +124,17 @@ int health_main(int argc, char **argv)
         return 2;
     }
     char url[400];
-    if (make_url(api, live ? "/health" : "/ready", url, sizeof(url)) < 0) {
+    if ((tls.cert || tls.key) && !https) {
+        fprintf(stderr, "amsiwatch health: --tls-cert and --tls-key need --tls\n");
+        return 2;
+    }
+    if (make_url(api, https, live ? "/health" : "/ready", url, sizeof(url)) < 0) {
         fprintf(stderr, "amsiwatch health: --api '%s' is not ADDR:PORT\n", api);
         return 2;
     }
     char body[4096], err[512];
-    long status = probe_get(url, (long)(timeout_s * 1000), body, sizeof(body), err, sizeof(err));
+    long status = probe_get(url, https ? &tls : NULL, (long)(timeout_s * 1000), body, sizeof(body),
+                            err, sizeof(err));
     if (status < 0) {
         printf("unreachable: %s: %s\n", url, err);
         return 1;
