@@ -3,7 +3,8 @@
 Beats windows (`amsiwatch replay` of `amsiwatch gen` events with AmsiEnable hits) and syslog
 messages (TCP and UDP) arrive; Prometheus' HTTP API must give back the numbers sent. Also:
 `promtool check metrics` on the output, /stats with the same numbers as JSON, /health and /ready
-(503 while stopping and while the journal waits out a failing disk), 404 and 405,
+(503 while stopping and while the journal waits out a failing disk), 404 and 405, TLS with
+client certificates (Prometheus scraping over HTTPS), the allow list, a webhook target's lag,
 `amsiwatch health` against a running serve and a closed port, the alerting rules
 (`promtool check rules`) and every metric the Grafana dashboard queries present in /metrics.
 
@@ -16,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -26,6 +28,7 @@ import urllib.request
 
 import amsi
 import webhook_server as ws
+from test_tls import Pki
 
 BINARY = None
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -111,13 +114,17 @@ def replay(port, path, *args):
 class Prometheus:
     """/usr/bin/prometheus scraping TARGET (HOST:PORT) every second, on a port picked here."""
 
-    def __init__(self, target, owner):
+    def __init__(self, target, owner, scheme="http", tls=None):
         self.dir = amsi.tempdir(owner, prefix="prometheus-")
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "scrape_configs:\n  - job_name: amsiwatch\n"
-                    "    static_configs:\n      - targets: ['%s']\n" % target)
+                    "scrape_configs:\n  - job_name: amsiwatch\n    scheme: %s\n"
+                    "    static_configs:\n      - targets: ['%s']\n" % (scheme, target))
+            if tls:
+                f.write("    tls_config:\n")
+                for k, v in tls.items():
+                    f.write("      %s: %s\n" % (k, v))
         for _ in range(5):  # the port picked may be taken before Prometheus binds it
             self.port = free_port()
             self.log = open(os.path.join(self.dir, "log"), "w+")
@@ -358,6 +365,72 @@ class Webhooks(unittest.TestCase):
             value(text, "amsiwatch_webhook_request_duration_seconds_count", target="ops"),
             alerts + retried)
         self.assertEqual(srv.stop(), 0, srv.log())
+
+
+@unittest.skipUnless(shutil.which("openssl"), "the openssl command is not installed")
+class Tls(unittest.TestCase):
+    """api.ssl-enabled: TLS terminated by the listeners' engine, client certificates required."""
+
+    def setUp(self):
+        self.d = amsi.tempdir(self)
+        self.pki = Pki(self.d)
+        self.pki.ca("ca", "metrics test CA")
+        self.pki.cert("server", "/CN=amsiwatch.test", "ca", "DNS:localhost,IP:127.0.0.1")
+        self.pki.cert("prometheus", "/O=Example/CN=prometheus", "ca", None, server=False)
+        self.pki.cert("other", "/O=Example/CN=someone-else", "ca", None, server=False)
+        self.srv = amsi.Serve(
+            ["beats", "api"], data_dir=self.d + "/data", cleanup=self,
+            args=["--stats-interval", "0", "--quiet", "--api-ssl-enabled",
+                  "--api-ssl-certificate", self.pki.path("server.pem"),
+                  "--api-ssl-key", self.pki.path("server.key"),
+                  "--api-ssl-certificate-authorities", self.pki.path("ca.pem"),
+                  "--api-ssl-client-authentication", "required",
+                  "--api-ssl-allow-peers", "CN=prometheus,O=Example"])
+        self.api = "127.0.0.1:%d" % self.srv.ports["api"]
+
+    def get(self, path, client=None):
+        ctx = ssl.create_default_context(cafile=self.pki.path("ca.pem"))
+        if client:
+            ctx.load_cert_chain(self.pki.path(client + ".pem"), self.pki.path(client + ".key"))
+        req = urllib.request.Request("https://%s%s" % (self.api, path))
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+            return r.status, r.read().decode()
+
+    def test_https_with_a_client_certificate_and_nothing_else(self):
+        status, body = self.get("/ready", client="prometheus")
+        self.assertEqual((status, json.loads(body)), (200, {"status": "ready"}))
+        for client in (None, "other"):  # no certificate; one ssl-allow-peers does not name
+            with self.assertRaises(OSError):
+                self.get("/ready", client=client)
+        with self.assertRaises(OSError):  # plaintext HTTP on the TLS port
+            http("http://%s/ready" % self.api)
+        text = self.get("/metrics", client="prometheus")[1]
+        self.assertGreaterEqual(value(text, "amsiwatch_tls_handshakes_total", listener="api"), 2)
+        self.assertEqual(value(text, "amsiwatch_tls_handshake_failures_total", listener="api",
+                               reason="plaintext"), 1)
+        self.assertEqual(value(text, "amsiwatch_access_refusals_total", listener="api",
+                               reason="peer"), 1)
+        health = [BINARY, "health", "--api", self.api, "--tls-ca", self.pki.path("ca.pem"),
+                  "--tls-cert", self.pki.path("prometheus.pem"),
+                  "--tls-key", self.pki.path("prometheus.key")]
+        ok = subprocess.run(health, capture_output=True, text=True, timeout=30)
+        self.assertEqual((ok.returncode, ok.stdout), (0, "ready\n"), ok.stderr)
+        no = subprocess.run(health[:6], capture_output=True, text=True, timeout=30)
+        self.assertEqual(no.returncode, 1, "no client certificate")
+        self.assertEqual(self.srv.stop(), 0, self.srv.log())
+
+    @unittest.skipUnless(os.access(PROMETHEUS, os.X_OK), "%s is not installed" % PROMETHEUS)
+    def test_prometheus_scrapes_over_https_with_its_certificate(self):
+        tls = {"ca_file": self.pki.path("ca.pem"), "cert_file": self.pki.path("prometheus.pem"),
+               "key_file": self.pki.path("prometheus.key")}
+        prom = Prometheus(self.api, self, scheme="https", tls=tls)
+        events = os.path.join(self.d, "events.ndjson")
+        alerts = gen(events, 100, "1/10", seed=2)
+        replay(self.srv.ports["beats"], events)
+        want = {'amsiwatch_events_received_total{listener="beats"}': 100,
+                'amsiwatch_alerts_total': alerts, 'up{job="amsiwatch"}': 1}
+        got = wait_for(lambda: {q: prom.query(q) for q in want}, lambda g: g == want, 90, step=1)
+        self.assertEqual(got, want, prom.output())
 
 
 class AllowList(unittest.TestCase):
