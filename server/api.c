@@ -1023,6 +1023,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         log_warn("api", "%s", line);
 }
 
+/* The endpoint's TLS and access rules into L; prints what is wrong. */
+static int api_security(struct sec_listener *l, const struct config *c)
+{
+    const struct tls_options *t = &c->api_tls;
+    char why[2400];
+    if (sec_listener_init(l, "api", t->ssl_enabled ? t : NULL, t->allow_networks,
+                          t->ssl_enabled ? t->allow_peers : NULL, why, sizeof(why)) < 0) {
+        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        return -1;
+    }
+    if (!t->ssl_enabled && t->certificate[0])
+        log_warn("api", "api.ssl-certificate is set but api.ssl-enabled is false: the HTTP "
+                        "endpoint is plaintext");
+    return 0;
+}
+
+int api_check(const struct config *c)
+{
+    struct sec_listener l;
+    memset(&l, 0, sizeof(l));
+    int rc = api_security(&l, c);
+    sec_listener_free(&l);
+    return rc;
+}
+
 /* The TLS listener, on the loop: 0 with BOUND, or a negative errno (printed). */
 static int tls_listen(struct api *a, const struct sockaddr_storage *addr, char *bound,
                       size_t boundlen)
@@ -1060,12 +1085,8 @@ int api_start(struct server *s, char *bound, size_t boundlen)
     if (!a)
         return -ENOMEM;
     a->srv = s;
-    const struct tls_options *t = &s->cfg.api_tls;
-    a->tls = t->ssl_enabled;
-    char why[2400];
-    if (sec_listener_init(&a->sec, "api", a->tls ? t : NULL, t->allow_networks,
-                          a->tls ? t->allow_peers : NULL, why, sizeof(why)) < 0) {
-        fprintf(stderr, "amsiwatch serve: %s\n", why);
+    a->tls = s->cfg.api_tls.ssl_enabled;
+    if (api_security(&a->sec, &s->cfg) < 0) {
         free(a);
         return -EINVAL;
     }

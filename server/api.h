@@ -22,6 +22,11 @@ struct api;
  * another negative errno (printed). */
 int api_start(struct server *s, char *bound, size_t boundlen);
 
+/* Checks the endpoint's TLS files and allow list (api.*) as api_start would, binding nothing.
+ * Returns 0, or -1 after printing what is wrong. */
+struct config;
+int api_check(const struct config *c);
+
 /* Closes the endpoint (connections in progress are dropped). NULL is a no-op. */
 void api_stop(struct api *a);
 

@@ -296,6 +296,7 @@ static int validate(struct server *s)
         {"syslog-tcp", c->syslog_tcp, strcmp(c->syslog_tcp, "off") != 0},
         {"syslog-udp", c->syslog_udp, strcmp(c->syslog_udp, "off") != 0},
         {"syslog-tls", c->syslog_tls, s->syslog_tls_enabled},
+        {"api", c->api, strcmp(c->api, "off") != 0},
     };
     for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
         struct sockaddr_storage addr;
@@ -307,6 +308,8 @@ static int validate(struct server *s)
     }
     if (relay_hosts_check("relay.beats.hosts", c->relay_beats_hosts, "5044") < 0 ||
         relay_hosts_check("relay.syslog.hosts", c->relay_syslog_hosts, "514") < 0)
+        return -1;
+    if (strcmp(c->api, "off") != 0 && api_check(c) < 0)
         return -1;
     return 0;
 }
