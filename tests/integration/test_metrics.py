@@ -433,6 +433,32 @@ class Tls(unittest.TestCase):
         self.assertEqual(got, want, prom.output())
 
 
+class Relay(unittest.TestCase):
+    def test_a_relay_hop_s_counters_and_state(self):
+        d = amsi.tempdir(self)
+        hop = amsi.Serve(["beats"], data_dir=d + "/hop", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet"])
+        target = "127.0.0.1:%d" % hop.ports["beats"]
+        srv = amsi.Serve(["beats", "api"], data_dir=d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet", "--relay-beats-hosts", target])
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        events = os.path.join(d, "events.ndjson")
+        gen(events, 300, "1/30", seed=4)
+        replay(srv.ports["beats"], events)  # every window acknowledged: the hop took it
+
+        def metric(name, **labels):
+            return value(http(api + "/metrics")[2], name, **labels)
+        hop_labels = {"relay": "beats", "hop": target}
+        self.assertEqual(metric("amsiwatch_relay_hop_up", **hop_labels), 1)
+        self.assertEqual(metric("amsiwatch_relay_events_total", **hop_labels), 300)
+        self.assertEqual(metric("amsiwatch_relay_windows_total", **hop_labels), 6)
+        self.assertEqual(metric("amsiwatch_relay_pending_windows", relay="beats"), 0)
+        self.assertEqual(hop.stop(), 0, hop.log())
+        self.assertEqual(wait_for(lambda: metric("amsiwatch_relay_hop_up", **hop_labels),
+                                  lambda v: v == 0, 30), 0, "the hop is down")
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+
 class AllowList(unittest.TestCase):
     def test_a_client_outside_api_allow_networks_is_refused_at_accept(self):
         d = amsi.tempdir(self)
