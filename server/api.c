@@ -34,7 +34,6 @@ struct api {
     uv_timer_t timer;
     int handles; /* open libuv handles; the last one to close frees the api */
     struct sec_listener sec;
-    uint64_t requests;
     /* With TLS the endpoint accepts on its own socket and terminates TLS with the listeners'
      * engine (OpenSSL over memory BIOs): Debian's libmicrohttpd does TLS with GnuTLS only. Each
      * connection's plaintext goes to libmicrohttpd over a socketpair. */
@@ -668,7 +667,6 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, 
     if (!text)
         return MHD_NO;
     size_t len = strlen(text);
-    text[len] = '\0';
     char *body = realloc(text, len + 2); /* a newline for people reading it with curl */
     if (!body) {
         free(text);
@@ -687,7 +685,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     (void)upload;
     (void)req_cls;
-    a->requests++;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         *upload_size = 0; /* whatever it sent is not read */
         return reply_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
