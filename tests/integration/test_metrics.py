@@ -230,6 +230,21 @@ class PrometheusScrape(unittest.TestCase):
         self.assertGreater(value(text, "process_open_fds"), 5)
         self.assertLess(abs(value(text, "process_start_time_seconds") - time.time()), 600)
         self.assertNotIn("127.0.0.1", re.sub(r"(?m)^#.*$", "", text), "no peer address labels")
+        # Prometheus' naming rules: the prefix, base units, counters in _total, histograms in
+        # _seconds, a HELP line for each.
+        types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+        helps = set(re.findall(r"^# HELP (\S+) \S", text, re.M))
+        self.assertGreater(len(types), 50)
+        for name, kind in types.items():
+            self.assertRegex(name, r"^(amsiwatch|process)_[a-z0-9_]+$")
+            self.assertIn(name, helps)
+            self.assertNotRegex(name, r"_(ms|milliseconds|kb|mib|percent)(_|$)", "base units")
+            if kind == "counter":
+                self.assertTrue(name.endswith("_total"), name)
+            else:
+                self.assertFalse(name.endswith("_total"), name)
+            if kind == "histogram":
+                self.assertTrue(name.endswith("_seconds"), name)
 
         status, headers, body = http("http://%s/stats" % api)
         self.assertEqual(status, 200)
