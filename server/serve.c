@@ -466,7 +466,11 @@ int serve_main(int argc, char **argv)
     s->argc = argc;
     s->argv = argv;
     s->started_wall_ms = clock_now_ms();
-    histogram_init(&s->ack_seconds, histogram_latency_bounds, histogram_latency_nbounds);
+    /* Window times are the loop's milliseconds: no bucket below 1 ms; up to a minute (a journal
+     * waiting out a full disk, a slow next hop). */
+    static const double ack_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                        0.5,   1,      2.5,   5,    10,    30,   60};
+    histogram_init(&s->ack_seconds, ack_bounds, sizeof(ack_bounds) / sizeof(ack_bounds[0]));
     config_defaults(&s->cfg);
     int prc = config_parse_args(&s->cfg, argc, argv, stdout, stderr);
     if (prc != 0) {
