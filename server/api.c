@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -1047,6 +1048,14 @@ int api_check(const struct config *c)
     return rc;
 }
 
+/* The port of ADDR, for libmicrohttpd's messages (it binds ADDR as given). */
+static uint16_t port_of(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
 /* The TLS listener, on the loop: 0 with BOUND, or a negative errno (printed). */
 static int tls_listen(struct api *a, const struct sockaddr_storage *addr, char *bound,
                       size_t boundlen)
@@ -1098,9 +1107,9 @@ int api_start(struct server *s, char *bound, size_t boundlen)
                              (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
     else
         a->mhd = MHD_start_daemon(
-            flags | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, on_accept, a, on_request, a,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+            flags | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), port_of(&addr), on_accept, a,
+            on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S, MHD_OPTION_END);
     if (!a->mhd) {
         /* libmicrohttpd has logged why (through mhd_log); taken is by far the likeliest. */
