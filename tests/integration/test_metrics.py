@@ -474,6 +474,22 @@ class Relay(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, srv.log())
 
 
+class Bind(unittest.TestCase):
+    def test_an_api_address_that_cannot_be_bound_stops_serve_with_exit_3(self):
+        d = amsi.tempdir(self)
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            proc = subprocess.run([BINARY, "serve", "--data-dir", d, "--beats", "off",
+                                   "--syslog-tcp", "off", "--syslog-udp", "off",
+                                   "--api", "127.0.0.1:%d" % port],
+                                  capture_output=True, text=True, timeout=60 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        self.assertIn("cannot listen for the api on 127.0.0.1:%d" % port, proc.stderr)
+        self.assertNotIn("\nready", "\n" + proc.stderr)
+
+
 class AllowList(unittest.TestCase):
     def test_a_client_outside_api_allow_networks_is_refused_at_accept(self):
         d = amsi.tempdir(self)
