@@ -976,6 +976,29 @@ static void on_tls_tick(uv_timer_t *t)
     }
 }
 
+int api_rules(const struct config *c, struct sec_listener *l, char *why, size_t whylen)
+{
+    const struct tls_options *t = &c->api_tls;
+    memset(l, 0, sizeof(*l));
+    return sec_listener_init(l, "api", t->ssl_enabled ? t : NULL, t->allow_networks,
+                             t->ssl_enabled ? t->allow_peers : NULL, why, whylen);
+}
+
+bool api_tls(const struct api *a)
+{
+    return a->tls;
+}
+
+bool api_same_rules(const struct api *a, const struct sec_listener *from)
+{
+    return sec_listener_same_rules(&a->sec, from);
+}
+
+void api_take_rules(struct api *a, struct sec_listener *from, const struct config *c)
+{
+    sec_listener_replace(&a->sec, from, a->tls ? &c->api_tls : NULL);
+}
+
 /* ---- Starting and stopping ---- */
 
 static void handle_closed(uv_handle_t *h)
@@ -1028,8 +1051,7 @@ static int api_security(struct sec_listener *l, const struct config *c)
 {
     const struct tls_options *t = &c->api_tls;
     char why[2400];
-    if (sec_listener_init(l, "api", t->ssl_enabled ? t : NULL, t->allow_networks,
-                          t->ssl_enabled ? t->allow_peers : NULL, why, sizeof(why)) < 0) {
+    if (api_rules(c, l, why, sizeof(why)) < 0) {
         fprintf(stderr, "amsiwatch serve: %s\n", why);
         return -1;
     }

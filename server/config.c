@@ -238,7 +238,7 @@ static const char *const restart_only[] = {
     "beats.keepalive-max", "beats.idle-timeout", "beats.frame-timeout", "beats.ssl-enabled",
     "syslog.framing", "syslog.max-message", "syslog.oversize", "syslog.udp-buffer",
     "syslog.batch-bytes", "syslog.connection-budget", "syslog.max-connections",
-    "syslog.idle-timeout", "relay."};
+    "syslog.idle-timeout", "relay.", "api", "api.ssl-enabled"};
 /* clang-format on */
 
 static const struct option_def *find(const char *name)

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "relay/relay.h"
+#include "server/api.h"
 #include "server/server.h"
 
 #define MAX_DIFF 256
@@ -246,12 +247,21 @@ void serve_reload(struct server *s)
     }
 
     /* Validate the rest whole before changing anything. */
-    struct sec_listener beats, syslog, tls;
+    struct sec_listener beats, syslog, tls, api = {.tls = NULL};
     struct relay_change relays;
     char why[2400];
     if (check_relay_hosts(s, next, &relays, kept, sizeof(kept), &nkept, why, sizeof(why)) < 0 ||
         server_security_build(next, syslog_tls, &beats, &syslog, &tls, why, sizeof(why)) < 0) {
         log_error("serve", "reload: %s; keeping the running configuration", why);
+        config_free(next);
+        free(next);
+        return;
+    }
+    if (s->api && api_rules(next, &api, why, sizeof(why)) < 0) {
+        log_error("serve", "reload: %s; keeping the running configuration", why);
+        sec_listener_free(&beats);
+        sec_listener_free(&syslog);
+        sec_listener_free(&tls);
         config_free(next);
         free(next);
         return;
@@ -266,6 +276,7 @@ void serve_reload(struct server *s)
         sec_listener_free(&beats);
         sec_listener_free(&syslog);
         sec_listener_free(&tls);
+        sec_listener_free(&api);
         config_free(next);
         free(next);
         return;
@@ -292,6 +303,8 @@ void serve_reload(struct server *s)
             add(names, sizeof(names), "syslog");
         if (!sec_listener_same_rules(&s->syslog_tls_sec, &tls))
             add(names, sizeof(names), "syslog-tls");
+        if (s->api && !api_same_rules(s->api, &api))
+            add(names, sizeof(names), "api");
         if (names[0])
             add(summary, sizeof(summary), "allow lists of %s", names);
     }
@@ -305,6 +318,10 @@ void serve_reload(struct server *s)
     sec_listener_free(&beats);
     sec_listener_free(&syslog);
     sec_listener_free(&tls);
+    if (s->api) {
+        api_take_rules(s->api, &api, &s->cfg);
+        sec_listener_free(&api);
+    }
     if (relays.beats) {
         rc = relay_update_hosts(s->relay, &relays.beats_hosts);
         if (rc < 0)
@@ -346,6 +363,8 @@ void serve_reload(struct server *s)
         add(certs, sizeof(certs), "beats");
     if (s->syslog_tls_sec.tls)
         add(certs, sizeof(certs), "syslog-tls");
+    if (s->api && api_tls(s->api))
+        add(certs, sizeof(certs), "api");
     log_info("serve", "reload: %s%s%s%s%s%s", summary[0] ? summary : "nothing changed",
              certs[0] ? "; certificates and keys of " : "", certs, certs[0] ? " read again" : "",
              nkept ? "; kept until a restart: " : "", kept);

@@ -432,6 +432,10 @@ class Tls(unittest.TestCase):
         self.assertEqual((ok.returncode, ok.stdout), (0, "ready\n"), ok.stderr)
         no = subprocess.run(health[:6], capture_output=True, text=True, timeout=30)
         self.assertEqual(no.returncode, 1, "no client certificate")
+        # SIGHUP reads the certificate and key again, as the listeners'.
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.srv.wait_log(r"reload: .*certificates and keys of api read again")
+        self.assertEqual(self.get("/health", client="prometheus")[0], 200)
         self.assertEqual(self.srv.stop(), 0, self.srv.log())
 
     @unittest.skipUnless(os.access(PROMETHEUS, os.X_OK), "%s is not installed" % PROMETHEUS)
@@ -505,6 +509,29 @@ class AllowList(unittest.TestCase):
                                    "10.0.0.0/8,127.0.0.0/8"])
         self.assertEqual(http("http://127.0.0.1:%d/health" % allowed.ports["api"])[0], 200)
         self.assertEqual(allowed.stop(), 0, allowed.log())
+
+    def test_sighup_applies_a_new_allow_list(self):
+        d = amsi.tempdir(self)
+        config = os.path.join(d, "amsiwatch.yml")
+        with open(config, "w") as f:
+            f.write("api:\n  allow-networks: [10.0.0.0/8]\n")
+        srv = amsi.Serve(["api"], data_dir=d + "/data", cleanup=self,
+                         args=["--config", config, "--stats-interval", "0"])
+        url = "http://127.0.0.1:%d/health" % srv.ports["api"]
+        with self.assertRaises(OSError):
+            http(url)
+        with open(config, "w") as f:
+            f.write("api:\n  allow-networks: [10.0.0.0/8, 127.0.0.1]\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reload: allow lists of api")
+        self.assertEqual(http(url)[0], 200)
+        # Turning TLS on needs a restart: the running endpoint stays as it is.
+        with open(config, "w") as f:
+            f.write("api:\n  ssl-enabled: true\n  allow-networks: [127.0.0.1]\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reload: api.ssl-enabled changed, but it needs a restart")
+        self.assertEqual(http(url)[0], 200)
+        self.assertEqual(srv.stop(), 0, srv.log())
 
 
 @unittest.skipUnless(os.access(PROMTOOL, os.X_OK), "promtool is not installed")
