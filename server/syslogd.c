@@ -175,15 +175,17 @@ static int relay_frame(struct server *s, struct buf *out, const char *msg, size_
     return rc < 0 ? rc : buf_append(out, msg, len);
 }
 
+static bool resume_conn(struct syslogd_conn *c);
+
 static void relayed_done(void *ctx, int status)
 {
     struct relayed_run *run = ctx;
     struct syslogd_conn *c = run->c;
-    struct server *s = c->base.srv;
     (void)status; /* a run the relay could not write when it stopped is the sender's to resend */
     c->inflight_bytes -= run->len;
-    if (c->base.paused)
-        s->need_resume = true;
+    /* At once rather than at the next tick: behind a next hop, the budget empties at its pace. */
+    if (c->base.paused && !c->base.closing && !resume_conn(c))
+        c->base.srv->need_resume = true;
     free(run);
     conn_unref(&c->base);
 }
@@ -412,23 +414,27 @@ static void start_reading(struct syslogd_conn *c)
     conn_start_reading(&c->base, on_alloc, on_read);
 }
 
+/* Reads a paused connection again once its batch is taken and its budget has room. False while
+ * it must stay paused. */
+static bool resume_conn(struct syslogd_conn *c)
+{
+    struct server *s = c->base.srv;
+    if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
+        c->blocked = NULL;
+        conn_ref(&c->base);
+        s->inflight_batches++;
+    }
+    if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c))
+        return false;
+    start_reading(c);
+    return true;
+}
+
 void syslogd_resume_paused(struct server *s)
 {
     for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
-        struct syslogd_conn *c = syslogd_conn_of(k);
-        if (!k->paused || k->closing)
-            continue;
-        if (c->blocked && workers_submit(s->workers, &c->blocked->work)) {
-            c->blocked = NULL;
-            conn_ref(k);
-            s->inflight_batches++;
-        }
-        if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget ||
-            journal_holds(c)) {
+        if (k->paused && !k->closing && !resume_conn(syslogd_conn_of(k)))
             s->need_resume = true;
-            continue;
-        }
-        start_reading(c);
     }
 }
 
