@@ -214,9 +214,10 @@ static const struct option_def table[] = {
     {"relay.when-down", T_ENUM, "block", F(relay_when_down), 0, 0, "block|spill",
      "while no next hop takes windows: block (they wait unacknowledged, the senders with them) "
      "or spill (to the outbox in DATA_DIR/outbox, acknowledged once durable, sent on in order "
-     "when a next hop is back)"},
+     "when a next hop is back; syslog messages to DATA_DIR/syslog-outbox)"},
     {"relay.spill.max-size", T_SIZE, "10GiB", F(relay_spill_max_bytes), 1u << 20, UINT64_MAX, NULL,
-     "the most the outbox holds; past it, windows block"},
+     "the most each outbox holds; past it, windows block (syslog: TCP and TLS senders wait, UDP "
+     "messages are dropped and counted)"},
     {"stats-interval", T_DURATION, "60s", F(stats_interval_ms), 0, 86400000, NULL,
      "log the listeners' and the detection's counters this often (0: only when stopping)"},
     {"shutdown-timeout", T_DURATION, "30s", F(shutdown_timeout_ms), 0, 3600000, NULL,

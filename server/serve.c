@@ -372,6 +372,7 @@ static void log_counters(struct server *s)
     }
     beats_relay_log_counters(s);
     syslogd_log_counters(s);
+    syslogd_relay_log_counters(s);
     sec_listener_log_counters(&s->beats_sec);
     sec_listener_log_counters(&s->syslog_sec);
     sec_listener_log_counters(&s->syslog_tls_sec);

@@ -44,12 +44,14 @@ struct server {
     struct alert_sink sink;
     struct batch_handoff handoff; /* every batch's way back to the loop (server/serve.c) */
     bool print_alerts;
-    struct delivery *delivery;  /* NULL without webhook targets */
-    struct relay *relay;        /* NULL without relay.beats.hosts */
-    struct outbox *outbox;      /* relay.when-down: spill */
-    bool relay_was_up;          /* spill: at the last tick, some next hop was up */
-    struct feed *alert_feed;    /* relay.beats.alerts */
-    struct relay *syslog_relay; /* relay.syslog over TCP or TLS */
+    struct delivery *delivery;    /* NULL without webhook targets */
+    struct relay *relay;          /* NULL without relay.beats.hosts */
+    struct outbox *outbox;        /* relay.when-down: spill */
+    bool relay_was_up;            /* spill: at the last tick, some next hop was up */
+    struct feed *alert_feed;      /* relay.beats.alerts */
+    struct relay *syslog_relay;   /* relay.syslog over TCP or TLS */
+    struct outbox *syslog_outbox; /* relay.when-down: spill, for relay.syslog over TCP or TLS */
+    bool syslog_relay_was_up;     /* spill: at the last tick, the syslog next hop was up */
     SSL_CTX *syslog_relay_tls;
     bool syslog_relay_verify_host;
     uv_udp_t syslog_relay_udp; /* relay.syslog over UDP */

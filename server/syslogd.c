@@ -2,12 +2,13 @@
  * (RFC 6587 framing per connection; back-pressure pauses reading, nothing is dropped). Messages
  * travel to the workers in batches, like Beats windows, without an ACK. Loop thread only. */
 #include <errno.h>
-#include <sys/ioctl.h>
 #include <inttypes.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/utf8.h"
@@ -16,6 +17,7 @@
 #include "pipeline/syslog_event.h"
 #include "protocol/syslog.h"
 #include "protocol/syslog_framer.h"
+#include "relay/outbox.h"
 #include "relay/relay.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -190,6 +192,17 @@ static void relayed_done(void *ctx, int status)
     conn_unref(&c->base);
 }
 
+/* relay.when-down: spill. While the next hop is down, or while the outbox still holds runs (so
+ * that none overtakes them), a run goes to the outbox (copied) and DONE follows once it is
+ * durable. False when it does not: block mode, the hop is up with the outbox empty, or the outbox
+ * refuses it (at its cap, the disk behind): the run then goes to the relay and waits there. */
+static bool spill(struct server *s, const uint8_t *bytes, size_t len, relay_done_fn done, void *ctx)
+{
+    if (!s->syslog_outbox || (!outbox_holding(s->syslog_outbox) && relay_up(s->syslog_relay)))
+        return false;
+    return outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) == 0;
+}
+
 /* Hands the messages a read framed for the next hop to the relay. */
 static void relay_flush_conn(struct syslogd_conn *c)
 {
@@ -203,6 +216,13 @@ static void relay_flush_conn(struct syslogd_conn *c)
     }
     run->c = c;
     run->len = c->relayed.len;
+    if (spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, relayed_done, run)) {
+        s->syslog_relayed.bytes += run->len;
+        c->inflight_bytes += run->len;
+        conn_ref(&c->base);
+        buf_reset(&c->relayed); /* the outbox took a copy */
+        return;
+    }
     if (relay_send(s->syslog_relay, (uint8_t *)c->relayed.data, c->relayed.len, 0, relayed_done,
                    run) < 0) {
         free(run);
@@ -223,14 +243,18 @@ static void udp_run_done(void *ctx, int status)
 }
 
 /* The messages of UDP senders for a next hop over TCP or TLS, once per loop turn. UDP has no
- * back-pressure: past syslog.connection-budget of them waiting for the next hop, they are
- * dropped (and counted). */
+ * back-pressure: past syslog.connection-budget of them waiting for the next hop (or for the
+ * outbox's disk), they are dropped (and counted). */
 static void relay_flush_udp(struct server *s)
 {
     if (!s->syslog_relay || !s->udp_relayed.len)
         return;
-    if (relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data, s->udp_relayed.len, 0,
-                   udp_run_done, s) < 0) {
+    if (spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, s)) {
+        s->syslog_relayed.bytes += s->udp_relayed.len;
+        s->udp_relay_runs++;
+        buf_reset(&s->udp_relayed); /* the outbox took a copy */
+    } else if (relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data, s->udp_relayed.len, 0,
+                          udp_run_done, s) < 0) {
         s->syslog_relayed.dropped += s->udp_relayed_count;
         buf_reset(&s->udp_relayed);
     } else {
@@ -695,9 +719,12 @@ int syslogd_tls_listen(struct server *s, char *bound, size_t boundlen)
     return rc;
 }
 
+static void relay_tick(struct server *s);
+
 void syslogd_tick(struct server *s)
 {
     uint64_t now = server_now(s);
+    relay_tick(s);
     struct conn *k = s->syslog_conns.head;
     while (k) {
         struct conn *next = k->next;
@@ -916,6 +943,17 @@ int syslogd_relay_start(struct server *s)
                 rc == -EINVAL ? "not HOST, HOST:PORT or [IPv6]:PORT" : strerror(-rc));
         return rc;
     }
+    if (strcmp(cfg->relay_when_down, "spill") == 0) {
+        char dir[1200];
+        snprintf(dir, sizeof(dir), "%s/syslog-outbox", cfg->data_dir);
+        rc = outbox_open(&s->syslog_outbox, s->loop, dir, cfg->relay_spill_max_bytes,
+                         (unsigned)cfg->journal_sync_interval_ms, s->syslog_relay);
+        if (rc < 0) {
+            fprintf(stderr, "amsiwatch serve: cannot open the outbox %s: %s\n", dir, strerror(-rc));
+            syslogd_relay_stop(s);
+            return -EIO;
+        }
+    }
     log_info("relay-syslog", "passing every syslog message on to %s over %s (%s framing)",
              o.hosts[0], cfg->relay_syslog_transport, cfg->relay_syslog_framing);
     return 0;
@@ -929,20 +967,74 @@ void syslogd_relay_log_counters(struct server *s)
              "%" PRIu64 " messages (%" PRIu64 " bytes) passed on, %" PRIu64 " dropped (UDP)",
              s->syslog_relayed.messages, s->syslog_relayed.bytes, s->syslog_relayed.dropped);
     if (s->syslog_relay) {
-        const struct relay_hop_stats *h = relay_hop(s->syslog_relay, 0);
-        log_info("relay-syslog",
-                 "%s: %s, %" PRIu64 " errors, %" PRIu64 " reconnects, %zu runs waiting",
-                 relay_host_name(s->syslog_relay, 0), h->up ? "up" : "down", h->errors,
-                 h->reconnects, relay_pending(s->syslog_relay));
+        for (size_t i = 0; relay_host_name(s->syslog_relay, i); i++) {
+            const struct relay_hop_stats *h = relay_hop(s->syslog_relay, i);
+            log_info("relay-syslog",
+                     "%s: %s, %" PRIu64 " runs (%" PRIu64 " bytes) written, %" PRIu64
+                     " errors, %" PRIu64 " reconnects",
+                     relay_host_name(s->syslog_relay, i), h->up ? "up" : "down", h->windows,
+                     h->bytes, h->errors, h->reconnects);
+        }
+        log_info("relay-syslog", "%zu runs waiting for a next hop", relay_pending(s->syslog_relay));
     }
+    if (s->syslog_outbox) {
+        struct outbox_stats o;
+        outbox_get_stats(s->syslog_outbox, &o);
+        int64_t age = o.oldest_ms ? clock_now_ms() - o.oldest_ms : 0;
+        log_info("relay-syslog",
+                 "outbox: %" PRIu64 " runs (%" PRIu64 " bytes) held, the oldest %" PRId64
+                 " s old; %" PRIu64 " spilled, %" PRIu64 " sent on",
+                 o.windows, o.bytes, age > 0 ? age / 1000 : 0, o.spilled, o.forwarded);
+    }
+}
+
+/* A run the relay holds for a next hop that is down goes to the outbox instead. */
+static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx)
+{
+    struct server *s = arg;
+    (void)events;
+    if (done != relayed_done && done != udp_run_done) /* the outbox's own runs wait in the relay */
+        return false;
+    if (outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) < 0)
+        return false;
+    free(bytes);
+    return true;
+}
+
+/* relay.when-down: spill: the queued runs go to the outbox while the next hop is down, and the
+ * log says when it goes and comes back, with what the outbox holds. */
+static void relay_tick(struct server *s)
+{
+    if (!s->syslog_outbox)
+        return;
+    bool up = relay_up(s->syslog_relay);
+    if (!up)
+        relay_reclaim(s->syslog_relay, spill_queued, s);
+    if (up == s->syslog_relay_was_up)
+        return;
+    struct outbox_stats o;
+    outbox_get_stats(s->syslog_outbox, &o);
+    if (up)
+        log_info("relay-syslog",
+                 "a next hop is up: sending the outbox on (%" PRIu64 " runs, %" PRIu64 " bytes)",
+                 o.windows, o.bytes);
+    else
+        log_warn("relay-syslog",
+                 "no next hop is up: syslog messages go to the outbox (it holds %" PRIu64
+                 " runs, %" PRIu64 " bytes)",
+                 o.windows, o.bytes);
+    s->syslog_relay_was_up = up;
 }
 
 void syslogd_relay_stop(struct server *s)
 {
     syslogd_relay_log_counters(s);
     if (s->syslog_relay)
-        relay_close(s->syslog_relay, NULL, NULL);
+        relay_close(s->syslog_relay, NULL, NULL); /* before the outbox: its runs in the relay go */
     s->syslog_relay = NULL;
+    outbox_close(s->syslog_outbox);
+    s->syslog_outbox = NULL;
     if (s->syslog_relay_udp_open && !uv_is_closing((uv_handle_t *)&s->syslog_relay_udp))
         uv_close((uv_handle_t *)&s->syslog_relay_udp, NULL);
     s->syslog_relay_udp_open = false;

@@ -2,13 +2,17 @@
 """The syslog relay (relay.syslog): amsiwatch passes every syslog message on, as it arrived, to a
 real syslog-ng (Debian's syslog-ng-core) over TCP with octet counting or LF framing and over TLS,
 and over UDP; the test compares what syslog-ng wrote with what was sent. With the next hop down,
-a TCP sender's messages wait and go on once it is up; the alerts are raised as without a relay.
+a TCP sender's messages wait and go on once it is up (relay.when-down: block; UDP messages past
+the budget are dropped and counted), or go to the syslog outbox and on from there once it is up,
+in order, after a kill -9 too (spill); the alerts are raised as without a relay.
 
 usage: test_relay_syslog.py path/to/amsiwatch [unittest options]"""
 import os
+import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -189,6 +193,130 @@ class RelaySyslogTest(unittest.TestCase):
         time.sleep(1)
         ng = self.hop(("syslog", "tcp"), port=port)
         self.check(srv, ng, self.with_pri, self.alerts(self.with_pri))
+
+    # ---- relay.when-down with the next hop down ----
+
+    def passed_on(self, srv, n, timeout=30):
+        """Waits until SRV's stats line counts N messages passed on (taken for the next hop)."""
+        return srv.wait_log(r"relay-syslog: %d messages \(\d+ bytes\) passed on, (\d+) dropped" % n,
+                            timeout)
+
+    def send_udp(self, srv, messages):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for m in messages:
+                s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
+                time.sleep(0.002)  # loopback UDP drops nothing at this pace
+
+    def spilling(self, port, data_dir=None, args=()):
+        return amsi.Serve(["syslog-tcp", "syslog-udp"],
+                          data_dir=data_dir or amsi.tempdir(prefix="spill-", parent=self.work),
+                          cleanup=self,
+                          args=["--quiet", "--stats-interval", "200ms", "--relay-syslog-hosts",
+                                "127.0.0.1:%d" % port, "--relay-when-down", "spill",
+                                "--relay-beats-backoff-init", "100ms", "--relay-beats-backoff-max",
+                                "300ms"] + list(args))
+
+    def outbox_records(self, data_dir):
+        p = amsi.journal(os.path.join(data_dir, "syslog-outbox"), "stats", binary=BINARY)
+        m = re.search(r"alerts:\s+(\d+)", p.stdout)
+        return int(m.group(1)) if m else 0
+
+    def udp_messages(self, n):
+        return [b"<14>Dec  7 11:00:%02d router kernel: udp message %d" % (i % 60, i)
+                for i in range(n)]
+
+    def test_spill_sends_tcp_and_udp_messages_on_once_in_order_when_the_hop_is_up(self):
+        port = free_port()
+        srv = self.spilling(port)
+        tcp = self.with_pri
+        udp = self.udp_messages(200)
+        self.send_tcp(srv, tcp)
+        self.passed_on(srv, len(tcp))  # every TCP message taken before the first UDP one
+        self.send_udp(srv, udp)
+        m = self.passed_on(srv, len(tcp) + len(udp))
+        self.assertEqual(int(m.group(1)), 0, "nothing dropped while the outbox takes them")
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: outbox: [1-9]\d* runs", 10), srv.log(40))
+        self.assertEqual(srv.count(r"relay-syslog: [1-9]\d* runs \(\d+ bytes\) written"), 0,
+                         "nothing reached a next hop while it was down")
+        ng = self.hop(("syslog", "tcp"), port=port)
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: a next hop is up: sending the outbox on "
+                                          r"\([1-9]\d* runs", 30), srv.log(40))
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: outbox: 0 runs \(0 bytes\) held, .*; "
+                                          r"([1-9]\d*) spilled, \1 sent on", 120), srv.log(40))
+        got = ng.wait_lines(len(tcp) + len(udp))
+        self.assertEqual(srv.stop(), 0, srv.log())
+        time.sleep(0.5)  # syslog-ng writes each line as it comes: a duplicate would show by now
+        self.assertEqual(ng.lines(), tcp + udp, "each message once, in order, byte for byte")
+        self.assertEqual(got, tcp + udp)
+
+    def test_a_kill_9_with_a_syslog_outbox_then_a_restart_sends_it_on(self):
+        port = free_port()
+        data = amsi.tempdir(prefix="spill-", parent=self.work)
+        first = self.spilling(port, data_dir=data)
+        self.send_tcp(first, self.with_pri)
+        self.passed_on(first, len(self.with_pri))
+        runs = int(first.wait_log(r"relay-syslog: outbox: \d+ runs .*; (\d+) spilled").group(1))
+        # Every run on disk (journal.sync-interval 0: fdatasync'd) before the kill.
+        deadline = time.time() + 30 * amsi.slow(BINARY)
+        while self.outbox_records(data) < runs and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.outbox_records(data), runs)
+        first.kill()
+        ng = self.hop(("syslog", "tcp"), port=port)
+        again = self.spilling(port, data_dir=data)
+        self.assertIsNotNone(again.wait_log(r"relay: outbox .*syslog-outbox holds %d windows"
+                                            % runs, 10), again.log())
+        got = ng.wait_lines(len(self.with_pri))
+        self.assertIsNotNone(again.wait_log(r"relay-syslog: outbox: 0 runs \(0 bytes\) held, "
+                                            r".*; 0 spilled, %d sent on" % runs, 60), again.log(40))
+        self.assertEqual(again.stop(), 0, again.log())
+        self.assertEqual(got, self.with_pri, "each message once, in order, byte for byte")
+        # Sent on once: a third start has nothing left to send.
+        third = self.spilling(port, data_dir=data)
+        self.assertIsNotNone(third.wait_log(r"relay-syslog: outbox: 0 runs \(0 bytes\) held", 10))
+        self.assertEqual(third.count(r"holds \d+ windows"), 0, third.log())
+        self.assertEqual(third.stop(), 0, third.log())
+        self.assertEqual(ng.lines(), self.with_pri)
+
+    def test_block_pauses_a_tcp_sender_and_counts_the_udp_messages_dropped(self):
+        port = free_port()
+        # A small budget: UDP runs in the relay fill it at once. The TCP sender's 20 MB are more
+        # than the budget and the loopback socket buffers hold.
+        srv = self.serve(port, args=["--stats-interval", "200ms", "--syslog-connection-budget",
+                                     "64KiB", "--syslog-batch-bytes", "4KiB"])
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: next hop .* is down", 20), srv.log())
+        tcp = [b"<13>Dec  7 12:00:00 host app[2]: blocked message %06d %s" % (i, b"x" * 150)
+               for i in range(100000)]
+        sent = threading.Event()
+        sender = threading.Thread(target=lambda: (self.send_tcp(srv, tcp), sent.set()),
+                                  daemon=True)
+        sender.start()
+        udp = self.udp_messages(100)
+        self.send_udp(srv, udp)
+        m = srv.wait_log(r"relay-syslog: \d+ messages \(\d+ bytes\) passed on, ([1-9]\d*) "
+                         r"dropped", 20)
+        self.assertFalse(sent.wait(2), "the TCP sender waits while the next hop is down")
+        ng = self.hop(("syslog", "tcp"), port=port)
+        self.assertTrue(sent.wait(120 * amsi.slow(BINARY)), "the TCP sender completes")
+        sender.join()
+        # Every message taken: passed on or, for UDP, dropped and counted.
+        pattern = r"relay-syslog: (\d+) messages \(\d+ bytes\) passed on, (\d+) dropped"
+        deadline = time.time() + 60 * amsi.slow(BINARY)
+        while time.time() < deadline:
+            m = srv.last(pattern)
+            if m and int(m.group(1)) + int(m.group(2)) >= len(tcp) + len(udp):
+                break
+            time.sleep(0.1)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        m = srv.last(pattern)
+        passed, dropped = int(m.group(1)), int(m.group(2))
+        self.assertGreater(dropped, 0, "UDP has no back-pressure: drops are counted")
+        self.assertEqual(passed + dropped, len(tcp) + len(udp), "every message passed or counted")
+        got = ng.wait_lines(passed)
+        self.assertEqual(len(got), passed)
+        self.assertEqual([ln for ln in got if b"blocked message" in ln], tcp,
+                         "the TCP sender's messages, each once, in order")
+        self.assertEqual(set(got) - set(tcp) <= set(udp), True)
 
 
 if __name__ == "__main__":
