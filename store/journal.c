@@ -51,6 +51,7 @@ struct journal {
     uint64_t next_seq;
     unsigned char last_hash[JF_HASH_LEN];
     bool dirty;             /* written since the last fdatasync */
+    uint64_t dropped_upto;  /* drop_cache_behind: the active segment's pages below are dropped */
     uint64_t last_sync_ns;  /* monotonic */
     uint64_t durable_bytes; /* the active segment's length at its last successful fdatasync */
     struct pending *unsynced, *unsynced_tail; /* interval mode: reported after write(2) and not
@@ -110,8 +111,11 @@ static int create_segment(struct journal *j, uint64_t first_seq)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
-    struct jf_seg_header h = {.first_seq = first_seq, .created_ms = clock_now_ms()};
-    memcpy(h.prev_hash, j->last_hash, JF_HASH_LEN);
+    struct jf_seg_header h = {.first_seq = first_seq,
+                              .created_ms = clock_now_ms(),
+                              .flags = j->opts.unchained ? JF_SEG_UNCHAINED : 0};
+    if (!j->opts.unchained)
+        memcpy(h.prev_hash, j->last_hash, JF_HASH_LEN);
     unsigned char buf[JF_SEG_HDR_LEN];
     jf_encode_seg_header(buf, &h);
     int rc = fault_error("journal-create");
@@ -133,6 +137,7 @@ static int create_segment(struct journal *j, uint64_t first_seq)
     j->seg_first = first_seq;
     j->seg_bytes = JF_SEG_HDR_LEN;
     j->durable_bytes = JF_SEG_HDR_LEN;
+    j->dropped_upto = 0;
     j->dirty = false;
     return 0;
 }
@@ -223,6 +228,8 @@ static int tail_of_sealed(const struct seg_entry *e, uint64_t *next_seq, unsigne
     return 0;
 }
 
+static int rotate(struct journal *j);
+
 /* Recovers the newest plain segment: truncates its torn tail and opens it for appending. */
 static int recover_active(struct journal *j, const struct seg_entry *e,
                           const struct seg_entry *prev, struct journal_recovery *rep)
@@ -292,6 +299,14 @@ static int recover_active(struct journal *j, const struct seg_entry *e,
     j->seg_first = e->first_seq;
     j->seg_bytes = end;
     j->durable_bytes = end;
+    /* Opened chained where the newest segment is unchained, or the other way round: new records
+     * go to a segment of their own, so that each segment is one or the other, as its header says
+     * and verify checks. */
+    if (header_ok && ((h.flags & JF_SEG_UNCHAINED) != 0) != j->opts.unchained) {
+        if (!j->opts.unchained)
+            memset(j->last_hash, 0, JF_HASH_LEN); /* the chain starts at the new segment */
+        return rep->records ? rotate(j) : create_segment(j, e->first_seq);
+    }
     return 0;
 }
 
@@ -370,6 +385,8 @@ static void free_list(struct pending *p)
  * the kernel may have dropped the dirty pages and will not say so again (PostgreSQL's
  * "fsyncgate"): the tail past durable_bytes is never synced again as it is but cut and written
  * again from memory first (repair). */
+static void drop_behind(struct journal *j);
+
 static int sync_active(struct journal *j)
 {
     uint64_t started_ns = clock_mono_ns();
@@ -383,6 +400,7 @@ static int sync_active(struct journal *j)
     }
     j->dirty = false;
     j->durable_bytes = j->seg_bytes;
+    drop_behind(j);
     free_list(j->unsynced);
     j->unsynced = j->unsynced_tail = NULL;
     j->last_sync_ns = clock_mono_ns();
@@ -390,6 +408,24 @@ static int sync_active(struct journal *j)
     j->stats.syncs++;
     pthread_mutex_unlock(&j->mu);
     return 0;
+}
+
+/* drop_cache_behind: the synced pages of the active segment further than that behind its end
+ * leave the page cache (whole MiBs at a time). A journal written much faster than it is read
+ * back then neither fills the page cache nor pays for fresh pages: the kernel's copy into newly
+ * allocated page-cache pages was the largest cost of an outbox taking every window. Advice only:
+ * a failure changes nothing but the cache. */
+static void drop_behind(struct journal *j)
+{
+    uint64_t keep = j->opts.drop_cache_behind;
+    if (!keep || j->durable_bytes <= keep)
+        return;
+    uint64_t upto = (j->durable_bytes - keep) & ~(uint64_t)((1u << 20) - 1);
+    if (upto <= j->dropped_upto)
+        return;
+    (void)posix_fadvise(j->fd, (off_t)j->dropped_upto, (off_t)(upto - j->dropped_upto),
+                        POSIX_FADV_DONTNEED);
+    j->dropped_upto = upto;
 }
 
 /* Seals the active segment (the caller synced it) and starts the next one at next_seq. On
@@ -576,12 +612,14 @@ static int write_batch(struct journal *j, struct pending **batchp, bool force_sy
         }
         struct jf_rec_header h = {.len = (uint32_t)p->len, .seq = j->next_seq++};
         h.time_ms = clock_now_ms();
-        crypto_generichash_state st;
-        crypto_generichash_init(&st, NULL, 0, JF_HASH_LEN);
-        crypto_generichash_update(&st, j->last_hash, JF_HASH_LEN);
-        crypto_generichash_update(&st, p->payload, p->len);
-        crypto_generichash_final(&st, h.hash, JF_HASH_LEN);
-        memcpy(j->last_hash, h.hash, JF_HASH_LEN);
+        if (!j->opts.unchained) {
+            crypto_generichash_state st;
+            crypto_generichash_init(&st, NULL, 0, JF_HASH_LEN);
+            crypto_generichash_update(&st, j->last_hash, JF_HASH_LEN);
+            crypto_generichash_update(&st, p->payload, p->len);
+            crypto_generichash_final(&st, h.hash, JF_HASH_LEN);
+            memcpy(j->last_hash, h.hash, JF_HASH_LEN);
+        }
         h.payload_crc = crc32c(0, p->payload, p->len);
         jf_encode_rec_header(p->hdr, &h);
         chunk_bytes += rec;
@@ -1081,9 +1119,15 @@ static int enqueue(struct journal *j, struct pending *p)
     return 0;
 }
 
-int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
-                   void *arg)
+int journal_appendv(struct journal *j, const struct iovec *iov, int iovcnt, journal_done_fn done,
+                    void *arg)
 {
+    size_t len = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > JF_MAX_PAYLOAD)
+            return -EMSGSIZE;
+        len += iov[i].iov_len;
+    }
     if (len > JF_MAX_PAYLOAD)
         return -EMSGSIZE;
     struct pending *p = malloc(sizeof(*p) + len);
@@ -1094,8 +1138,20 @@ int journal_append(struct journal *j, const void *payload, size_t len, journal_d
     p->arg = arg;
     p->flush = false;
     p->len = len;
-    memcpy(p->payload, payload, len);
+    size_t off = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(p->payload + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
     return enqueue(j, p);
+}
+
+int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
+                   void *arg)
+{
+    struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+    return journal_appendv(j, &iov, 1, done, arg);
 }
 
 struct waiter {

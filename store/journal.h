@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct journal;
 
@@ -35,7 +36,15 @@ struct journal_opts {
     size_t max_pending_bytes; /* appenders wait while this much is queued (default 64 MiB) */
     bool fail_fast; /* fail the records at the first write error instead of waiting out a full or
                      * failing disk (for a tool that should exit with an error, not wait) */
-    unsigned test_commit_delay_ms;        /* tests only: hold every commit this long */
+    bool unchained; /* no BLAKE2b chain hash over the records (default false: chained). Recorded
+                     * in each segment (and as a zero hash in each record), so that verify checks
+                     * no chain there; for journals nothing is to be proven about (the relay's
+                     * outboxes). The alert journal stays chained. */
+    uint64_t drop_cache_behind;    /* 0 (default): the kernel's page cache keeps what it likes. N:
+                                    * after each fdatasync, the active segment's pages more than N
+                                    * bytes behind its end are dropped from the page cache, for a
+                                    * journal read back seldom or much later (the relay's outboxes) */
+    unsigned test_commit_delay_ms; /* tests only: hold every commit this long */
     struct journal_commit_hook on_commit; /* default: none */
 };
 
@@ -78,6 +87,11 @@ typedef void (*journal_done_fn)(void *arg, int status, uint64_t seq);
  * wrap: past the highest (2^64 - 2) it returns -EOVERFLOW, or DONE gets it. */
 int journal_append(struct journal *j, const void *payload, size_t len, journal_done_fn done,
                    void *arg);
+
+/* journal_append of the record made of the IOVCNT pieces at IOV, one after the other (copied once,
+ * into the journal's queue), so that a caller need not put them together first. */
+int journal_appendv(struct journal *j, const struct iovec *iov, int iovcnt, journal_done_fn done,
+                    void *arg);
 
 /* Appends one record and waits until it is durable. Returns 0 with *SEQ (may be NULL), or a
  * negative errno. */

@@ -4,11 +4,16 @@
  * bytes in one LZ4 frame):
  *   header, 72 bytes: magic "AMSIJRNL", u32 version (1), u32 header length (72),
  *     u64 first sequence number, i64 creation time (ms), u8[32] chain hash before the first record,
- *     u32 reserved (0), u32 CRC32C of the preceding 68 bytes
+ *     u32 flags (JF_SEG_UNCHAINED, else 0), u32 CRC32C of the preceding 68 bytes
  *   records, back to back:
  *     u32 magic 0x52534D41 ("AMSR"), u32 payload length, u64 sequence number, i64 append time (ms),
  *     u8[32] chain hash = BLAKE2b-256(previous hash || payload), u32 CRC32C of the payload,
  *     u32 CRC32C of the preceding 60 header bytes, then the payload (the alert JSON).
+ *
+ * An unchained journal (the relay's outboxes: their CRCs guard them, nothing is to be proven about
+ * them) sets JF_SEG_UNCHAINED in its segments and writes 32 zero bytes for each record's chain
+ * hash and the header's; verify checks no chain in such a segment. A segment is one or the other:
+ * a journal opened the other way than its newest segment starts a new one.
  */
 #ifndef AMSI_STORE_JOURNAL_FORMAT_H
 #define AMSI_STORE_JOURNAL_FORMAT_H
@@ -20,16 +25,17 @@
 
 #include "base/crc32c.h"
 
-#define JF_SEG_MAGIC   "AMSIJRNL"
-#define JF_VERSION     1u
-#define JF_SEG_HDR_LEN 72u
-#define JF_REC_MAGIC   0x52534D41u
-#define JF_REC_HDR_LEN 64u
-#define JF_HASH_LEN    32u
-#define JF_MAX_PAYLOAD (16u * 1024u * 1024u)
-#define JF_SEG_SUFFIX  ".seg"
-#define JF_LZ4_SUFFIX  ".seg.lz4"
-#define JF_NAME_DIGITS 20
+#define JF_SEG_MAGIC     "AMSIJRNL"
+#define JF_VERSION       1u
+#define JF_SEG_HDR_LEN   72u
+#define JF_REC_MAGIC     0x52534D41u
+#define JF_REC_HDR_LEN   64u
+#define JF_HASH_LEN      32u
+#define JF_MAX_PAYLOAD   (16u * 1024u * 1024u)
+#define JF_SEG_UNCHAINED 1u /* segment header flag: its records carry no chain hash */
+#define JF_SEG_SUFFIX    ".seg"
+#define JF_LZ4_SUFFIX    ".seg.lz4"
+#define JF_NAME_DIGITS   20
 /* The highest sequence number a record may carry. 2^64 - 1 is never one, so that the number after
  * any record (the writer's next, a reader's next) is never 0: the writer refuses an alert past
  * it, and readers, recovery and verify take a record numbered 2^64 - 1 for damage. */
@@ -39,7 +45,17 @@ struct jf_seg_header {
     uint64_t first_seq;
     int64_t created_ms;
     unsigned char prev_hash[JF_HASH_LEN];
+    uint32_t flags; /* JF_SEG_UNCHAINED */
 };
+
+/* Whether a record's chain hash says it is unchained (all zeros). */
+static inline bool jf_hash_unchained(const unsigned char hash[JF_HASH_LEN])
+{
+    unsigned char any = 0;
+    for (unsigned i = 0; i < JF_HASH_LEN; i++)
+        any |= hash[i];
+    return any == 0;
+}
 
 struct jf_rec_header {
     uint32_t len;
@@ -86,7 +102,7 @@ static inline void jf_encode_seg_header(unsigned char out[JF_SEG_HDR_LEN],
     jf_put64(out + 16, h->first_seq);
     jf_put64(out + 24, (uint64_t)h->created_ms);
     memcpy(out + 32, h->prev_hash, JF_HASH_LEN);
-    jf_put32(out + 64, 0);
+    jf_put32(out + 64, h->flags);
     jf_put32(out + 68, crc32c(0, out, 68));
 }
 
@@ -100,6 +116,7 @@ static inline bool jf_decode_seg_header(const unsigned char in[JF_SEG_HDR_LEN],
     h->first_seq = jf_get64(in + 16);
     h->created_ms = (int64_t)jf_get64(in + 24);
     memcpy(h->prev_hash, in + 32, JF_HASH_LEN);
+    h->flags = jf_get32(in + 64);
     return true;
 }
 

@@ -64,7 +64,10 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
         struct jf_seg_header sh;
         struct jf_walk w;
         size_t off;
+        /* Unchained: its header says so (behind a damaged header: records with zero hashes). */
+        bool unchained = false, header_ok = true;
         if (!jf_walk_start(&w, data, len, e->first_seq, &sh, &off)) {
+            header_ok = false;
             if (len >= JF_SEG_HDR_LEN && jf_decode_seg_header(data, &sh))
                 report(fault, ctx, rep, "%s: header says first sequence %" PRIu64, e->path,
                        sh.first_seq);
@@ -77,13 +80,15 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
                        "%s: starts at sequence %" PRIu64
                        " but the previous segment ends at %" PRIu64,
                        e->path, sh.first_seq, expect_seq - 1);
-            if (have_prev && chain_known && memcmp(sh.prev_hash, chain, JF_HASH_LEN) != 0)
+            unchained = sh.flags & JF_SEG_UNCHAINED;
+            if (!unchained && have_prev && chain_known &&
+                memcmp(sh.prev_hash, chain, JF_HASH_LEN) != 0)
                 report(fault, ctx, rep,
                        "%s: chain hash in the header does not continue the "
                        "previous segment",
                        e->path);
             memcpy(chain, sh.prev_hash, JF_HASH_LEN);
-            chain_known = true;
+            chain_known = !unchained;
         }
         while (off < len) {
             struct jf_rec_header h;
@@ -132,7 +137,9 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
             const unsigned char *payload = data + off + JF_REC_HDR_LEN;
             if (rep->records == 0)
                 rep->first_seq = h.seq;
-            if (chain_known) {
+            if (!header_ok && jf_hash_unchained(h.hash))
+                unchained = true;
+            if (chain_known && !unchained) {
                 unsigned char want[JF_HASH_LEN];
                 crypto_generichash_state st;
                 crypto_generichash_init(&st, NULL, 0, JF_HASH_LEN);
@@ -146,7 +153,7 @@ int journal_verify(const char *data_dir, struct verify_report *rep, verify_fault
                            e->path, h.seq);
             }
             memcpy(chain, h.hash, JF_HASH_LEN);
-            chain_known = true;
+            chain_known = !unchained;
             if (rep->records == 0 || h.time_ms < rep->oldest_ms)
                 rep->oldest_ms = rep->records == 0 ? h.time_ms : rep->oldest_ms;
             rep->newest_ms = h.time_ms;

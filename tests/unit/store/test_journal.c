@@ -344,6 +344,111 @@ Test(journal, rotates_segments_and_compresses_sealed_ones_readably)
     cr_assert_eq(faults(root), 0);
 }
 
+/* Whether every record from 1 on carries a zero chain hash (UNCHAINED) or none does. */
+static void assert_hashes(const char *dir, uint64_t from, uint64_t to, bool unchained)
+{
+    struct journal_reader *r;
+    cr_assert_eq(journal_reader_open(&r, dir, from), 0);
+    struct journal_record rec;
+    while (journal_reader_next(r, &rec) == 1 && rec.seq <= to)
+        cr_assert_eq(jf_hash_unchained(rec.hash), unchained, "the chain hash of %llu",
+                     (unsigned long long)rec.seq);
+    journal_reader_close(r);
+}
+
+static uint32_t segment_flags(const char *path)
+{
+    unsigned char h[JF_SEG_HDR_LEN];
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    struct jf_seg_header sh;
+    cr_assert(jf_decode_seg_header(h, &sh));
+    return sh.flags;
+}
+
+Test(journal, an_unchained_journal_says_so_in_its_segments_and_verifies_without_a_chain)
+{
+    struct journal_opts o;
+    journal_opts_default(&o);
+    o.segment_bytes = 8192;
+    o.compress_sealed = false;
+    o.unchained = true;
+    struct journal *j = open_journal(root, &o, NULL);
+    append_range(j, 1, 60);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    cr_assert_eq(segment_flags(seg), JF_SEG_UNCHAINED);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 60);
+    assert_hashes(root, 1, 60, true);
+    cr_assert_eq(faults(root), 0, "no chain is checked over unchained records");
+    /* Reopened chained (the alert journal's default), the chain starts again after them. */
+    o.unchained = false;
+    j = open_journal(root, &o, NULL);
+    append_range(j, 61, 80);
+    journal_close(j);
+    assert_hashes(root, 61, 80, false);
+    char newest[600];
+    segment_path(root, -1, newest, sizeof(newest));
+    cr_assert_eq(segment_flags(newest), 0, "chained records start a segment of their own");
+    cr_assert_eq(faults(root), 0);
+    /* The CRCs still guard unchained records. */
+    patch_byte(seg, JF_SEG_HDR_LEN + JF_REC_HDR_LEN + 5, 0x01);
+    cr_assert_gt(faults(root), 0);
+}
+
+Test(journal, a_chained_journal_writes_the_chain_and_no_flag)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    append_range(j, 1, 5);
+    journal_close(j);
+    char seg[600];
+    segment_path(root, 0, seg, sizeof(seg));
+    cr_assert_eq(segment_flags(seg), 0);
+    assert_hashes(root, 1, 5, false);
+    cr_assert_eq(faults(root), 0);
+    /* A record of a chained segment rewritten with a zero hash (its header CRC made good) is
+     * caught: only the segment's header says a journal is unchained. */
+    char p1[512];
+    payload_for(1, p1, sizeof(p1));
+    off_t at = JF_SEG_HDR_LEN + JF_REC_HDR_LEN + (off_t)strlen(p1);
+    int fd = open(seg, O_RDWR);
+    cr_assert_geq(fd, 0);
+    unsigned char h[JF_REC_HDR_LEN];
+    cr_assert_eq(pread(fd, h, sizeof(h), at), (ssize_t)sizeof(h));
+    memset(h + 24, 0, JF_HASH_LEN);
+    jf_put32(h + 60, crc32c(0, h, 60));
+    cr_assert_eq(pwrite(fd, h, sizeof(h), at), (ssize_t)sizeof(h));
+    close(fd);
+    cr_assert_gt(faults(root), 0);
+}
+
+static void appended_once(void *arg, int status, uint64_t seq)
+{
+    cr_assert_eq(status, 0);
+    cr_assert_eq(seq, 1);
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+Test(journal, appendv_writes_its_pieces_as_one_record)
+{
+    struct journal *j = open_journal(root, NULL, NULL);
+    char p[512];
+    payload_for(1, p, sizeof(p));
+    size_t n = strlen(p);
+    struct iovec iov[3] = {{.iov_base = p, .iov_len = 7},
+                           {.iov_base = p + 7, .iov_len = 0},
+                           {.iov_base = p + 7, .iov_len = n - 7}};
+    atomic_int done = 0;
+    cr_assert_eq(journal_appendv(j, iov, 3, appended_once, &done), 0);
+    cr_assert_eq(journal_flush(j), 0);
+    cr_assert_eq(atomic_load(&done), 1);
+    journal_close(j);
+    cr_assert_eq(read_back(root, 1, NULL, NULL), 1, "the pieces, in order, as one payload");
+}
+
 /* Corrupts the payload of the middle record of the first (sealed) segment. */
 static void corrupt_sealed_record(const char *seg)
 {
