@@ -14,6 +14,7 @@
 #include "store/cursor.h"
 #include "store/journal.h"
 #include "store/reader.h"
+#include "store/segdir.h"
 
 #define CURSOR_NAME "relay"
 #define HEADER      4u
@@ -28,6 +29,7 @@ struct appended {
     void *ctx;
     int status;
     size_t len;
+    uint64_t seq;
 };
 
 struct outbox {
@@ -37,6 +39,7 @@ struct outbox {
     struct feed *feed;
     uint64_t max_bytes;
     uint64_t writing; /* bytes appended whose completion has not come back to the loop */
+    uint64_t end_seq; /* the sequence number after the last window known durable */
     struct outbox_stats st;
     /* Completed appends, pushed by the writer thread. */
     pthread_mutex_t mu;
@@ -62,12 +65,15 @@ static int record_window(void *arg, const struct journal_record *rec, struct buf
 static void record_acked(void *arg, uint64_t seq, size_t len, int64_t time_ms)
 {
     struct outbox *o = arg;
-    (void)seq;
     if (o->st.windows) {
         o->st.windows--;
         o->st.bytes -= len < o->st.bytes ? len : o->st.bytes;
     }
     o->st.forwarded++;
+    /* The counts found at the start are estimates (damage may have taken records): once the
+     * forwarder has passed every record, nothing is held. */
+    if (seq + 1 >= o->end_seq && !o->writing)
+        o->st.windows = o->st.bytes = 0;
     /* What is left was appended after this one: its time bounds their age. */
     o->st.oldest_ms = o->st.windows ? time_ms : 0;
 }
@@ -83,8 +89,8 @@ static void on_written(void *arg, int status, uint64_t seq)
 {
     struct append_arg *x = arg;
     struct outbox *o = x->o;
-    (void)seq;
     x->a.status = status;
+    x->a.seq = seq;
     pthread_mutex_lock(&o->mu);
     x->a.next = o->done;
     o->done = &x->a;
@@ -114,6 +120,8 @@ static void drain(struct outbox *o)
         void *ctx = rev->ctx;
         int status = rev->status;
         o->writing -= rev->len;
+        if (status == 0 && rev->seq >= o->end_seq)
+            o->end_seq = rev->seq + 1;
         free(rev); /* the first member of its append_arg */
         done(ctx, status);
         rev = n;
@@ -164,7 +172,7 @@ int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t e
 
 bool outbox_holding(const struct outbox *o)
 {
-    return o->st.windows > 0;
+    return o->writing > 0 || feed_position(o->feed) < o->end_seq;
 }
 
 void outbox_get_stats(const struct outbox *o, struct outbox_stats *out)
@@ -174,22 +182,41 @@ void outbox_get_stats(const struct outbox *o, struct outbox_stats *out)
 
 /* ---- Opening and closing ---- */
 
-/* What the outbox holds from POS on: windows and bytes, and when the oldest was appended. */
+/* What the outbox holds from POS on, without reading it through: the windows numbered from POS
+ * to the journal's next sequence number, their bytes as the segment files that hold them (with
+ * the records' headers, and the first file's records below POS: at most a segment too many until
+ * the forwarder has passed them all), and when the first of them was appended. */
 static int count_held(struct outbox *o, uint64_t pos)
 {
+    struct journal_stats js;
+    journal_get_stats(o->j, &js);
+    o->end_seq = js.next_seq;
+    if (js.next_seq <= pos)
+        return 0;
+    o->st.windows = js.next_seq - pos;
+    char jdir[1200];
+    journal_dir_of(o->dir, jdir, sizeof(jdir));
+    struct seg_entry *segs;
+    size_t n;
+    int rc = segdir_list(jdir, &segs, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && segs[i + 1].first_seq <= pos)
+            continue; /* every record of it is below POS */
+        o->st.bytes += segs[i].bytes;
+    }
+    free(segs);
     struct journal_reader *rd;
-    int rc = journal_reader_open(&rd, o->dir, pos);
+    rc = journal_reader_open(&rd, o->dir, pos);
     if (rc < 0)
         return rc;
     struct journal_record rec;
-    while ((rc = journal_reader_next(rd, &rec)) > 0) {
-        if (!o->st.oldest_ms)
-            o->st.oldest_ms = rec.time_ms;
-        o->st.windows++;
-        o->st.bytes += rec.len;
-    }
+    rc = journal_reader_next(rd, &rec);
+    if (rc > 0)
+        o->st.oldest_ms = rec.time_ms;
     journal_reader_close(rd);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int outbox_open(struct outbox **out, uv_loop_t *loop, const char *dir, uint64_t max_bytes,

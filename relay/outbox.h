@@ -20,16 +20,17 @@
 struct outbox;
 
 struct outbox_stats {
-    uint64_t windows, bytes; /* held: appended (or found at the start) and not yet acknowledged */
+    uint64_t windows, bytes; /* held: appended (or found at the start, counted from the sequence
+                              * numbers and the segment files) and not yet acknowledged */
     int64_t
         oldest_ms; /* wall-clock time the oldest of them was appended (at the latest), 0 for none */
     uint64_t spilled, forwarded; /* since the start */
 };
 
-/* Opens (creating) the outbox under DIR, counts what it holds from its cursor on, and starts
- * forwarding through R. MAX_BYTES caps what it holds (outbox_append refuses past it). SYNC_MS:
- * the journal's sync interval (0: fdatasync before acknowledging). Returns 0 or a negative
- * errno. */
+/* Opens (creating) the outbox under DIR, counts what it holds from its cursor on (without reading
+ * it through), and starts forwarding through R. MAX_BYTES caps what it holds (outbox_append
+ * refuses past it). SYNC_MS: the journal's sync interval (0: fdatasync before acknowledging).
+ * Returns 0 or a negative errno. */
 int outbox_open(struct outbox **out, uv_loop_t *loop, const char *dir, uint64_t max_bytes,
                 unsigned sync_ms, struct relay *r);
 
