@@ -192,19 +192,33 @@ static void relayed_done(void *ctx, int status)
     conn_unref(&c->base);
 }
 
+static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx);
+
+enum spilled { TO_RELAY, SPILLED, HOLD };
+
 /* relay.when-down: spill. While the next hop is down, or while the outbox still holds runs (so
  * that none overtakes them), a run goes to the outbox (copied) and DONE follows once it is
- * durable. False when it does not: block mode, the hop is up with the outbox empty, or the outbox
- * refuses it (at its cap, the disk behind): the run then goes to the relay and waits there. */
-static bool spill(struct server *s, const uint8_t *bytes, size_t len, relay_done_fn done, void *ctx)
+ * durable: SPILLED. TO_RELAY: block mode, or the hop is up with the outbox empty. HOLD: the outbox
+ * refuses it (at its cap, the disk behind) and the relay may not take it either, since it would
+ * overtake what the outbox holds: the caller keeps it (TCP, TLS) or drops it (UDP). */
+static enum spilled spill(struct server *s, const uint8_t *bytes, size_t len, relay_done_fn done,
+                          void *ctx)
 {
-    if (!s->syslog_outbox || (!outbox_holding(s->syslog_outbox) && relay_up(s->syslog_relay)))
-        return false;
-    return outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) == 0;
+    if (!s->syslog_outbox)
+        return TO_RELAY;
+    bool up = relay_up(s->syslog_relay);
+    if (!up) /* runs queued before the hop went go first */
+        relay_reclaim(s->syslog_relay, spill_queued, s);
+    if (up && !outbox_holding(s->syslog_outbox))
+        return TO_RELAY;
+    return outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) == 0 ? SPILLED : HOLD;
 }
 
-/* Hands the messages a read framed for the next hop to the relay. */
-static void relay_flush_conn(struct syslogd_conn *c)
+/* Hands the messages a read framed for the next hop to the relay (or the outbox). A run neither
+ * takes yet (a full outbox) stays in the connection, which pauses until it goes; at the end of
+ * the stream (FINAL) it goes to the relay's queue instead, as it would with block. */
+static void relay_flush_conn(struct syslogd_conn *c, bool final)
 {
     struct server *s = c->base.srv;
     if (!s->syslog_relay || !c->relayed.len)
@@ -216,11 +230,17 @@ static void relay_flush_conn(struct syslogd_conn *c)
     }
     run->c = c;
     run->len = c->relayed.len;
-    if (spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, relayed_done, run)) {
+    enum spilled to = spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, relayed_done, run);
+    if (to == SPILLED) {
         s->syslog_relayed.bytes += run->len;
         c->inflight_bytes += run->len;
         conn_ref(&c->base);
         buf_reset(&c->relayed); /* the outbox took a copy */
+        return;
+    }
+    if (to == HOLD && !final) {
+        free(run);
+        pause_conn(c);
         return;
     }
     if (relay_send(s->syslog_relay, (uint8_t *)c->relayed.data, c->relayed.len, 0, relayed_done,
@@ -249,13 +269,20 @@ static void relay_flush_udp(struct server *s)
 {
     if (!s->syslog_relay || !s->udp_relayed.len)
         return;
-    if (spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, s)) {
+    enum spilled to =
+        spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, s);
+    if (to == SPILLED) {
         s->syslog_relayed.bytes += s->udp_relayed.len;
         s->udp_relay_runs++;
         buf_reset(&s->udp_relayed); /* the outbox took a copy */
+    } else if (to == HOLD) {
+        s->syslog_relayed.dropped += s->udp_relayed_count; /* UDP cannot wait */
+        s->syslog_relayed.messages -= s->udp_relayed_count;
+        buf_reset(&s->udp_relayed);
     } else if (relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data, s->udp_relayed.len, 0,
                           udp_run_done, s) < 0) {
         s->syslog_relayed.dropped += s->udp_relayed_count;
+        s->syslog_relayed.messages -= s->udp_relayed_count;
         buf_reset(&s->udp_relayed);
     } else {
         s->syslog_relayed.bytes += s->udp_relayed.len;
@@ -356,7 +383,7 @@ static void end_of_stream(struct syslogd_conn *c)
     syslog_framer_finish(c->framer);
     c->k->framing_errors += syslog_framer_stats(c->framer)->framing_errors - errors_before;
     flush_conn(c);
-    relay_flush_conn(c);
+    relay_flush_conn(c, true);
     close_conn(c, "closed by the client", false);
 }
 
@@ -411,7 +438,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     /* The read's plaintext is framed: an idle TLS connection keeps no copy of it. */
     buf_free(&c->plain);
     flush_conn(c);
-    relay_flush_conn(c);
+    relay_flush_conn(c, false);
     if (tls_rc == 1) {
         end_of_stream(c); /* the client's close_notify */
         return;
@@ -448,7 +475,9 @@ static bool resume_conn(struct syslogd_conn *c)
         conn_ref(&c->base);
         s->inflight_batches++;
     }
-    if (c->blocked || c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c))
+    relay_flush_conn(c, false); /* a run a full outbox held back */
+    if (c->base.closing || c->relayed.len || c->blocked ||
+        c->inflight_bytes >= s->cfg.syslog_connection_budget || journal_holds(c))
         return false;
     start_reading(c);
     return true;

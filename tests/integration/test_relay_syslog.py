@@ -278,6 +278,30 @@ class RelaySyslogTest(unittest.TestCase):
         self.assertEqual(third.stop(), 0, third.log())
         self.assertEqual(ng.lines(), self.with_pri)
 
+    def test_a_full_syslog_outbox_blocks_a_tcp_sender_until_the_hop_is_back(self):
+        port = free_port()
+        srv = self.spilling(port, args=["--relay-spill-max-size", "1MiB",
+                                        "--syslog-connection-budget", "64KiB"])
+        # 20 MB: far more than the outbox's cap, the budget and the loopback socket buffers.
+        tcp = [b"<13>Dec  7 13:00:00 host app[3]: spilled message %06d %s" % (i, b"y" * 150)
+               for i in range(100000)]
+        sent = threading.Event()
+        sender = threading.Thread(target=lambda: (self.send_tcp(srv, tcp), sent.set()),
+                                  daemon=True)
+        sender.start()
+        m = srv.wait_log(r"relay-syslog: outbox: \d+ runs \(([1-9]\d*) bytes\) held", 20)
+        self.assertFalse(sent.wait(2), "past the cap, the TCP sender waits")
+        m = srv.last(r"relay-syslog: outbox: \d+ runs \((\d+) bytes\) held")
+        self.assertLessEqual(int(m.group(1)), 1 << 20, "the outbox stays under its cap")
+        ng = self.hop(("syslog", "tcp"), port=port)
+        self.assertTrue(sent.wait(120 * amsi.slow(BINARY)), "the TCP sender completes")
+        sender.join()
+        got = ng.wait_lines(len(tcp), timeout=120)
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: outbox: 0 runs \(0 bytes\) held, .*; "
+                                          r"([1-9]\d*) spilled, \1 sent on", 60), srv.log(40))
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertEqual(got, tcp, "each message once, in order, byte for byte")
+
     def test_block_pauses_a_tcp_sender_and_counts_the_udp_messages_dropped(self):
         port = free_port()
         # A small budget: UDP runs in the relay fill it at once. The TCP sender's 20 MB are more
