@@ -534,9 +534,9 @@ static void finish_request(struct delivery *d, struct tstate *s, CURLcode rc)
     }
     switch (o) {
     case RESP_OK:
+        advance(d, s); /* first: a reader that sees it counted sees the cursor past it */
         s->delivered++;
         s->sent_in_window++;
-        advance(d, s);
         break;
     case RESP_RETRY: {
         s->attempts++;
