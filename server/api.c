@@ -426,7 +426,9 @@ static void relay_metrics(struct out *o, struct server *s)
         {"amsiwatch_relay_hop_up", "gauge", "1 while the next hop is connected."},
         {"amsiwatch_relay_windows_total", "counter",
          "Windows the next hop acknowledged (syslog: runs of messages written)."},
-        {"amsiwatch_relay_events_total", "counter", "Events the next hop acknowledged."},
+        {"amsiwatch_relay_events_total", "counter",
+         "Events the next hop acknowledged (syslog: none, it acknowledges nothing; see "
+         "amsiwatch_relay_syslog_messages_total)."},
         {"amsiwatch_relay_sent_bytes_total", "counter", "Bytes of the windows it acknowledged."},
         {"amsiwatch_relay_errors_total", "counter",
          "Connections to the next hop that failed or were dropped."},
@@ -475,35 +477,70 @@ static void relay_metrics(struct out *o, struct server *s)
         if (relays[k].r)
             u64(o, L("relay", relays[k].name), relay_pending(relays[k].r));
     }
+    /* The syslog relay takes messages whether it runs over UDP or through the relay (TCP, TLS). */
+    bool syslog_on = s->syslog_relay || s->syslog_relay_udp_open;
+    family(o, "amsiwatch_relay_syslog_messages_total", "counter",
+           "Syslog messages passed on to the next hop: written to it, queued for it or spilled to "
+           "the outbox.");
+    if (syslog_on)
+        u64(o, NULL, s->syslog_relayed.messages);
+    family(o, "amsiwatch_relay_syslog_bytes_total", "counter",
+           "Bytes of the syslog messages passed on, as framed for the next hop (over UDP: the "
+           "messages).");
+    if (syslog_on)
+        u64(o, NULL, s->syslog_relayed.bytes);
     family(o, "amsiwatch_relay_syslog_dropped_total", "counter",
-           "Syslog messages the UDP relay dropped because they could not go.");
-    if (s->syslog_relay || s->syslog_relay_udp_open)
+           "Syslog messages the relay dropped: over UDP, those the socket could not send; over "
+           "TCP or TLS, messages of UDP senders past syslog.connection-budget or refused by a "
+           "full outbox (TCP and TLS senders wait instead).");
+    if (syslog_on)
         u64(o, NULL, s->syslog_relayed.dropped);
 
-    struct outbox_stats ob = {0};
-    if (s->outbox)
-        outbox_get_stats(s->outbox, &ob);
+    /* The outboxes (relay.when-down: spill), one per relay: a syslog outbox's windows are runs of
+     * messages as they were read. */
+    struct {
+        const char *name;
+        struct outbox *box;
+        struct outbox_stats st;
+    } boxes[] = {{"beats", s->outbox, {0}}, {"syslog", s->syslog_outbox, {0}}};
+    size_t nboxes = sizeof(boxes) / sizeof(boxes[0]);
+    for (size_t k = 0; k < nboxes; k++) {
+        if (boxes[k].box)
+            outbox_get_stats(boxes[k].box, &boxes[k].st);
+    }
+    int64_t now = clock_now_ms();
     family(o, "amsiwatch_outbox_windows", "gauge",
-           "Windows the outbox holds (spilled, not yet acknowledged by a next hop).");
-    if (s->outbox)
-        u64(o, NULL, ob.windows);
-    family(o, "amsiwatch_outbox_bytes", "gauge", "Bytes of the windows the outbox holds.");
-    if (s->outbox)
-        u64(o, NULL, ob.bytes);
+           "Windows the outbox holds (spilled, not yet acknowledged by a next hop; syslog: runs "
+           "of messages).");
+    for (size_t k = 0; k < nboxes; k++) {
+        if (boxes[k].box)
+            u64(o, L("relay", boxes[k].name), boxes[k].st.windows);
+    }
+    family(o, "amsiwatch_outbox_bytes", "gauge",
+           "Bytes the outbox holds: its windows, and 4 more each (the record's event count).");
+    for (size_t k = 0; k < nboxes; k++) {
+        if (boxes[k].box)
+            u64(o, L("relay", boxes[k].name), boxes[k].st.bytes);
+    }
     family(o, "amsiwatch_outbox_oldest_age_seconds", "gauge",
            "Age of the oldest window the outbox holds (0 when empty).");
-    if (s->outbox) {
-        int64_t now = clock_now_ms();
-        real(o, NULL,
-             ob.oldest_ms > 0 && now > ob.oldest_ms ? (double)(now - ob.oldest_ms) / 1e3 : 0.0);
+    for (size_t k = 0; k < nboxes; k++) {
+        int64_t oldest = boxes[k].st.oldest_ms;
+        if (boxes[k].box)
+            real(o, L("relay", boxes[k].name),
+                 oldest > 0 && now > oldest ? (double)(now - oldest) / 1e3 : 0.0);
     }
     family(o, "amsiwatch_outbox_spilled_total", "counter", "Windows spilled into the outbox.");
-    if (s->outbox)
-        u64(o, NULL, ob.spilled);
+    for (size_t k = 0; k < nboxes; k++) {
+        if (boxes[k].box)
+            u64(o, L("relay", boxes[k].name), boxes[k].st.spilled);
+    }
     family(o, "amsiwatch_outbox_forwarded_total", "counter",
-           "Windows of the outbox a next hop acknowledged.");
-    if (s->outbox)
-        u64(o, NULL, ob.forwarded);
+           "Windows of the outbox a next hop acknowledged (syslog: wrote).");
+    for (size_t k = 0; k < nboxes; k++) {
+        if (boxes[k].box)
+            u64(o, L("relay", boxes[k].name), boxes[k].st.forwarded);
+    }
 }
 
 static uint64_t count_fds(void)

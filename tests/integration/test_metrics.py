@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 
 import amsi
+import test_relay_syslog as trs
 import webhook_server as ws
 from test_tls import Pki
 
@@ -477,6 +478,116 @@ class Relay(unittest.TestCase):
         self.assertEqual(hop.stop(), 0, hop.log())
         self.assertEqual(wait_for(lambda: metric("amsiwatch_relay_hop_up", **hop_labels),
                                   lambda v: v == 0, 30), 0, "the hop is down")
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+
+@unittest.skipUnless(os.path.exists(trs.SYSLOG_NG), "syslog-ng is not installed")
+class RelaySyslog(unittest.TestCase):
+    """relay.syslog over TCP into a real syslog-ng: its hop beside the Beats relay's
+    (relay="syslog"), the messages and bytes passed on, and its outbox with the hop down."""
+
+    def setUp(self):
+        trs.BINARY = BINARY
+        self.d = amsi.tempdir(self)
+        self.messages = [b"<13>Dec  7 10:00:%02d host app[1]: relayed message %d" % (i % 60, i)
+                         for i in range(30)]
+        # The octet-counted frames the next hop gets, one per message.
+        self.framed = sum(len(b"%d %s" % (len(m), m)) for m in self.messages)
+
+    def serve(self, port, *args):
+        srv = amsi.Serve(["syslog-tcp", "api"], data_dir=self.d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet", "--relay-syslog-hosts",
+                               "127.0.0.1:%d" % port, "--relay-beats-backoff-init", "100ms",
+                               "--relay-beats-backoff-max", "300ms"] + list(args))
+        return srv, "http://127.0.0.1:%d" % srv.ports["api"]
+
+    def hop(self, port):
+        ng = trs.SyslogNg(self.d, ("syslog", "tcp"), port=port)
+        self.addCleanup(ng.stop)
+        return ng
+
+    def test_a_syslog_next_hop_s_counters_beside_the_beats_relay_s(self):
+        port = free_port()
+        ng = self.hop(port)
+        srv, api = self.serve(port)
+        hop = {"relay": "syslog", "hop": "127.0.0.1:%d" % port}
+        with socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=30) as s:
+            s.sendall(b"".join(b"%d %s" % (len(m), m) for m in self.messages))
+        self.assertEqual(ng.wait_lines(len(self.messages)), self.messages, ng.log())
+
+        def scrape():
+            return http(api + "/metrics")[2]
+        text = wait_for(scrape, lambda t: value(t, "amsiwatch_relay_sent_bytes_total", **hop)
+                        == self.framed, 30)
+        self.assertEqual(value(text, "amsiwatch_relay_hop_up", **hop), 1)
+        self.assertEqual(value(text, "amsiwatch_relay_sent_bytes_total", **hop), self.framed)
+        self.assertGreaterEqual(value(text, "amsiwatch_relay_windows_total", **hop), 1)
+        self.assertEqual(value(text, "amsiwatch_relay_errors_total", **hop), 0)
+        self.assertEqual(value(text, "amsiwatch_relay_pending_windows", relay="syslog"), 0)
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_messages_total"),
+                         len(self.messages))
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_bytes_total"), self.framed)
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_dropped_total"), 0)
+        relays = {dict(labels).get("relay") for (name, labels) in samples(text)
+                  if name.startswith("amsiwatch_relay_") or name.startswith("amsiwatch_outbox_")}
+        self.assertEqual(relays, {"syslog", None}, "no Beats relay, no outbox: no samples")
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual((check.returncode, check.stdout + check.stderr), (0, ""))
+        stats = json.loads(http(api + "/stats")[2])
+        self.assertEqual(stats["amsiwatch_relay_syslog_messages_total"], len(self.messages))
+        self.assertEqual(stats["amsiwatch_relay_hop_up"], [dict(hop, value=1)])
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_the_syslog_outbox_with_the_hop_down_and_sent_on_once_it_is_up(self):
+        port = free_port()  # nobody listens there yet
+        srv, api = self.serve(port, "--relay-when-down", "spill")
+        box = {"relay": "syslog"}
+
+        def metric(name, **labels):
+            return value(http(api + "/metrics")[2], name, **labels)
+        self.assertEqual(metric("amsiwatch_relay_hop_up", relay="syslog",
+                                hop="127.0.0.1:%d" % port), 0)
+        # One message at a time, each read before the next is sent: each is a run of its own,
+        # so the outbox's depth counts the messages.
+        with socket.create_connection(("127.0.0.1", srv.ports["syslog-tcp"]), timeout=30) as s:
+            for i, m in enumerate(self.messages):
+                s.sendall(b"%d %s" % (len(m), m))
+                held = wait_for(lambda: metric("amsiwatch_outbox_windows", **box),
+                                lambda v: v == i + 1, 30, step=0.02)
+                self.assertEqual(held, i + 1, srv.log(20))
+        text = http(api + "/metrics")[2]
+        self.assertEqual(value(text, "amsiwatch_outbox_windows", **box), len(self.messages))
+        # Each record: the run's event count (4 bytes), then the run.
+        self.assertEqual(value(text, "amsiwatch_outbox_bytes", **box),
+                         self.framed + 4 * len(self.messages))
+        self.assertEqual(value(text, "amsiwatch_outbox_spilled_total", **box),
+                         len(self.messages))
+        self.assertEqual(value(text, "amsiwatch_outbox_forwarded_total", **box), 0)
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_messages_total"),
+                         len(self.messages))
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_bytes_total"), self.framed)
+        self.assertEqual(value(text, "amsiwatch_relay_syslog_dropped_total"), 0)
+        self.assertIsNone(value(text, "amsiwatch_outbox_windows", relay="beats"))
+        age = wait_for(lambda: metric("amsiwatch_outbox_oldest_age_seconds", **box),
+                       lambda v: v >= 1, 30)
+        self.assertGreaterEqual(age, 1)
+        stats = json.loads(http(api + "/stats")[2])
+        self.assertEqual(stats["amsiwatch_outbox_windows"],
+                         [{"relay": "syslog", "value": len(self.messages)}])
+
+        # The next hop comes up: the outbox empties into it, in order.
+        ng = self.hop(port)
+        self.assertEqual(ng.wait_lines(len(self.messages)), self.messages, ng.log())
+        text = wait_for(lambda: http(api + "/metrics")[2],
+                        lambda t: value(t, "amsiwatch_outbox_windows", **box) == 0, 30)
+        self.assertEqual(value(text, "amsiwatch_outbox_windows", **box), 0)
+        self.assertEqual(value(text, "amsiwatch_outbox_bytes", **box), 0)
+        self.assertEqual(value(text, "amsiwatch_outbox_oldest_age_seconds", **box), 0)
+        self.assertEqual(value(text, "amsiwatch_outbox_forwarded_total", **box),
+                         len(self.messages))
+        self.assertEqual(value(text, "amsiwatch_relay_hop_up", relay="syslog",
+                               hop="127.0.0.1:%d" % port), 1)
         self.assertEqual(srv.stop(), 0, srv.log())
 
 
