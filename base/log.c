@@ -195,3 +195,27 @@ void log_bare(const char *component, const struct log_field *fields, size_t nfie
     write_record(LOG_INFO, true, component, fields, nfields, fmt, ap);
     va_end(ap);
 }
+
+void log_startup_error(const char *program, const char *component, const char *fmt, ...)
+{
+    /* Longer than a record's line: the reasons include certificate errors and file names. */
+    char line[8192];
+    int n = snprintf(line, sizeof(line), "%s: ", program);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    if (atomic_load(&current_format) == LOG_FORMAT_JSON) {
+        write_json(LOG_ERROR, component, NULL, 0, line + n, len - (size_t)n);
+        return;
+    }
+    line[len++] = '\n';
+    write_all(line, len);
+}

@@ -59,6 +59,12 @@ void log_fields(enum log_level level, const char *component, const struct log_fi
 void log_bare(const char *component, const struct log_field *fields, size_t nfields,
               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* An error that keeps a command from starting (serve's "cannot listen on ..."), written whatever
+ * the level: in the text format the line "PROGRAM: message", as the command has always printed
+ * it (scripts and users match it); in the json format an error record of COMPONENT. */
+void log_startup_error(const char *program, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define log_error(comp, ...) log_msg(LOG_ERROR, comp, __VA_ARGS__)
 #define log_warn(comp, ...)  log_msg(LOG_WARN, comp, __VA_ARGS__)
 #define log_info(comp, ...)  log_msg(LOG_INFO, comp, __VA_ARGS__)

@@ -1089,7 +1089,7 @@ static int api_security(struct sec_listener *l, const struct config *c)
     const struct tls_options *t = &c->api_tls;
     char why[2400];
     if (api_rules(c, l, why, sizeof(why)) < 0) {
-        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        serve_error("%s", why);
         return -1;
     }
     if (!t->ssl_enabled && t->certificate[0])
@@ -1127,8 +1127,7 @@ static int tls_listen(struct api *a, const struct sockaddr_storage *addr, char *
         rc = uv_listen((uv_stream_t *)&a->listener, 128, on_tls_connection);
     if (rc < 0) {
         if (rc != UV_EADDRINUSE || strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
-            fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s: %s\n", s->cfg.api,
-                    uv_strerror(rc));
+            serve_error("cannot listen for the api on %s: %s", s->cfg.api, uv_strerror(rc));
         return rc == UV_EADDRINUSE ? -EADDRINUSE : -EIO;
     }
     struct sockaddr_storage got;
@@ -1145,7 +1144,7 @@ int api_start(struct server *s, char *bound, size_t boundlen)
 {
     struct sockaddr_storage addr;
     if (net_parse_addr(s->cfg.api, &addr) < 0) {
-        fprintf(stderr, "amsiwatch serve: api '%s' is not ADDR:PORT\n", s->cfg.api);
+        serve_error("api '%s' is not ADDR:PORT", s->cfg.api);
         return -EINVAL;
     }
     struct api *a = calloc(1, sizeof(*a));
@@ -1173,7 +1172,7 @@ int api_start(struct server *s, char *bound, size_t boundlen)
     if (!a->mhd) {
         /* libmicrohttpd has logged why (through mhd_log); taken is by far the likeliest. */
         if (a->tls || strcmp(s->cfg.api, API_DEFAULT_ADDRESS) != 0)
-            fprintf(stderr, "amsiwatch serve: cannot listen for the api on %s\n", s->cfg.api);
+            serve_error("cannot listen for the api on %s", s->cfg.api);
         bool tls = a->tls;
         sec_listener_free(&a->sec);
         free(a);
@@ -1182,7 +1181,7 @@ int api_start(struct server *s, char *bound, size_t boundlen)
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     int rc = 0;
     if (!ei) {
-        fprintf(stderr, "amsiwatch serve: the HTTP server has no epoll descriptor\n");
+        serve_error("the HTTP server has no epoll descriptor");
         rc = -EIO;
     } else if (a->tls) {
         rc = tls_listen(a, &addr, bound, boundlen);
@@ -1198,7 +1197,7 @@ int api_start(struct server *s, char *bound, size_t boundlen)
         struct sockaddr_storage got;
         socklen_t gotlen = sizeof(got);
         if (!li || getsockname(li->listen_fd, (struct sockaddr *)&got, &gotlen) != 0) {
-            fprintf(stderr, "amsiwatch serve: the api listener has no address\n");
+            serve_error("the api listener has no address");
             rc = -EIO;
         } else {
             net_format_addr(&got, bound, boundlen);

@@ -528,8 +528,8 @@ int beats_relay_check(struct server *s)
     if (!cfg->relay_beats_hosts[0])
         return 0;
     if (cfg->relay_beats_backoff_init_ms > cfg->relay_beats_backoff_max_ms) {
-        fprintf(stderr, "amsiwatch serve: relay.beats.backoff.init is longer than "
-                        "relay.beats.backoff.max\n");
+        serve_error("relay.beats.backoff.init is longer than "
+                    "relay.beats.backoff.max");
         return -1;
     }
     if (!cfg->relay_beats_ssl.enabled)
@@ -538,7 +538,7 @@ int beats_relay_check(struct server *s)
     s->relay_tls = tls_client_context(&cfg->relay_beats_ssl, "relay.beats.ssl.",
                                       &s->relay_verify_host, why, sizeof(why));
     if (!s->relay_tls) {
-        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        serve_error("%s", why);
         return -1;
     }
     return 0;
@@ -560,8 +560,8 @@ int beats_relay_start(struct server *s)
         .tls_verify_host = s->relay_verify_host,
     };
     if (relay_set_hosts(&o, cfg->relay_beats_hosts, "5044") < 0) {
-        fprintf(stderr, "amsiwatch serve: relay.beats.hosts: at most %d hosts of %zu characters\n",
-                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        serve_error("relay.beats.hosts: at most %d hosts of %zu characters", RELAY_MAX_HOSTS,
+                    sizeof(o.hosts[0]) - 7);
         return -EINVAL;
     }
     int rc = relay_new(&s->relay, s->loop, &o);
@@ -570,7 +570,7 @@ int beats_relay_start(struct server *s)
         rc = feed_open(&s->alert_feed, s->loop, cfg->data_dir, ALERT_CURSOR, s->relay, &ops,
                        "alerts");
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot send the alerts on: %s\n", strerror(-rc));
+            serve_error("cannot send the alerts on: %s", strerror(-rc));
             beats_relay_stop(s);
             return -EIO;
         }
@@ -581,20 +581,19 @@ int beats_relay_start(struct server *s)
         rc = outbox_open(&s->outbox, s->loop, dir, cfg->relay_spill_max_bytes,
                          (unsigned)cfg->journal_sync_interval_ms, s->relay);
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot open the outbox %s: %s\n", dir, strerror(-rc));
+            serve_error("cannot open the outbox %s: %s", dir, strerror(-rc));
             beats_relay_stop(s);
             return -EIO;
         }
     }
     if (rc == -EINVAL) {
-        fprintf(stderr,
-                "amsiwatch serve: relay.beats.hosts: '%s' is not HOST, HOST:PORT or "
-                "[IPv6]:PORT\n",
-                cfg->relay_beats_hosts);
+        serve_error("relay.beats.hosts: '%s' is not HOST, HOST:PORT or "
+                    "[IPv6]:PORT",
+                    cfg->relay_beats_hosts);
         return rc;
     }
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot start the relay: %s\n", strerror(-rc));
+        serve_error("cannot start the relay: %s", strerror(-rc));
         return rc;
     }
     char list[1024] = "";
@@ -941,8 +940,7 @@ int beats_listen(struct server *s, char *bound, size_t boundlen)
 {
     struct sockaddr_storage addr;
     if (net_parse_addr(s->cfg.beats, &addr) < 0) {
-        fprintf(stderr, "amsiwatch serve: --beats: '%s' is not an IP address and port\n",
-                s->cfg.beats);
+        serve_error("--beats: '%s' is not an IP address and port", s->cfg.beats);
         return -EINVAL;
     }
     uv_tcp_init(s->loop, &s->beats_listener);
@@ -951,8 +949,7 @@ int beats_listen(struct server *s, char *bound, size_t boundlen)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->beats_listener, 1024, on_connection);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot listen on %s: %s\n", s->cfg.beats,
-                uv_strerror(rc));
+        serve_error("cannot listen on %s: %s", s->cfg.beats, uv_strerror(rc));
         uv_close((uv_handle_t *)&s->beats_listener, NULL);
         return -EIO;
     }

@@ -241,7 +241,7 @@ static int security_init(struct server *s)
         strcmp(c->syslog_tls, "off") != 0 && c->syslog_tls_opts.certificate[0] != '\0';
     if (server_security_build(c, s->syslog_tls_enabled, &s->beats_sec, &s->syslog_sec,
                               &s->syslog_tls_sec, why, sizeof(why)) < 0) {
-        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        serve_error("%s", why);
         return -1;
     }
     if (beats_relay_check(s) < 0 || syslogd_relay_check(s) < 0)
@@ -269,13 +269,12 @@ static int relay_hosts_check(const char *key, const char *lines, const char *por
         return 0;
     struct relay_options o = {.nhosts = 0};
     if (relay_set_hosts(&o, lines, port) < 0) {
-        fprintf(stderr, "amsiwatch serve: %s: at most %d hosts of %zu characters\n", key,
-                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        serve_error("%s: at most %d hosts of %zu characters", key, RELAY_MAX_HOSTS,
+                    sizeof(o.hosts[0]) - 7);
         return -1;
     }
     if (relay_check_hosts(&o) < 0) {
-        fprintf(stderr, "amsiwatch serve: %s: '%s' is not HOST, HOST:PORT or [IPv6]:PORT\n", key,
-                lines);
+        serve_error("%s: '%s' is not HOST, HOST:PORT or [IPv6]:PORT", key, lines);
         return -1;
     }
     return 0;
@@ -301,8 +300,8 @@ static int validate(struct server *s)
     for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
         struct sockaddr_storage addr;
         if (listeners[i].on && net_parse_addr(listeners[i].spec, &addr) < 0) {
-            fprintf(stderr, "amsiwatch serve: --%s: '%s' is not an IP address and port\n",
-                    listeners[i].flag, listeners[i].spec);
+            serve_error("--%s: '%s' is not an IP address and port", listeners[i].flag,
+                        listeners[i].spec);
             return -1;
         }
     }
@@ -513,8 +512,7 @@ int serve_main(int argc, char **argv)
     struct journal_recovery rep;
     int rc = journal_open(&s->journal, s->cfg.data_dir, &jo, &rep);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot open the journal in %s: %s\n", s->cfg.data_dir,
-                strerror(-rc));
+        serve_error("cannot open the journal in %s: %s", s->cfg.data_dir, strerror(-rc));
         security_free(s);
         config_free(&s->cfg);
         free(s);
@@ -528,7 +526,7 @@ int serve_main(int argc, char **argv)
     /* Delivery runs even without targets: a reload may add some. */
     rc = delivery_start(&s->delivery, s->cfg.data_dir, &s->cfg.targets);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot start webhook delivery: %s\n", strerror(-rc));
+        serve_error("cannot start webhook delivery: %s", strerror(-rc));
         journal_close(s->journal);
         security_free(s);
         config_free(&s->cfg);
@@ -546,7 +544,7 @@ int serve_main(int argc, char **argv)
     };
     rc = workers_start(&s->workers, &wo);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot start the workers: %s\n", strerror(-rc));
+        serve_error("cannot start the workers: %s", strerror(-rc));
         delivery_stop(s->delivery);
         journal_close(s->journal);
         security_free(s);
@@ -631,6 +629,8 @@ int check_config_main(int argc, char **argv)
         status = prc > 0 ? 0 : 2;
     } else {
         log_setup(&s->cfg);
+        /* Read by people and by the unit's ExecStartPre: text whatever log.format says. */
+        log_set_format(LOG_FORMAT_TEXT);
         status = validate(s) < 0 ? 2 : 0;
         security_free(s);
         if (status == 0)

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "base/histogram.h"
+#include "base/log.h"
 #include "notify/delivery.h"
 #include "pipeline/alert_sink.h"
 #include "pipeline/batch.h"
@@ -137,6 +138,11 @@ struct server {
     bool listeners_bound;    /* every listener is bound (the ready line was printed) */
     int64_t started_wall_ms; /* wall-clock time serve started */
 };
+
+/* An error that keeps serve from starting (an address, a relay host, a port taken, a journal it
+ * cannot open): "amsiwatch serve: ..." in the text format, an error record of "serve" in the json
+ * format. */
+#define serve_error(...) log_startup_error("amsiwatch serve", "serve", __VA_ARGS__)
 
 /* Monotonic milliseconds (libuv's cached loop time). */
 static inline uint64_t server_now(struct server *s)

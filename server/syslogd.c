@@ -660,8 +660,7 @@ int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_b
     int len, rc;
     if (strcmp(s->cfg.syslog_tcp, "off") != 0) {
         if (net_parse_addr(s->cfg.syslog_tcp, &addr) < 0) {
-            fprintf(stderr, "amsiwatch serve: --syslog-tcp: '%s' is not an IP address and port\n",
-                    s->cfg.syslog_tcp);
+            serve_error("--syslog-tcp: '%s' is not an IP address and port", s->cfg.syslog_tcp);
             return -EINVAL;
         }
         uv_tcp_init(s->loop, &s->syslog_tcp);
@@ -670,8 +669,7 @@ int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_b
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&s->syslog_tcp, 1024, on_tcp_connection);
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot listen on %s (syslog TCP): %s\n",
-                    s->cfg.syslog_tcp, uv_strerror(rc));
+            serve_error("cannot listen on %s (syslog TCP): %s", s->cfg.syslog_tcp, uv_strerror(rc));
             uv_close((uv_handle_t *)&s->syslog_tcp, NULL);
             return -EIO;
         }
@@ -682,8 +680,7 @@ int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_b
     }
     if (strcmp(s->cfg.syslog_udp, "off") != 0) {
         if (net_parse_addr(s->cfg.syslog_udp, &addr) < 0) {
-            fprintf(stderr, "amsiwatch serve: --syslog-udp: '%s' is not an IP address and port\n",
-                    s->cfg.syslog_udp);
+            serve_error("--syslog-udp: '%s' is not an IP address and port", s->cfg.syslog_udp);
             return -EINVAL;
         }
         uv_udp_init_ex(s->loop, &s->syslog_udp, AF_UNSPEC | UV_UDP_RECVMMSG);
@@ -695,8 +692,7 @@ int syslogd_listen(struct server *s, char *tcp_bound, size_t tcplen, char *udp_b
             rc = uv_udp_recv_start(&s->syslog_udp, on_udp_alloc, on_udp_read);
         }
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot listen on %s (syslog UDP): %s\n",
-                    s->cfg.syslog_udp, uv_strerror(rc));
+            serve_error("cannot listen on %s (syslog UDP): %s", s->cfg.syslog_udp, uv_strerror(rc));
             uv_close((uv_handle_t *)&s->syslog_udp, NULL);
             return -EIO;
         }
@@ -719,7 +715,7 @@ static int listen_tcp(struct server *s, uv_tcp_t *h, const char *spec, const cha
 {
     struct sockaddr_storage addr, got;
     if (net_parse_addr(spec, &addr) < 0) {
-        fprintf(stderr, "amsiwatch serve: --%s: '%s' is not an IP address and port\n", flag, spec);
+        serve_error("--%s: '%s' is not an IP address and port", flag, spec);
         return -EINVAL;
     }
     uv_tcp_init(s->loop, h);
@@ -728,8 +724,7 @@ static int listen_tcp(struct server *s, uv_tcp_t *h, const char *spec, const cha
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)h, 1024, on_tcp_connection);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: cannot listen on %s (%s): %s\n", spec, what,
-                uv_strerror(rc));
+        serve_error("cannot listen on %s (%s): %s", spec, what, uv_strerror(rc));
         uv_close((uv_handle_t *)h, NULL);
         return -EIO;
     }
@@ -890,7 +885,7 @@ int syslogd_relay_check(struct server *s)
     s->syslog_relay_tls = tls_client_context(&cfg->relay_syslog_ssl, "relay.syslog.ssl.",
                                              &s->syslog_relay_verify_host, why, sizeof(why));
     if (!s->syslog_relay_tls) {
-        fprintf(stderr, "amsiwatch serve: %s\n", why);
+        serve_error("%s", why);
         return -1;
     }
     return 0;
@@ -950,8 +945,8 @@ int syslogd_relay_start(struct server *s)
         .no_acks = true,
     };
     if (relay_set_hosts(&o, cfg->relay_syslog_hosts, "514") < 0) {
-        fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: at most %d hosts of %zu characters\n",
-                RELAY_MAX_HOSTS, sizeof(o.hosts[0]) - 7);
+        serve_error("relay.syslog.hosts: at most %d hosts of %zu characters", RELAY_MAX_HOSTS,
+                    sizeof(o.hosts[0]) - 7);
         return -EINVAL;
     }
     buf_init(&s->udp_relayed, (size_t)s->cfg.syslog_batch_bytes + s->cfg.syslog_max_message + 32);
@@ -959,8 +954,7 @@ int syslogd_relay_start(struct server *s)
     if (strcmp(cfg->relay_syslog_transport, "udp") == 0) {
         rc = udp_target(s, o.hosts[0]);
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: cannot use %s: %s\n", o.hosts[0],
-                    uv_strerror(rc));
+            serve_error("relay.syslog.hosts: cannot use %s: %s", o.hosts[0], uv_strerror(rc));
             return -EINVAL;
         }
         log_info("relay-syslog", "passing every syslog message on to %s over UDP", o.hosts[0]);
@@ -968,8 +962,8 @@ int syslogd_relay_start(struct server *s)
     }
     rc = relay_new(&s->syslog_relay, s->loop, &o);
     if (rc < 0) {
-        fprintf(stderr, "amsiwatch serve: relay.syslog.hosts: '%s': %s\n", cfg->relay_syslog_hosts,
-                rc == -EINVAL ? "not HOST, HOST:PORT or [IPv6]:PORT" : strerror(-rc));
+        serve_error("relay.syslog.hosts: '%s': %s", cfg->relay_syslog_hosts,
+                    rc == -EINVAL ? "not HOST, HOST:PORT or [IPv6]:PORT" : strerror(-rc));
         return rc;
     }
     if (strcmp(cfg->relay_when_down, "spill") == 0) {
@@ -978,7 +972,7 @@ int syslogd_relay_start(struct server *s)
         rc = outbox_open(&s->syslog_outbox, s->loop, dir, cfg->relay_spill_max_bytes,
                          (unsigned)cfg->journal_sync_interval_ms, s->syslog_relay);
         if (rc < 0) {
-            fprintf(stderr, "amsiwatch serve: cannot open the outbox %s: %s\n", dir, strerror(-rc));
+            serve_error("cannot open the outbox %s: %s", dir, strerror(-rc));
             syslogd_relay_stop(s);
             return -EIO;
         }

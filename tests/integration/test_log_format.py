@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`amsiwatch serve --log-format json`: every line of standard error is one JSON object with ECS
 names (@timestamp, log.level, log.logger, message), the ready and counters lines carry their
-numbers as fields of their own, and alerts on standard output stay as they are.
+numbers as fields of their own, the errors that keep serve from starting are error records (the
+text format keeps their lines), and alerts on standard output stay as they are.
 
 usage: test_log_format.py AMSIWATCH"""
 import json
@@ -128,6 +129,48 @@ class LogFormatTest(unittest.TestCase):
         self.assertTrue(any(ln.startswith("ready beats=") for ln in lines), srv.log())
         self.assertTrue(any(ln == "info serve: stopped" for ln in lines), srv.log())
         self.assertFalse(any(ln.startswith("{") for ln in lines), srv.log())
+
+    def serve_fails(self, fmt, *args):
+        proc = subprocess.run([BINARY, "serve", "--log-format", fmt, "--data-dir",
+                               os.path.join(self.dir, "d"), "--syslog-tcp", "off",
+                               "--syslog-udp", "off", "--api", "off"] + list(args),
+                              capture_output=True, text=True, timeout=60 * amsi.slow(BINARY))
+        return proc
+
+    def test_a_port_already_taken_is_an_error_record_and_exit_3(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            addr = "127.0.0.1:%d" % taken.getsockname()[1]
+            proc = self.serve_fails("json", "--beats", addr)
+            text = self.serve_fails("text", "--beats", addr)
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        recs = records(self, proc.stderr.splitlines())
+        self.assertTrue(recs)
+        errors = [r for r in recs if r["log.level"] == "error"]
+        self.assertEqual(len(errors), 1, proc.stderr)
+        self.assertEqual(errors[0]["log.logger"], "serve")
+        self.assertEqual(errors[0]["message"], "cannot listen on %s: address already in use" % addr)
+        self.assertFalse(any(r["message"].startswith("ready") for r in recs), proc.stderr)
+        # The text format keeps the line scripts match.
+        self.assertEqual(text.returncode, 3, text.stderr)
+        self.assertIn("\namsiwatch serve: cannot listen on %s: address already in use\n" % addr,
+                      "\n" + text.stderr)
+
+    def test_a_check_before_the_start_is_an_error_record_and_exit_2(self):
+        proc = self.serve_fails("json", "--relay-beats-hosts", "127.0.0.1:1:2")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        recs = records(self, proc.stderr.splitlines())
+        self.assertEqual([(r["log.level"], r["log.logger"], r["message"]) for r in recs],
+                         [("error", "serve", "relay.beats.hosts: '127.0.0.1:1:2' is not HOST, "
+                           "HOST:PORT or [IPv6]:PORT")], proc.stderr)
+        # check-config prints it as text whatever the format.
+        check = subprocess.run([BINARY, "check-config", "--log-format", "json",
+                                "--relay-beats-hosts", "127.0.0.1:1:2"], capture_output=True,
+                               text=True, timeout=60 * amsi.slow(BINARY))
+        self.assertEqual(check.returncode, 2, check.stderr)
+        self.assertEqual(check.stderr, "amsiwatch serve: relay.beats.hosts: '127.0.0.1:1:2' is not "
+                         "HOST, HOST:PORT or [IPv6]:PORT\n")
 
     def test_an_unknown_format_is_a_configuration_error(self):
         proc = subprocess.run([BINARY, "serve", "--log-format", "xml"], capture_output=True,

@@ -109,6 +109,42 @@ Test(log, the_text_format_is_unchanged_and_a_bare_line_ignores_the_level)
     free(out);
 }
 
+Test(log, a_startup_error_keeps_its_line_in_text_and_is_an_error_record_in_json)
+{
+    char reason[3000]; /* longer than a record's line: a certificate error with its file */
+    memset(reason, 'x', sizeof(reason) - 1);
+    reason[sizeof(reason) - 1] = '\0';
+    log_set_level(LOG_ERROR);
+    log_set_format(LOG_FORMAT_TEXT);
+    capture_start();
+    log_startup_error("amsiwatch serve", "serve", "cannot listen on %s: %s", "0.0.0.0:5044",
+                      "address already in use");
+    log_startup_error("amsiwatch serve", "serve", "%s", reason);
+    char *out = capture_end();
+    char want[4000];
+    snprintf(want, sizeof(want),
+             "amsiwatch serve: cannot listen on 0.0.0.0:5044: address already in use\n"
+             "amsiwatch serve: %s\n",
+             reason);
+    cr_expect_str_eq(out, want, "the text format: the line serve has always printed, whole");
+    free(out);
+
+    log_set_format(LOG_FORMAT_JSON);
+    capture_start();
+    log_startup_error("amsiwatch serve", "serve", "cannot open the journal in %s: %s", "/data",
+                      "Permission denied");
+    out = capture_end();
+    log_set_format(LOG_FORMAT_TEXT);
+    log_set_level(LOG_INFO);
+    cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+    json_t *j = parse_line(out);
+    cr_expect_str_eq(str(j, "log.level"), "error");
+    cr_expect_str_eq(str(j, "log.logger"), "serve");
+    cr_expect_str_eq(str(j, "message"), "cannot open the journal in /data: Permission denied");
+    json_decref(j);
+    free(out);
+}
+
 #define THREADS 8
 #define RECORDS 200
 
