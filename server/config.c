@@ -72,8 +72,9 @@ static const struct option_def table[] = {
      "syslog over TLS listener (RFC 5425, framing as syslog.framing), ADDR:PORT or off; listens "
      "only when syslog-tls.ssl-certificate is set"},
     {"api", T_ADDR, API_DEFAULT_ADDRESS, F(api), 0, 0, NULL,
-     "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT or off; in a file "
-     "also api.address"},
+     "HTTP endpoint for machines (/metrics, /health, /ready, /stats), ADDR:PORT (port 0 picks one) "
+     "or off; in a file also api.address; on the default address a port already taken leaves "
+     "serve running without it, any other must be had"},
     {"profile", T_ENUM, "elastic", F(profile), 0, 0, "elastic|extended",
      "detection profile: elastic (Elastic's verdicts exactly) or extended"},
     {"workers", T_UINT, "0", F(workers), 0, 256, NULL,
