@@ -5,6 +5,7 @@ messages (TCP and UDP) arrive; Prometheus' HTTP API must give back the numbers s
 `promtool check metrics` on the output, /stats with the same numbers as JSON, /health and /ready
 (503 while stopping and while the journal waits out a failing disk), 404 and 405, TLS with
 client certificates (Prometheus scraping over HTTPS), the allow list, a webhook target's lag,
+the relays' hops (the syslog relay into a real syslog-ng) and the syslog outbox,
 `amsiwatch health` against a running serve and a closed port, the alerting rules
 (`promtool check rules`) and every metric the Grafana dashboard queries present in /metrics.
 
@@ -484,7 +485,8 @@ class Relay(unittest.TestCase):
 @unittest.skipUnless(os.path.exists(trs.SYSLOG_NG), "syslog-ng is not installed")
 class RelaySyslog(unittest.TestCase):
     """relay.syslog over TCP into a real syslog-ng: its hop beside the Beats relay's
-    (relay="syslog"), the messages and bytes passed on, and its outbox with the hop down."""
+    (relay="syslog"), the messages and bytes passed on, its outbox with the hop down, and the UDP
+    messages it drops."""
 
     def setUp(self):
         trs.BINARY = BINARY
@@ -588,6 +590,35 @@ class RelaySyslog(unittest.TestCase):
                          len(self.messages))
         self.assertEqual(value(text, "amsiwatch_relay_hop_up", relay="syslog",
                                hop="127.0.0.1:%d" % port), 1)
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_udp_messages_past_the_budget_with_the_hop_down_are_dropped_and_counted(self):
+        port = free_port()  # nobody listens there
+        srv = amsi.Serve(["syslog-udp", "api"], data_dir=self.d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet", "--relay-syslog-hosts",
+                               "127.0.0.1:%d" % port, "--syslog-connection-budget", "64KiB",
+                               "--syslog-batch-bytes", "4KiB"])
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        # 200 KB of datagrams: three times the budget the relay's queue may hold for them.
+        udp = [b"<14>Dec  7 11:00:00 router kernel: udp message %04d %s" % (i, b"u" * 450)
+               for i in range(400)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for m in udp:
+                s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
+                time.sleep(0.002)  # loopback UDP drops nothing at this pace
+        text = wait_for(lambda: http(api + "/metrics")[2],
+                        lambda t: value(t, "amsiwatch_events_received_total",
+                                        listener="syslog-udp") == len(udp), 30)
+        self.assertEqual(
+            value(text, "amsiwatch_events_received_total", listener="syslog-udp"), len(udp))
+        taken = value(text, "amsiwatch_relay_syslog_messages_total")
+        dropped = value(text, "amsiwatch_relay_syslog_dropped_total")
+        self.assertGreater(dropped, 0, "UDP has no back-pressure: drops are counted")
+        self.assertGreater(taken, 0)
+        self.assertEqual(taken + dropped, len(udp), "every message taken or counted")
+        self.assertGreater(value(text, "amsiwatch_relay_pending_windows", relay="syslog"), 0)
+        self.assertEqual(value(text, "amsiwatch_relay_hop_up", relay="syslog",
+                               hop="127.0.0.1:%d" % port), 0)
         self.assertEqual(srv.stop(), 0, srv.log())
 
 
