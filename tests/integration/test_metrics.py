@@ -481,6 +481,24 @@ class Relay(unittest.TestCase):
                                   lambda v: v == 0, 30), 0, "the hop is down")
         self.assertEqual(srv.stop(), 0, srv.log())
 
+    def test_the_beats_outbox_with_the_hop_down(self):
+        d = amsi.tempdir(self)
+        target = "127.0.0.1:%d" % free_port()  # nobody listens there
+        srv = amsi.Serve(["beats", "api"], data_dir=d + "/data", cleanup=self,
+                         args=["--stats-interval", "0", "--quiet", "--relay-beats-hosts", target,
+                               "--relay-when-down", "spill"])
+        api = "http://127.0.0.1:%d" % srv.ports["api"]
+        events = os.path.join(d, "events.ndjson")
+        gen(events, 300, "1/30", seed=4)
+        replay(srv.ports["beats"], events)  # every window acknowledged: the outbox took it
+        text = http(api + "/metrics")[2]
+        self.assertEqual(value(text, "amsiwatch_outbox_windows", relay="beats"), 6)
+        self.assertEqual(value(text, "amsiwatch_outbox_spilled_total", relay="beats"), 6)
+        self.assertGreater(value(text, "amsiwatch_outbox_bytes", relay="beats"), 0)
+        self.assertIsNone(value(text, "amsiwatch_outbox_windows", relay="syslog"))
+        self.assertEqual(value(text, "amsiwatch_relay_hop_up", relay="beats", hop=target), 0)
+        self.assertEqual(srv.stop(), 0, srv.log())
+
 
 @unittest.skipUnless(os.path.exists(trs.SYSLOG_NG), "syslog-ng is not installed")
 class RelaySyslog(unittest.TestCase):
