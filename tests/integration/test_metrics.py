@@ -743,6 +743,15 @@ class RulesAndDashboard(unittest.TestCase):
                                                            % srv.ports["api"])[2], re.M))
         self.assertEqual((sorted(declared - documented), sorted(documented - declared)), ([], []),
                          "(served but not in the README, in the README but not served)")
+        # ...with the type and meaning the endpoint's TYPE and HELP lines give.
+        text = http("http://127.0.0.1:%d/metrics" % srv.ports["api"])[2]
+        helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.M))
+        served_rows = {n: (t, helps.get(n)) for n, t in
+                       re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)}
+        readme_rows = {n: (t, m) for n, t, m in
+                       re.findall(r"^\| `([a-z0-9_]+)` \| (\w+) \| [^|]* \| (.*) \|$", section,
+                                  re.M)}
+        self.assertEqual(readme_rows, served_rows, "the README's type and meaning of each family")
 
 
 if __name__ == "__main__":
