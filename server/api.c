@@ -429,12 +429,13 @@ static void relay_metrics(struct out *o, struct server *s)
         {"amsiwatch_relay_events_total", "counter",
          "Events the next hop acknowledged (syslog: none, it acknowledges nothing; see "
          "amsiwatch_relay_syslog_messages_total)."},
-        {"amsiwatch_relay_sent_bytes_total", "counter", "Bytes of the windows it acknowledged."},
+        {"amsiwatch_relay_sent_bytes_total", "counter",
+         "Bytes of the windows it acknowledged (syslog: of the runs written)."},
         {"amsiwatch_relay_errors_total", "counter",
          "Connections to the next hop that failed or were dropped."},
         {"amsiwatch_relay_reconnects_total", "counter", "Connections made again to the next hop."},
         {"amsiwatch_relay_ack_wait_seconds_total", "counter",
-         "Time windows waited from sent to acknowledged, summed."},
+         "Time windows waited from sent to acknowledged (syslog: to written), summed."},
     };
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
         family(o, fams[f].name, fams[f].type, fams[f].help);
