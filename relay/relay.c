@@ -664,6 +664,25 @@ int relay_set_hosts(struct relay_options *o, const char *lines, const char *port
 }
 
 /* The connections for R's host list, idle (*N of them). NULL when out of memory. */
+/* Lets go of H's connection for good (new hosts, or the relay closing): its windows in flight go
+ * back to the head of the queue, its TLS state, a name lookup under way and its socket go. Returns
+ * how many windows went back. */
+static size_t conn_let_go(struct relay *r, struct hconn *h)
+{
+    size_t back = h->inflight.n;
+    fifo_prepend(&r->queue, &h->inflight);
+    if (h->tls) {
+        tlsio_free(h->tls);
+        h->tls = NULL;
+    }
+    if (h->gai_out)
+        uv_cancel((uv_req_t *)&h->gai);
+    if (h->tcp_open && !uv_is_closing((uv_handle_t *)&h->tcp))
+        uv_close((uv_handle_t *)&h->tcp, on_tcp_closed);
+    h->state = H_IDLE;
+    return back;
+}
+
 static struct hconn *new_conns(struct relay *r, size_t *n)
 {
     *n = (r->o.loadbalance ? r->o.nhosts : 1) * r->o.worker;
@@ -717,19 +736,8 @@ int relay_update_hosts(struct relay *r, const struct relay_options *o)
      * the new hosts (at least once, as after a failure). */
     size_t back = 0;
     for (size_t i = 0; i < r->nconns; i++) {
-        struct hconn *h = &r->conns[i];
-        back += h->inflight.n;
-        fifo_prepend(&r->queue, &h->inflight);
-        if (h->tls) {
-            tlsio_free(h->tls);
-            h->tls = NULL;
-        }
-        if (h->gai_out)
-            uv_cancel((uv_req_t *)&h->gai);
-        if (h->tcp_open && !uv_is_closing((uv_handle_t *)&h->tcp))
-            uv_close((uv_handle_t *)&h->tcp, on_tcp_closed);
-        h->state = H_IDLE;
-        h->retired = true;
+        back += conn_let_go(r, &r->conns[i]);
+        r->conns[i].retired = true;
     }
     old->conns = r->conns;
     old->next = r->retired;
@@ -870,17 +878,7 @@ void relay_close(struct relay *r, void (*closed)(void *), void *arg)
     r->closed = closed;
     r->closed_arg = arg;
     for (size_t i = 0; i < r->nconns; i++) {
-        struct hconn *h = &r->conns[i];
-        fifo_prepend(&r->queue, &h->inflight);
-        if (h->tls) {
-            tlsio_free(h->tls);
-            h->tls = NULL;
-        }
-        if (h->gai_out)
-            uv_cancel((uv_req_t *)&h->gai);
-        if (h->tcp_open && !uv_is_closing((uv_handle_t *)&h->tcp))
-            uv_close((uv_handle_t *)&h->tcp, on_tcp_closed);
-        h->state = H_IDLE;
+        conn_let_go(r, &r->conns[i]);
     }
     struct rwin *w;
     while ((w = fifo_pop(&r->queue)) != NULL)
