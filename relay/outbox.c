@@ -170,6 +170,12 @@ int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t e
     return 0;
 }
 
+bool outbox_fits(const struct outbox *o, size_t windows, uint64_t bytes)
+{
+    uint64_t more = bytes + (uint64_t)windows * HEADER;
+    return !o->closing && o->st.bytes + more <= o->max_bytes && o->writing + more <= MAX_WRITING;
+}
+
 bool outbox_holding(const struct outbox *o)
 {
     return o->writing > 0 || feed_position(o->feed) < o->end_seq;

@@ -42,6 +42,11 @@ int outbox_open(struct outbox **out, uv_loop_t *loop, const char *dir, uint64_t 
 int outbox_append(struct outbox *o, const uint8_t *bytes, size_t len, uint32_t events,
                   relay_done_fn done, void *ctx);
 
+/* True when outbox_append would now take WINDOWS more windows of BYTES bytes in all, as far as the
+ * cap and the appends waiting for the disk go (a caller moving several windows in at once, all or
+ * none, asks first). */
+bool outbox_fits(const struct outbox *o, size_t windows, uint64_t bytes);
+
 /* True while the outbox holds windows not yet acknowledged by a next hop (new windows then go
  * into it too, so that they keep their order). */
 bool outbox_holding(const struct outbox *o);

@@ -45,6 +45,7 @@ struct beats_conn {
     bool resumed_from_queue;          /* its turn came: a new refusal puts it back at the head */
     struct beats_conn *wprev, *wnext; /* that queue */
     struct relay_pend *rp_head, *rp_tail; /* windows being gathered for the next hop, in order */
+    bool spill_held; /* spill: the whole window at RP_HEAD waits for room in the outbox */
 };
 
 /* A window on its way to the next hop: its frames gathered as they are cut, handed to the relay
@@ -58,7 +59,9 @@ struct relay_pend {
     struct beats_window *w;
     struct buf bytes; /* v2: the window's frames as they arrived; v1: its D frames */
     uint8_t version;
-    size_t counted; /* bytes counted in the budgets */
+    size_t counted;  /* bytes counted in the budgets */
+    bool sealed;     /* whole, sealed and (v1) converted: waiting only for a place to go */
+    uint32_t events; /* then: what the next hop's ACK must reach */
 };
 
 /* ACK bytes on their way to a connection (loop thread). A call of beats_session_acks that fills
@@ -158,6 +161,10 @@ static void on_closing(struct conn *k, bool error)
         rp = n;
     }
     c->rp_head = c->rp_tail = NULL;
+    if (c->spill_held) {
+        c->spill_held = false;
+        s->spill_holds--;
+    }
     s->reserved_bytes -= c->reserved;
     c->reserved = 0;
     s->held_bytes -= c->held;
@@ -173,6 +180,8 @@ static const struct conn_ops beats_ops = {.closing = on_closing, .release = rele
 static uint64_t held_since(const struct server *s)
 {
     uint64_t relay = s->relay ? relay_held_ms(s->relay) : 0;
+    if (s->spill_held_ms > relay)
+        relay = s->spill_held_ms; /* a full outbox holds windows back: renewed every tick */
     return relay > s->journal_waited_ms ? relay : s->journal_waited_ms;
 }
 
@@ -460,58 +469,139 @@ static void relay_done(void *ctx, int status)
     conn_unref(&c->base);
 }
 
-/* Hands the whole windows at the head of the gathering queue to the relay, in order. */
+static bool count_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx);
+static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx);
+
+/* What the relay holds of the connections' windows (not the outbox's or the alerts'). */
+struct queued {
+    size_t windows;
+    uint64_t bytes;
+    struct server *s;
+    bool refused;
+};
+
+/* While no next hop is up, the windows the relay queued before it went go to the outbox, all of
+ * them (so that their order holds) and before any newer window. Once the outbox holds windows
+ * they came later: the relay's go first when a hop is back, and stay there. */
+static void reclaim_queued(struct server *s)
+{
+    if (outbox_holding(s->outbox))
+        return;
+    struct queued q = {.s = s};
+    relay_reclaim(s->relay, count_queued, &q);
+    if (!q.windows || !outbox_fits(s->outbox, q.windows, q.bytes))
+        return;
+    relay_reclaim(s->relay, spill_queued, &q);
+}
+
+enum spilled { TO_RELAY, SPILLED, HOLD };
+
+/* relay.when-down: spill. While no next hop is up, or while the outbox still holds windows (so
+ * that none overtakes them), a window goes to the outbox (copied) and is acknowledged once durable:
+ * SPILLED. TO_RELAY: block mode, or a hop is up with the outbox empty. HOLD: the outbox refuses it
+ * (at its cap, the disk behind) and the relay may not take it either, since it would overtake what
+ * the outbox holds: it waits in its connection, unacknowledged, as it would with block. */
+static enum spilled spill(struct server *s, struct relay_pend *rp)
+{
+    if (!s->outbox)
+        return TO_RELAY;
+    bool up = relay_up(s->relay);
+    if (!up)
+        reclaim_queued(s); /* windows queued before the hop went go first */
+    if (up && !outbox_holding(s->outbox))
+        return TO_RELAY;
+    return outbox_append(s->outbox, (const uint8_t *)rp->bytes.data, rp->bytes.len, rp->events,
+                         relay_done, rp) == 0
+               ? SPILLED
+               : HOLD;
+}
+
+static void set_spill_held(struct beats_conn *c, bool held)
+{
+    struct server *s = c->base.srv;
+    if (held == c->spill_held)
+        return;
+    c->spill_held = held;
+    if (held)
+        s->spill_holds++;
+    else
+        s->spill_holds--;
+    s->spill_held_ms = server_now(s);
+}
+
+/* Seals the whole window RP (no frame joins it any more) and puts a v1 window into v2. Returns 0
+ * or a negative errno (the connection is closed then). */
+static int relay_seal(struct beats_conn *c, struct relay_pend *rp)
+{
+    struct server *s = c->base.srv;
+    beats_session_seal(c->sess, rp->w);
+    rp->events = beats_window_size(rp->w);
+    rp->sealed = true;
+    if (rp->version != LJ_V1)
+        return 0;
+    struct buf v2;
+    buf_init(&v2, RELAY_BUF_MAX);
+    int rc = relay_v1_to_v2((const uint8_t *)rp->bytes.data, rp->bytes.len, &s->limits, &v2,
+                            &rp->events);
+    if (rc < 0) {
+        buf_free(&v2);
+        close_conn(c, rc == -ENOMEM ? "out of memory" : "a v1 window that cannot go on as v2",
+                   true);
+        return rc;
+    }
+    buf_free(&rp->bytes);
+    rp->bytes = v2;
+    c->inflight_bytes += v2.len;
+    s->inflight_bytes += v2.len;
+    c->inflight_bytes -= rp->counted;
+    s->inflight_bytes -= rp->counted;
+    rp->counted = v2.len;
+    return 0;
+}
+
+/* Hands the whole windows at the head of the gathering queue to the relay (or the outbox), in
+ * order. A window neither takes yet (a full outbox) stays at the head, and the ones behind it
+ * with it, until the outbox has room or a hop takes windows again. */
 static void relay_flush(struct beats_conn *c)
 {
     struct server *s = c->base.srv;
     while (!c->base.closing && c->rp_head && beats_window_whole(c->rp_head->w)) {
         struct relay_pend *rp = c->rp_head;
+        int rc = rp->sealed ? 0 : relay_seal(c, rp);
+        enum spilled to = TO_RELAY;
+        if (rc == 0 && rp->events && rp->bytes.len) {
+            to = spill(s, rp);
+            if (to == HOLD) {
+                set_spill_held(c, true);
+                return;
+            }
+        }
         c->rp_head = rp->next;
         if (!c->rp_head)
             c->rp_tail = NULL;
         rp->next = NULL;
-        beats_session_seal(c->sess, rp->w);
         conn_ref(&c->base);
-        uint32_t events = beats_window_size(rp->w);
-        if (rp->version == LJ_V1) {
-            struct buf v2;
-            buf_init(&v2, RELAY_BUF_MAX);
-            int rc = relay_v1_to_v2((const uint8_t *)rp->bytes.data, rp->bytes.len, &s->limits, &v2,
-                                    &events);
-            if (rc < 0) {
-                buf_free(&v2);
-                close_conn(c,
-                           rc == -ENOMEM ? "out of memory" : "a v1 window that cannot go on as v2",
-                           true);
-                relay_done(rp, rc);
-                return;
-            }
-            buf_free(&rp->bytes);
-            rp->bytes = v2;
-            c->inflight_bytes += v2.len;
-            s->inflight_bytes += v2.len;
-            c->inflight_bytes -= rp->counted;
-            s->inflight_bytes -= rp->counted;
-            rp->counted = v2.len;
+        if (rc < 0) {
+            relay_done(rp, rc);
+            break;
         }
-        if (events == 0 || rp->bytes.len == 0) {
+        if (rp->events == 0 || rp->bytes.len == 0) {
             relay_done(rp, 0); /* nothing to pass on (W 0) */
             continue;
         }
-        uint8_t *bytes = (uint8_t *)rp->bytes.data;
-        size_t len = rp->bytes.len;
-        /* spill: to the outbox while no next hop takes windows, or while it holds some (they
-         * keep their order); a full outbox blocks. */
-        if (s->outbox && (outbox_holding(s->outbox) || !relay_up(s->relay)) &&
-            outbox_append(s->outbox, bytes, len, events, relay_done, rp) == 0)
+        if (to == SPILLED)
             continue; /* acknowledged once durable; its bytes go with RP */
-        if (relay_send(s->relay, bytes, len, events, relay_done, rp) < 0) {
+        if (relay_send(s->relay, (uint8_t *)rp->bytes.data, rp->bytes.len, rp->events, relay_done,
+                       rp) < 0) {
             close_conn(c, "out of memory", true);
             relay_done(rp, -ENOMEM);
-            return;
+            break;
         }
         buf_init(&rp->bytes, 0); /* the relay owns the bytes now */
     }
+    set_spill_held(c, false);
 }
 
 /* relay.beats.alerts: an alert of the journal as an event for the next hop. */
@@ -639,17 +729,50 @@ void beats_relay_log_counters(struct server *s)
     }
 }
 
-/* A window the relay holds for a next hop that is down goes to the outbox instead. */
+static bool count_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx)
+{
+    struct queued *q = arg;
+    (void)bytes;
+    (void)events;
+    (void)ctx;
+    if (done == relay_done) { /* the outbox's own windows and the alerts wait in the relay */
+        q->windows++;
+        q->bytes += len;
+    }
+    return false;
+}
+
+/* A window the relay holds for a next hop that is down goes to the outbox instead; after one
+ * the outbox refuses, none (they keep their order). */
 static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
                          void *ctx)
 {
-    struct server *s = arg;
-    if (done != relay_done) /* the outbox's own windows wait in the relay */
+    struct queued *q = arg;
+    if (done != relay_done || q->refused)
         return false;
-    if (outbox_append(s->outbox, bytes, len, events, done, ctx) < 0)
+    if (outbox_append(q->s->outbox, bytes, len, events, done, ctx) < 0) {
+        q->refused = true;
         return false;
+    }
     free(bytes);
     return true;
+}
+
+/* Windows a full outbox held back try again. */
+static void retry_spill_held(struct server *s)
+{
+    if (!s->spill_holds)
+        return;
+    s->spill_held_ms = server_now(s);
+    struct conn *k = s->beats_conns.head;
+    while (k && s->spill_holds) {
+        struct conn *next = k->next; /* closing unlinks K */
+        struct beats_conn *c = beats_conn_of(k);
+        if (c->spill_held)
+            relay_flush(c);
+        k = next;
+    }
 }
 
 void beats_relay_tick(struct server *s)
@@ -658,7 +781,8 @@ void beats_relay_tick(struct server *s)
         return;
     bool up = relay_up(s->relay);
     if (!up)
-        relay_reclaim(s->relay, spill_queued, s);
+        reclaim_queued(s);
+    retry_spill_held(s);
     if (up != s->relay_was_up) {
         /* What the outbox holds when the last next hop goes and when one comes back. */
         struct outbox_stats o;
@@ -843,6 +967,8 @@ static void start_reading(struct beats_conn *c)
 
 void beats_resume_paused(struct server *s)
 {
+    if (s->outbox)
+        retry_spill_held(s);
     for (struct conn *k = s->beats_conns.head; k; k = k->next) {
         struct beats_conn *c = beats_conn_of(k);
         if (c->blocked_head)

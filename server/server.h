@@ -49,6 +49,8 @@ struct server {
     struct relay *relay;          /* NULL without relay.beats.hosts */
     struct outbox *outbox;        /* relay.when-down: spill */
     bool relay_was_up;            /* spill: at the last tick, some next hop was up */
+    size_t spill_holds;           /* spill: connections whose next window waits for the outbox */
+    uint64_t spill_held_ms;       /* ...and the last time some did */
     struct feed *alert_feed;      /* relay.beats.alerts */
     struct relay *syslog_relay;   /* relay.syslog over TCP or TLS */
     struct outbox *syslog_outbox; /* relay.when-down: spill, for relay.syslog over TCP or TLS */

@@ -79,16 +79,17 @@ def ack(sock, version, seq):
 
 
 class Receiver:
-    """A Lumberjack receiver on 127.0.0.1 (port 0) whose behaviour per window is HANDLE(conn_no,
+    """A Lumberjack receiver on 127.0.0.1 (PORT, 0 for any) whose behaviour per window is HANDLE(conn_no,
     window_no, sock, version, seqs); it returns False to close the connection. Every window read
     is kept in self.received as (conn_no, version, events), events as Frames gives them."""
 
-    def __init__(self, handle, host="127.0.0.1"):
+    def __init__(self, handle, host="127.0.0.1", port=0):
         self.handle = handle
         self.received = []
         self.lock = threading.Lock()
         self.server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.server.bind((host, 0))
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port used before
+        self.server.bind((host, port))
         self.server.listen(64)
         self.port = self.server.getsockname()[1]
         self.connections = 0
@@ -131,4 +132,8 @@ class Receiver:
 
     def close(self):
         self.stopping = True
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept: nothing is taken after
+        except OSError:
+            pass
         self.server.close()

@@ -530,6 +530,98 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(hop.stop(), 0, hop.log())
         self.assertEqual(hop.beats_counters()["events"], n, hop.log())
 
+    # ---- spill keeps the order of a connection's windows ----
+
+    def numbered(self, count):
+        """A file of COUNT events whose winlog.record_id is their number (1, 2, ...) in the
+        order the sender sends them (one connection), and those numbers."""
+        src = os.path.join(self.work, "numbered-src-%d.ndjson" % count)
+        path = os.path.join(self.work, "numbered-%d.ndjson" % count)
+        if not os.path.exists(path):
+            out = []
+            for i, ln in enumerate(gen(src, count, 0.001, seed=11)):
+                doc = json.loads(ln)
+                doc["winlog"]["record_id"] = i + 1
+                out.append(json.dumps(doc, separators=(",", ":")))
+            with open(path, "w") as f:
+                f.write("\n".join(out) + "\n")
+        return path, list(range(1, count + 1))
+
+    def assert_in_order(self, receivers, ids):
+        """Every event of IDS reached the RECEIVERS (one after the other), first in the order
+        they were sent (an event sent again after a failure may come twice, later)."""
+        got = []
+        for r in receivers:
+            got += record_ids(r.events())
+        first = list(dict.fromkeys(got))
+        self.assertEqual(sorted(first), ids, "every event arrived")
+        wrong = next((i for i in range(1, len(first)) if first[i] < first[i - 1]), None)
+        self.assertIsNone(wrong, "event %s arrived after %s" % (
+            first[wrong] if wrong else None, first[wrong - 1] if wrong else None))
+
+    def acking_receiver(self, port):
+        r = Receiver(lambda conn, win, sock, version, seqs: ack(sock, version, seqs[-1]),
+                     port=port)
+        self.addCleanup(r.close)
+        return r
+
+    def test_spill_at_the_cap_keeps_the_order_of_the_windows(self):
+        # About 3 MB of windows through a 1 MiB outbox while no hop is up: the windows it
+        # refuses wait in their connection, unacknowledged, and go after what it holds.
+        path, ids = self.numbered(12000)
+        port = self.free_port()
+        first = self.spilling(port, args=["--relay-spill-max-size", "1MiB"])
+        proc = subprocess.Popen([BINARY, "replay", "--json", "--no-progress", "-t",
+                                 self.target(first), "-w", "200", path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        pattern = r"relay: outbox: \d+ windows \((\d+) bytes\) held"
+        deadline = time.time() + 60 * amsi.slow(BINARY)
+        while time.time() < deadline:
+            m = first.last(pattern)
+            if m and int(m.group(1)) >= (3 << 20) // 4:
+                break
+            time.sleep(0.1)
+        m = first.last(pattern)
+        self.assertGreaterEqual(int(m.group(1)), (3 << 20) // 4, first.log(40))
+        self.assertLessEqual(int(m.group(1)), 1 << 20, "the outbox stays under its cap")
+        self.assertIsNone(proc.poll(), "past the cap, the sender waits")
+        hop = self.acking_receiver(port)
+        out, err = proc.communicate(timeout=300 * amsi.slow(BINARY))
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out.strip().splitlines()[-1])["events_acked"], len(ids))
+        self.wait_drained(first)
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assert_in_order([hop], ids)
+
+    def test_spill_sends_the_windows_queued_when_the_hop_went_before_newer_ones(self):
+        # The hop takes a fourth window, holds it while the sender's next ones queue up in the
+        # relay behind it, and goes: those go to the outbox before the ones the sender sends
+        # after (at its own pace, not on ACKs: the relay's queue has not moved by then).
+        path, ids = self.numbered(6000)
+        port = self.free_port()
+
+        def handle(conn, win, sock, version, seqs):
+            if win < 4:
+                ack(sock, version, seqs[-1])
+                return True
+            time.sleep(0.3)
+            gone.close()
+            return False
+
+        gone = Receiver(handle, port=port)
+        self.addCleanup(gone.close)
+        first = self.spilling(port)
+        rc, rep, err = replay("-t", self.target(first), "-w", 50, "--pipelining", 64, "-r", 5000,
+                              path)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rep["events_acked"], len(ids), "the sender never waits")
+        self.assertIsNotNone(first.last(r"relay: next hop .* is down"), first.log())
+        self.assertEqual(gone.windows, 4, "the hop went at its fourth window")
+        hop = self.acking_receiver(port)
+        self.wait_drained(first)
+        self.assertEqual(first.stop(), 0, first.log())
+        self.assert_in_order([gone, hop], ids)
 
 if __name__ == "__main__":
     BINARY = amsi.take_binary(__doc__)
