@@ -66,7 +66,10 @@ struct server {
     struct {
         uint64_t messages, bytes, dropped;
     } syslog_relayed;
-    SSL_CTX *relay_tls; /* relay.beats.ssl.enabled: the client context */
+    uint64_t syslog_relay_pending; /* messages in runs the relay or the outbox has not yet
+                                    * written or made durable */
+    uint64_t syslog_relay_lost;    /* messages of runs that went neither way (a stop) */
+    SSL_CTX *relay_tls;            /* relay.beats.ssl.enabled: the client context */
     bool relay_verify_host;
 
     /* Completed batches, pushed by worker and journal threads (lock-free MPSC stack), taken by the

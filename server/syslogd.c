@@ -40,8 +40,9 @@ struct syslogd_conn {
     /* The listener: plaintext TCP or TLS (RFC 5425) and its counters. */
     struct sec_listener *lsec;
     struct syslogd_counters *k;
-    struct buf plain;   /* TLS: the plaintext of the last read */
-    struct buf relayed; /* relay.syslog: the messages of this read, framed for the next hop */
+    struct buf plain;       /* TLS: the plaintext of the last read */
+    struct buf relayed;     /* relay.syslog: the messages of this read, framed for the next hop */
+    uint32_t relayed_count; /* ...and how many */
 };
 
 /* A run of one connection's messages in the relay: its bytes count in the connection's budget
@@ -49,6 +50,13 @@ struct syslogd_conn {
 struct relayed_run {
     struct syslogd_conn *c;
     size_t len;
+    uint32_t messages;
+};
+
+/* A run of UDP senders' messages in the relay. */
+struct udp_run {
+    struct server *s;
+    uint32_t messages;
 };
 
 static struct syslogd_conn *syslogd_conn_of(struct conn *k)
@@ -90,6 +98,9 @@ static void on_closing(struct conn *k, bool error)
 {
     struct syslogd_conn *c = syslogd_conn_of(k);
     (void)error;
+    /* A run held back by a full outbox goes nowhere now (TCP has no ACK to withhold). */
+    k->srv->syslog_relay_lost += c->relayed_count;
+    c->relayed_count = 0;
     if (c->blocked) {
         c->inflight_bytes -= c->blocked->len;
         batch_free(c->blocked);
@@ -183,7 +194,10 @@ static void relayed_done(void *ctx, int status)
 {
     struct relayed_run *run = ctx;
     struct syslogd_conn *c = run->c;
-    (void)status; /* a run the relay could not write when it stopped is the sender's to resend */
+    struct server *s = c->base.srv;
+    s->syslog_relay_pending -= run->messages;
+    if (status != 0)
+        s->syslog_relay_lost += run->messages; /* the relay stopped before writing it */
     c->inflight_bytes -= run->len;
     /* At once rather than at the next tick: behind a next hop, the budget empties at its pace. */
     if (c->base.paused && !c->base.closing && !resume_conn(c))
@@ -230,9 +244,12 @@ static void relay_flush_conn(struct syslogd_conn *c, bool final)
     }
     run->c = c;
     run->len = c->relayed.len;
+    run->messages = c->relayed_count;
     enum spilled to = spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, relayed_done, run);
     if (to == SPILLED) {
         s->syslog_relayed.bytes += run->len;
+        s->syslog_relay_pending += run->messages;
+        c->relayed_count = 0;
         c->inflight_bytes += run->len;
         conn_ref(&c->base);
         buf_reset(&c->relayed); /* the outbox took a copy */
@@ -250,6 +267,8 @@ static void relay_flush_conn(struct syslogd_conn *c, bool final)
         return;
     }
     s->syslog_relayed.bytes += run->len;
+    s->syslog_relay_pending += run->messages;
+    c->relayed_count = 0;
     c->inflight_bytes += run->len;
     conn_ref(&c->base);
     buf_init(&c->relayed, c->relayed.max); /* the relay owns those bytes now */
@@ -257,9 +276,13 @@ static void relay_flush_conn(struct syslogd_conn *c, bool final)
 
 static void udp_run_done(void *ctx, int status)
 {
-    struct server *s = ctx;
-    (void)status;
+    struct udp_run *run = ctx;
+    struct server *s = run->s;
     s->udp_relay_runs--;
+    s->syslog_relay_pending -= run->messages;
+    if (status != 0)
+        s->syslog_relay_lost += run->messages;
+    free(run);
 }
 
 /* The messages of UDP senders for a next hop over TCP or TLS, once per loop turn. UDP has no
@@ -269,23 +292,27 @@ static void relay_flush_udp(struct server *s)
 {
     if (!s->syslog_relay || !s->udp_relayed.len)
         return;
-    enum spilled to =
-        spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, s);
+    struct udp_run *run = calloc(1, sizeof(*run));
+    enum spilled to = HOLD;
+    if (run) {
+        run->s = s;
+        run->messages = s->udp_relayed_count;
+        to = spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, run);
+    }
     if (to == SPILLED) {
         s->syslog_relayed.bytes += s->udp_relayed.len;
+        s->syslog_relay_pending += run->messages;
         s->udp_relay_runs++;
         buf_reset(&s->udp_relayed); /* the outbox took a copy */
-    } else if (to == HOLD) {
+    } else if (to == HOLD || relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data,
+                                        s->udp_relayed.len, 0, udp_run_done, run) < 0) {
+        free(run);
         s->syslog_relayed.dropped += s->udp_relayed_count; /* UDP cannot wait */
-        s->syslog_relayed.messages -= s->udp_relayed_count;
-        buf_reset(&s->udp_relayed);
-    } else if (relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data, s->udp_relayed.len, 0,
-                          udp_run_done, s) < 0) {
-        s->syslog_relayed.dropped += s->udp_relayed_count;
         s->syslog_relayed.messages -= s->udp_relayed_count;
         buf_reset(&s->udp_relayed);
     } else {
         s->syslog_relayed.bytes += s->udp_relayed.len;
+        s->syslog_relay_pending += run->messages;
         s->udp_relay_runs++;
         buf_init(&s->udp_relayed, s->udp_relayed.max); /* the relay owns those bytes now */
     }
@@ -333,6 +360,7 @@ static int on_message(void *ctx, const char *msg, size_t len, unsigned flags)
     if (s->syslog_relay) {
         if (relay_frame(s, &c->relayed, msg, len) < 0)
             return -ENOMEM;
+        c->relayed_count++;
         s->syslog_relayed.messages++;
     } else if (s->syslog_relay_udp_open) {
         relay_datagram(s, msg, len);
@@ -830,11 +858,13 @@ void syslogd_stop_reading_all(struct server *s)
 
 bool syslogd_idle(struct server *s)
 {
-    if (s->udp_draining)
+    /* Runs for the next hop count too, of connections closed since and of UDP senders: a stop
+     * waits for them to be written (or spilled) within shutdown-timeout. */
+    if (s->udp_draining || s->syslog_relay_pending || s->udp_relayed.len)
         return false;
     for (struct conn *k = s->syslog_conns.head; k; k = k->next) {
         const struct syslogd_conn *c = syslogd_conn_of(k);
-        if (c->inflight_bytes || c->draining || c->blocked)
+        if (c->inflight_bytes || c->draining || c->blocked || c->relayed.len)
             return false;
     }
     return true;
@@ -1053,11 +1083,18 @@ static void relay_tick(struct server *s)
 void syslogd_relay_stop(struct server *s)
 {
     syslogd_relay_log_counters(s);
+    s->syslog_relay_lost += s->udp_relayed_count;
+    s->udp_relayed_count = 0;
     if (s->syslog_relay)
         relay_close(s->syslog_relay, NULL, NULL); /* before the outbox: its runs in the relay go */
     s->syslog_relay = NULL;
     outbox_close(s->syslog_outbox);
     s->syslog_outbox = NULL;
+    if (s->syslog_relay_lost)
+        log_warn("relay-syslog",
+                 "%" PRIu64 " messages could not be passed on: the next hop had not taken them "
+                 "(nor the outbox) when the stop ended",
+                 s->syslog_relay_lost);
     if (s->syslog_relay_udp_open && !uv_is_closing((uv_handle_t *)&s->syslog_relay_udp))
         uv_close((uv_handle_t *)&s->syslog_relay_udp, NULL);
     s->syslog_relay_udp_open = false;

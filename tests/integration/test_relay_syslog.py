@@ -10,6 +10,7 @@ usage: test_relay_syslog.py path/to/amsiwatch [unittest options]"""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -91,6 +92,78 @@ class SyslogNg:
             self.proc.terminate()
             self.proc.wait(30)
         self.err.close()
+
+
+class SlowHop:
+    """A syslog next hop on 127.0.0.1:PORT that reads octet-counted messages at PACE bytes a
+    second (None: as fast as they come) and keeps them. go_away() closes its listener, tells the
+    sender it is done (its side of the connection shut) and stops reading; read_rest() then reads
+    what was written to it, as fast as it comes, up to the sender's close."""
+
+    def __init__(self, port, pace=None):
+        self.pace, self.data, self.lock = pace, b"", threading.Lock()
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if pace:  # a small window: what the sender has written waits in its own buffers
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen(8)
+        self.conns, self.reading = [], threading.Event()
+        self.reading.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.server.accept()
+            except OSError:
+                return
+            self.conns.append(sock)
+            threading.Thread(target=self._read, args=(sock,), daemon=True).start()
+
+    def _read(self, sock):
+        with sock:
+            while True:
+                self.reading.wait()
+                chunk = sock.recv(16384)
+                if not chunk:
+                    return
+                with self.lock:
+                    self.data += chunk
+                if self.pace:
+                    time.sleep(len(chunk) / self.pace)
+
+    def messages(self):
+        """The whole messages received (a run cut short by the sender's close is left out)."""
+        with self.lock:
+            data = self.data
+        out, off = [], 0
+        while True:
+            sp = data.find(b" ", off)
+            if sp < 0:
+                return out
+            n = int(data[off:sp])
+            if sp + 1 + n > len(data):
+                return out
+            out.append(data[sp + 1:sp + 1 + n])
+            off = sp + 1 + n
+
+    def go_away(self):
+        self.reading.clear()
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.server.close()
+        for sock in self.conns:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def read_rest(self):
+        self.pace = None
+        self.reading.set()
 
 
 class RelaySyslogTest(unittest.TestCase):
@@ -207,8 +280,8 @@ class RelaySyslogTest(unittest.TestCase):
                 s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
                 time.sleep(0.002)  # loopback UDP drops nothing at this pace
 
-    def spilling(self, port, data_dir=None, args=()):
-        return amsi.Serve(["syslog-tcp", "syslog-udp"],
+    def spilling(self, port, data_dir=None, args=(), listen=("syslog-tcp", "syslog-udp")):
+        return amsi.Serve(list(listen),
                           data_dir=data_dir or amsi.tempdir(prefix="spill-", parent=self.work),
                           cleanup=self,
                           args=["--quiet", "--stats-interval", "200ms", "--relay-syslog-hosts",
@@ -341,6 +414,59 @@ class RelaySyslogTest(unittest.TestCase):
         self.assertEqual([ln for ln in got if b"blocked message" in ln], tcp,
                          "the TCP sender's messages, each once, in order")
         self.assertEqual(set(got) - set(tcp) <= set(udp), True)
+
+    # ---- A stop ----
+
+    def test_a_stop_writes_or_spills_the_runs_still_in_the_relay(self):
+        # A slow next hop: when the sender has closed and SIGTERM comes, most of its 12 MB
+        # still wait in the relay (16 MiB of syslog.connection-budget); the hop then goes. The stop spills them into the outbox (the
+        # sender's connection closed long before), and the next start sends them on.
+        port = free_port()
+        data = amsi.tempdir(prefix="stop-", parent=self.work)
+        slow = SlowHop(port, pace=256 << 10)
+        self.addCleanup(slow.read_rest)
+        self.addCleanup(slow.go_away)
+        srv = self.spilling(port, data_dir=data, listen=["syslog-tcp"])  # no UDP to drain
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: connected to the next hop", 20))
+        tcp = [b"<13>Dec  7 14:00:00 host app[4]: stopping message %06d %s" % (i, b"z" * 150)
+               for i in range(60000)]
+        self.send_tcp(srv, tcp)
+        self.passed_on(srv, len(tcp), 60 * amsi.slow(BINARY))
+        self.assertLess(len(slow.messages()), len(tcp) // 2, "the hop is slow")
+        srv.proc.send_signal(signal.SIGTERM)
+        slow.go_away()
+        srv.proc.wait(60 * amsi.slow(BINARY))
+        slow.read_rest()  # what was written to it before it went (passed on: no ACK in syslog)
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertIsNotNone(srv.last(r"every window in flight is acknowledged; stopping"),
+                             srv.log(40))
+        self.assertEqual(srv.count(r"could not be passed on"), 0, srv.log(40))
+        self.assertGreater(self.outbox_records(data), 0, "the stop spilled what the hop left")
+        hop = SlowHop(port)
+        self.addCleanup(hop.read_rest)
+        self.addCleanup(hop.go_away)
+        again = self.spilling(port, data_dir=data, listen=["syslog-tcp"])
+        self.assertIsNotNone(again.wait_log(r"relay-syslog: outbox: 0 runs \(0 bytes\) held, "
+                                            r".*; 0 spilled, [1-9]\d* sent on", 60), again.log(40))
+        deadline = time.time() + 30 * amsi.slow(BINARY)
+        while time.time() < deadline and set(tcp) - set(slow.messages() + hop.messages()):
+            time.sleep(0.1)
+        self.assertEqual(again.stop(), 0, again.log())
+        got = slow.messages() + hop.messages()
+        self.assertEqual(set(got) - set(tcp), set())
+        self.assertEqual(len(set(tcp) - set(got)), 0, "every message at a hop, at least once")
+
+    def test_a_stop_says_how_many_messages_it_could_not_pass_on(self):
+        # block, the next hop down: the stop waits shutdown-timeout for it, then says so.
+        port = free_port()
+        srv = self.serve(port, args=["--shutdown-timeout", "1s", "--stats-interval", "200ms"])
+        self.assertIsNotNone(srv.wait_log(r"relay-syslog: next hop .* is down", 20), srv.log())
+        self.send_tcp(srv, self.with_pri)
+        self.passed_on(srv, len(self.with_pri))
+        self.assertEqual(srv.stop(), 0, srv.log())
+        self.assertIsNotNone(srv.last(r"windows still in flight after 1000 ms"), srv.log(40))
+        self.assertIsNotNone(srv.last(r"relay-syslog: %d messages could not be passed on"
+                                      % len(self.with_pri)), srv.log(40))
 
 
 if __name__ == "__main__":
