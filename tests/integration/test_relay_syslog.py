@@ -249,13 +249,26 @@ class RelaySyslogTest(unittest.TestCase):
         self.send_tcp(srv, self.with_pri)
         self.check(srv, ng, self.with_pri, self.alerts(self.with_pri))
 
+    def paced_udp(self, srv, messages, taken, batch):
+        """Sends MESSAGES to SRV's UDP port BATCH at a time, each batch once TAKEN() (a count
+        along the way) has grown by every message sent before it: however slow the machine, no
+        socket buffer on the way holds more than a batch, so none overflows."""
+        base = taken()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for start in range(0, len(messages), batch):
+                for m in messages[start:start + batch]:
+                    s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
+                sent = min(start + batch, len(messages))
+                deadline = time.time() + 30 * amsi.slow(BINARY)
+                while taken() - base < sent and time.time() < deadline:
+                    time.sleep(0.01)
+                self.assertGreaterEqual(taken() - base, sent, "a UDP message was lost on the way")
+
     def test_udp_in_and_out(self):
         ng = self.hop(("network", "udp"))
         srv = self.serve(ng.port, transport="udp")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for m in self.messages:
-                s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
-                time.sleep(0.002)  # loopback UDP drops nothing at this pace
+        # Paced on what syslog-ng wrote: the whole way, amsiwatch's relay included.
+        self.paced_udp(srv, self.messages, lambda: len(ng.lines()), 10)
         self.check(srv, ng, self.messages, self.alerts(self.messages))
 
     def test_a_next_hop_down_holds_tcp_messages_until_it_is_up(self):
@@ -274,11 +287,14 @@ class RelaySyslogTest(unittest.TestCase):
         return srv.wait_log(r"relay-syslog: %d messages \(\d+ bytes\) passed on, (\d+) dropped" % n,
                             timeout)
 
-    def send_udp(self, srv, messages):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for m in messages:
-                s.sendto(m, ("127.0.0.1", srv.ports["syslog-udp"]))
-                time.sleep(0.002)  # loopback UDP drops nothing at this pace
+    def send_udp(self, srv, messages, batch=50):
+        """Sends MESSAGES over UDP, BATCH at a time, paced on amsiwatch's count of the UDP
+        messages it read (its stats line: a stats-interval is needed)."""
+        def taken():
+            m = srv.last(r"syslog: udp: (\d+) messages")
+            return int(m.group(1)) if m else 0
+
+        self.paced_udp(srv, messages, taken, batch)
 
     def spilling(self, port, data_dir=None, args=(), listen=("syslog-tcp", "syslog-udp")):
         return amsi.Serve(list(listen),
@@ -389,7 +405,7 @@ class RelaySyslogTest(unittest.TestCase):
                                   daemon=True)
         sender.start()
         udp = self.udp_messages(100)
-        self.send_udp(srv, udp)
+        self.send_udp(srv, udp, 5)  # 20 runs for the relay, each of one batch: more than fit
         m = srv.wait_log(r"relay-syslog: \d+ messages \(\d+ bytes\) passed on, ([1-9]\d*) "
                          r"dropped", 20)
         self.assertFalse(sent.wait(2), "the TCP sender waits while the next hop is down")
