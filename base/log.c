@@ -140,6 +140,32 @@ static void write_json(enum log_level level, const char *component, const struct
         free(line);
 }
 
+/* Formats FMT after the N bytes already in LINE (CAP bytes: the text format's prefix) and writes
+ * the record: the whole line in the text format, the message alone in the json format. */
+static void finish_record(enum log_level level, const char *component,
+                          const struct log_field *fields, size_t nfields, char *line, size_t cap,
+                          int n, const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+
+static void finish_record(enum log_level level, const char *component,
+                          const struct log_field *fields, size_t nfields, char *line, size_t cap,
+                          int n, const char *fmt, va_list ap)
+{
+    if (n < 0 || (size_t)n >= cap)
+        return;
+    int m = vsnprintf(line + n, cap - (size_t)n, fmt, ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > cap - 2)
+        len = cap - 2;
+    if (atomic_load(&current_format) == LOG_FORMAT_JSON) {
+        write_json(level, component, fields, nfields, line + n, len - (size_t)n);
+        return;
+    }
+    line[len++] = '\n';
+    write_all(line, len);
+}
+
 static void write_record(enum log_level level, bool bare, const char *component,
                          const struct log_field *fields, size_t nfields, const char *fmt,
                          va_list ap) __attribute__((format(printf, 6, 0)));
@@ -150,20 +176,7 @@ static void write_record(enum log_level level, bool bare, const char *component,
 {
     char line[2048];
     int n = bare ? 0 : snprintf(line, sizeof(line), "%s %s: ", level_names[level], component);
-    if (n < 0)
-        return;
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    if (m < 0)
-        return;
-    size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    if (atomic_load(&current_format) == LOG_FORMAT_JSON) {
-        write_json(level, component, fields, nfields, line + n, len - (size_t)n);
-        return;
-    }
-    line[len++] = '\n';
-    write_all(line, len);
+    finish_record(level, component, fields, nfields, line, sizeof(line), n, fmt, ap);
 }
 
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
@@ -201,21 +214,8 @@ void log_startup_error(const char *program, const char *component, const char *f
     /* Longer than a record's line: the reasons include certificate errors and file names. */
     char line[8192];
     int n = snprintf(line, sizeof(line), "%s: ", program);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    finish_record(LOG_ERROR, component, NULL, 0, line, sizeof(line), n, fmt, ap);
     va_end(ap);
-    if (m < 0)
-        return;
-    size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    if (atomic_load(&current_format) == LOG_FORMAT_JSON) {
-        write_json(LOG_ERROR, component, NULL, 0, line + n, len - (size_t)n);
-        return;
-    }
-    line[len++] = '\n';
-    write_all(line, len);
 }
