@@ -206,8 +206,7 @@ static void relayed_done(void *ctx, int status)
     conn_unref(&c->base);
 }
 
-static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
-                         void *ctx);
+static void reclaim_queued(struct server *s);
 
 enum spilled { TO_RELAY, SPILLED, HOLD };
 
@@ -222,8 +221,8 @@ static enum spilled spill(struct server *s, const uint8_t *bytes, size_t len, re
     if (!s->syslog_outbox)
         return TO_RELAY;
     bool up = relay_up(s->syslog_relay);
-    if (!up) /* runs queued before the hop went go first */
-        relay_reclaim(s->syslog_relay, spill_queued, s);
+    if (!up)
+        reclaim_queued(s); /* runs queued before the hop went go first */
     if (up && !outbox_holding(s->syslog_outbox))
         return TO_RELAY;
     return outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) == 0 ? SPILLED : HOLD;
@@ -1041,18 +1040,62 @@ void syslogd_relay_log_counters(struct server *s)
     }
 }
 
-/* A run the relay holds for a next hop that is down goes to the outbox instead. */
+/* What the relay holds of the senders' runs (not the outbox's own, on their way out). */
+struct queued_runs {
+    size_t runs;
+    uint64_t bytes;
+    struct server *s;
+    bool refused;
+};
+
+static bool senders_run(relay_done_fn done)
+{
+    return done == relayed_done || done == udp_run_done;
+}
+
+static bool count_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
+                         void *ctx)
+{
+    struct queued_runs *q = arg;
+    (void)bytes;
+    (void)events;
+    (void)ctx;
+    if (senders_run(done)) {
+        q->runs++;
+        q->bytes += len;
+    }
+    return false;
+}
+
+/* A run the relay holds for a next hop that is down goes to the outbox instead; after one the
+ * outbox refuses, none (they keep their order). */
 static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events, relay_done_fn done,
                          void *ctx)
 {
-    struct server *s = arg;
+    struct queued_runs *q = arg;
     (void)events;
-    if (done != relayed_done && done != udp_run_done) /* the outbox's own runs wait in the relay */
+    if (!senders_run(done) || q->refused)
         return false;
-    if (outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) < 0)
+    if (outbox_append(q->s->syslog_outbox, bytes, len, 0, done, ctx) < 0) {
+        q->refused = true;
         return false;
+    }
     free(bytes);
     return true;
+}
+
+/* While no next hop is up, the runs the relay queued before it went go to the outbox, all of them
+ * (so that their order holds) and before any newer run. Once the outbox holds runs they came
+ * later: the relay's go first when the hop is back. */
+static void reclaim_queued(struct server *s)
+{
+    if (outbox_holding(s->syslog_outbox))
+        return;
+    struct queued_runs q = {.s = s};
+    relay_reclaim(s->syslog_relay, count_queued, &q);
+    if (!q.runs || !outbox_fits(s->syslog_outbox, q.runs, q.bytes))
+        return;
+    relay_reclaim(s->syslog_relay, spill_queued, &q);
 }
 
 /* relay.when-down: spill: the queued runs go to the outbox while the next hop is down, and the
@@ -1063,7 +1106,7 @@ static void relay_tick(struct server *s)
         return;
     bool up = relay_up(s->syslog_relay);
     if (!up)
-        relay_reclaim(s->syslog_relay, spill_queued, s);
+        reclaim_queued(s);
     if (up == s->syslog_relay_was_up)
         return;
     struct outbox_stats o;
