@@ -427,8 +427,7 @@ static void relay_metrics(struct out *o, struct server *s)
         {"amsiwatch_relay_windows_total", "counter",
          "Windows the next hop acknowledged (syslog: runs of messages written)."},
         {"amsiwatch_relay_events_total", "counter",
-         "Events the next hop acknowledged (syslog: none, it acknowledges nothing; see "
-         "amsiwatch_relay_syslog_messages_total)."},
+         "Events the next hop acknowledged (syslog: messages of the runs written)."},
         {"amsiwatch_relay_sent_bytes_total", "counter",
          "Bytes of the windows it acknowledged (syslog: of the runs written)."},
         {"amsiwatch_relay_errors_total", "counter",

@@ -215,8 +215,8 @@ enum spilled { TO_RELAY, SPILLED, HOLD };
  * durable: SPILLED. TO_RELAY: block mode, or the hop is up with the outbox empty. HOLD: the outbox
  * refuses it (at its cap, the disk behind) and the relay may not take it either, since it would
  * overtake what the outbox holds: the caller keeps it (TCP, TLS) or drops it (UDP). */
-static enum spilled spill(struct server *s, const uint8_t *bytes, size_t len, relay_done_fn done,
-                          void *ctx)
+static enum spilled spill(struct server *s, const uint8_t *bytes, size_t len, uint32_t messages,
+                          relay_done_fn done, void *ctx)
 {
     if (!s->syslog_outbox)
         return TO_RELAY;
@@ -225,7 +225,7 @@ static enum spilled spill(struct server *s, const uint8_t *bytes, size_t len, re
         reclaim_queued(s); /* runs queued before the hop went go first */
     if (up && !outbox_holding(s->syslog_outbox))
         return TO_RELAY;
-    return outbox_append(s->syslog_outbox, bytes, len, 0, done, ctx) == 0 ? SPILLED : HOLD;
+    return outbox_append(s->syslog_outbox, bytes, len, messages, done, ctx) == 0 ? SPILLED : HOLD;
 }
 
 /* Hands the messages a read framed for the next hop to the relay (or the outbox). A run neither
@@ -244,7 +244,8 @@ static void relay_flush_conn(struct syslogd_conn *c, bool final)
     run->c = c;
     run->len = c->relayed.len;
     run->messages = c->relayed_count;
-    enum spilled to = spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, relayed_done, run);
+    enum spilled to = spill(s, (const uint8_t *)c->relayed.data, c->relayed.len, run->messages,
+                            relayed_done, run);
     if (to == SPILLED) {
         s->syslog_relayed.bytes += run->len;
         s->syslog_relay_pending += run->messages;
@@ -259,8 +260,8 @@ static void relay_flush_conn(struct syslogd_conn *c, bool final)
         pause_conn(c);
         return;
     }
-    if (relay_send(s->syslog_relay, (uint8_t *)c->relayed.data, c->relayed.len, 0, relayed_done,
-                   run) < 0) {
+    if (relay_send(s->syslog_relay, (uint8_t *)c->relayed.data, c->relayed.len, run->messages,
+                   relayed_done, run) < 0) {
         free(run);
         close_conn(c, "out of memory", true);
         return;
@@ -296,7 +297,8 @@ static void relay_flush_udp(struct server *s)
     if (run) {
         run->s = s;
         run->messages = s->udp_relayed_count;
-        to = spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, udp_run_done, run);
+        to = spill(s, (const uint8_t *)s->udp_relayed.data, s->udp_relayed.len, run->messages,
+                   udp_run_done, run);
     }
     if (to == SPILLED) {
         s->syslog_relayed.bytes += s->udp_relayed.len;
@@ -304,7 +306,7 @@ static void relay_flush_udp(struct server *s)
         s->udp_relay_runs++;
         buf_reset(&s->udp_relayed); /* the outbox took a copy */
     } else if (to == HOLD || relay_send(s->syslog_relay, (uint8_t *)s->udp_relayed.data,
-                                        s->udp_relayed.len, 0, udp_run_done, run) < 0) {
+                                        s->udp_relayed.len, run->messages, udp_run_done, run) < 0) {
         free(run);
         s->syslog_relayed.dropped += s->udp_relayed_count; /* UDP cannot wait */
         s->syslog_relayed.messages -= s->udp_relayed_count;
@@ -1073,10 +1075,9 @@ static bool spill_queued(void *arg, uint8_t *bytes, size_t len, uint32_t events,
                          void *ctx)
 {
     struct queued_runs *q = arg;
-    (void)events;
     if (!senders_run(done) || q->refused)
         return false;
-    if (outbox_append(q->s->syslog_outbox, bytes, len, 0, done, ctx) < 0) {
+    if (outbox_append(q->s->syslog_outbox, bytes, len, events, done, ctx) < 0) {
         q->refused = true;
         return false;
     }

@@ -542,6 +542,7 @@ class RelaySyslog(unittest.TestCase):
         self.assertEqual(value(text, "amsiwatch_relay_hop_up", **hop), 1)
         self.assertEqual(value(text, "amsiwatch_relay_sent_bytes_total", **hop), self.framed)
         self.assertGreaterEqual(value(text, "amsiwatch_relay_windows_total", **hop), 1)
+        self.assertEqual(value(text, "amsiwatch_relay_events_total", **hop), len(self.messages))
         self.assertEqual(value(text, "amsiwatch_relay_errors_total", **hop), 0)
         self.assertEqual(value(text, "amsiwatch_relay_pending_windows", relay="syslog"), 0)
         self.assertEqual(value(text, "amsiwatch_relay_syslog_messages_total"),
@@ -608,6 +609,9 @@ class RelaySyslog(unittest.TestCase):
                          len(self.messages))
         self.assertEqual(value(text, "amsiwatch_relay_hop_up", relay="syslog",
                                hop="127.0.0.1:%d" % port), 1)
+        # Each run from the outbox carries its count of messages to the hop's counters.
+        self.assertEqual(value(text, "amsiwatch_relay_events_total", relay="syslog",
+                               hop="127.0.0.1:%d" % port), len(self.messages))
         self.assertEqual(srv.stop(), 0, srv.log())
 
     def test_udp_messages_past_the_budget_with_the_hop_down_are_dropped_and_counted(self):
