@@ -894,7 +894,11 @@ static void on_pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (n == 0 || c->base.closing)
         return;
     if (n > 0) {
-        conn_write(&c->base, b->base, (size_t)n);
+        /* One whole answer always fits; past it, a client that sends requests and does not read
+         * the answers would make them pile up here (libmicrohttpd's own socket never fills). */
+        if (conn_write(&c->base, b->base, (size_t)n) == 0 &&
+            conn_write_queue(&c->base) > API_MAX_BODY + API_MAX_PIPE_QUEUE)
+            conn_close(&c->base, "does not read its answers", true);
         return;
     }
     uv_read_stop(st);
