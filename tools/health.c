@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "notify/probe.h"
 
 #define DEFAULT_API "127.0.0.1:9184"
@@ -34,23 +35,39 @@ static void usage(FILE *f)
             "                     the address asked, as 127.0.0.1 in a container)\n");
 }
 
-/* The URL of PATH on API; a wildcard address (what serve listens on) becomes the loopback. */
+/* The URL of PATH on API: an address as serve takes it (net_parse_addr; a wildcard, what serve
+ * listens on, becomes the loopback), or HOST:PORT with a host name. */
 static int make_url(const char *api, bool https, const char *path, char *out, size_t outlen)
 {
-    const char *colon = strrchr(api, ':');
-    if (!colon || colon == api || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return -1;
-    char host[256];
-    size_t hl = (size_t)(colon - api);
-    if (hl >= sizeof(host))
-        return -1;
-    memcpy(host, api, hl);
-    host[hl] = '\0';
-    if (strcmp(host, "0.0.0.0") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    else if (strcmp(host, "[::]") == 0)
-        snprintf(host, sizeof(host), "[::1]");
-    int n = snprintf(out, outlen, "%s://%s:%s%s", https ? "https" : "http", host, colon + 1, path);
+    const char *scheme = https ? "https" : "http";
+    char where[300];
+    struct sockaddr_storage ss;
+    if (net_parse_addr(api, &ss) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+                in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+                in6->sin6_addr = in6addr_loopback;
+        }
+        net_format_addr(&ss, where, sizeof(where));
+    } else {
+        const char *colon = strrchr(api, ':');
+        char *end;
+        if (!colon || colon == api || strchr(api, ']') || strchr(api, '/') || !colon[1])
+            return -1;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (*end || port == 0 || port > 65535 || (size_t)(colon - api) >= 256)
+            return -1;
+        int n = snprintf(where, sizeof(where), "%s", api);
+        if (n < 0 || (size_t)n >= sizeof(where))
+            return -1;
+        if (memchr(api, ':', (size_t)(colon - api)))
+            return -1; /* an IPv6 address net_parse_addr refused: not a host name either */
+    }
+    int n = snprintf(out, outlen, "%s://%s%s", scheme, where, path);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
