@@ -94,11 +94,15 @@ static void release(struct conn *k)
     free(c);
 }
 
+static void relay_flush_conn(struct syslogd_conn *c, bool final);
+
 static void on_closing(struct conn *k, bool error)
 {
     struct syslogd_conn *c = syslogd_conn_of(k);
     (void)error;
-    /* A run held back by a full outbox goes nowhere now (TCP has no ACK to withhold). */
+    /* A run held back by a full outbox goes to the relay's queue, as at the end of the stream;
+     * only one that cannot (out of memory) is lost. */
+    relay_flush_conn(c, true);
     k->srv->syslog_relay_lost += c->relayed_count;
     c->relayed_count = 0;
     if (c->blocked) {
@@ -802,7 +806,8 @@ void syslogd_tick(struct server *s)
         while (k) {
             struct conn *next = k->next;
             struct syslogd_conn *c = syslogd_conn_of(k);
-            if (!c->inflight_bytes && now - c->last_read_ms >= s->cfg.syslog_idle_timeout_ms)
+            if (!c->inflight_bytes && !c->relayed.len &&
+                now - c->last_read_ms >= s->cfg.syslog_idle_timeout_ms)
                 conn_close(k, "idle for syslog.idle-timeout", false);
             k = next;
         }
