@@ -234,6 +234,7 @@ struct delivery {
     size_t n;
     CURLM *multi;
     pthread_t thread;
+    bool running; /* THREAD was started and not yet joined */
     atomic_bool stop;
 };
 
@@ -724,14 +725,18 @@ static void tstate_close(struct delivery *d, struct tstate *s)
 static int start_thread(struct delivery *d)
 {
     atomic_store(&d->stop, false);
-    return pthread_create(&d->thread, NULL, delivery_main, d) == 0 ? 0 : -EAGAIN;
+    d->running = pthread_create(&d->thread, NULL, delivery_main, d) == 0;
+    return d->running ? 0 : -EAGAIN;
 }
 
 static void stop_thread(struct delivery *d)
 {
+    if (!d->running)
+        return;
     atomic_store(&d->stop, true);
     curl_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
+    d->running = false;
 }
 
 int delivery_start(struct delivery **out, const char *data_dir, const struct target_list *targets)
@@ -844,7 +849,16 @@ int delivery_update(struct delivery *d, const struct target_list *targets,
     free(d->ts);
     d->ts = next;
     d->n = targets->n;
-    return start_thread(d);
+    /* The new list is in place: the thread must come back. pthread_create fails only for want of
+     * resources for a moment; past a second of tries, nothing is delivered until a restart. */
+    for (int tries = 0; tries < 10; tries++) {
+        if (start_thread(d) == 0)
+            return 0;
+        usleep(100 * 1000);
+    }
+    log_error("delivery", "cannot start the delivery thread again: no alert is delivered until "
+                          "amsiwatch is restarted (the cursors keep every one)");
+    return -EAGAIN;
 }
 
 void delivery_stop(struct delivery *d)

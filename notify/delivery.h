@@ -34,7 +34,9 @@ struct delivery_changes {
  * in flight too); a changed one resumes from its cursor with the new options (its request in
  * flight, abandoned, goes again); a new one starts from its cursor, created at the start of the
  * journal as at a first start; a removed one stops, its cursor file kept. On error (-ENOMEM,
- * -EIO: a new target's cursor cannot open) the running targets go on unchanged. Owning thread. */
+ * -EIO: a new target's cursor cannot open) the running targets go on unchanged. -EAGAIN: the new
+ * list is in place but the thread could not start again (logged): nothing is delivered until a
+ * restart, and the cursors keep every alert. Owning thread. */
 int delivery_update(struct delivery *d, const struct target_list *targets,
                     struct delivery_changes *changes);
 

@@ -268,7 +268,7 @@ void serve_reload(struct server *s)
     }
     struct delivery_changes ch;
     int rc = delivery_update(s->delivery, &next->targets, &ch);
-    if (rc < 0) {
+    if (rc < 0 && rc != -EAGAIN) { /* -EAGAIN: the targets are in place (the thread is not) */
         log_error("serve",
                   "reload: cannot apply the webhook targets (%s); keeping the running "
                   "configuration",
