@@ -663,7 +663,6 @@ int relay_set_hosts(struct relay_options *o, const char *lines, const char *port
     return 0;
 }
 
-/* The connections for R's host list, idle (*N of them). NULL when out of memory. */
 /* Lets go of H's connection for good (new hosts, or the relay closing): its windows in flight go
  * back to the head of the queue, its TLS state, a name lookup under way and its socket go. Returns
  * how many windows went back. */
@@ -683,6 +682,7 @@ static size_t conn_let_go(struct relay *r, struct hconn *h)
     return back;
 }
 
+/* The connections for R's host list, idle (*N of them). NULL when out of memory. */
 static struct hconn *new_conns(struct relay *r, size_t *n)
 {
     *n = (r->o.loadbalance ? r->o.nhosts : 1) * r->o.worker;
